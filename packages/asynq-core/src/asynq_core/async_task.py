@@ -1,0 +1,212 @@
+"""AsyncTask: a future computed by running a generator on the scheduler.
+
+A task holds what the scheduler needs between steps (its generator, what it
+last yielded, how many of those futures are still pending, its state) in
+slots, and nothing per task that is not always needed: the ordered set of
+task contexts (the seam asynq-contexts plugs into) is created on first use.
+
+Contexts: ``_enter_context(ctx)`` / ``_leave_context(ctx)`` maintain an
+ordered set of objects with ``pause()`` and ``resume()``; the scheduler
+resumes them (in entry order) whenever the task runs and pauses them (in
+reverse) whenever it stops.
+"""
+
+from __future__ import annotations
+
+import linecache
+from typing import Any, Generator, Generic, TypeVar
+
+from . import scheduler as _scheduler
+from .futures import FutureBase
+from .futures import _short_repr as _short
+from .scheduler import DONE, NEW, QUEUED, RUNNING, AsyncTaskError
+from .utils import AsyncTaskResult
+
+__all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
+
+T_co = TypeVar("T_co", covariant=True)
+
+_state = _scheduler._state
+
+
+class AsyncTaskCancelledError(GeneratorExit):
+    """Raised into (or out of) a task to cancel it; the task fails with it."""
+
+
+class AsyncTask(FutureBase[T_co], Generic[T_co]):
+    """A future whose value is the return value of a generator run by the scheduler."""
+
+    __slots__ = (
+        "fn",
+        "args",
+        "kwargs",
+        "creator",
+        "iteration_index",
+        "_generator",
+        "_state",
+        "_pending",
+        "_yielded",
+        "_contexts",
+        "_scheduler",
+        "_depth",
+    )
+
+    def __init__(
+        self,
+        generator: Generator[Any, Any, T_co],
+        fn: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self._computed = False
+        self._value = None
+        self._error = None
+        self._waiters = None
+        self._on_computed = None
+        self._generator = generator
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.creator = _state.scheduler.active_task
+        self.iteration_index = 0
+        self._state = NEW
+        self._pending = 0
+        self._yielded = None
+        self._contexts: dict[int, Any] | None = None
+        self._scheduler = None
+        self._depth = 0
+
+    # -- the scheduler's side (double dispatch) ----------------------------
+
+    def _compute(self) -> None:
+        _state.scheduler.wait_for(self)
+
+    def _schedule_computation(self, scheduler: Any) -> None:
+        if self._state != NEW:
+            return
+        active = scheduler.active_task
+        depth = 0 if active is None else active._depth + 1
+        if depth > scheduler._max_depth:
+            self._fail_unstarted(
+                RuntimeError(
+                    f"{self!r}: the chain of tasks waiting on each other is deeper than "
+                    f"options.MAX_TASK_STACK_SIZE ({scheduler._max_depth}); "
+                    "is this an infinite recursion?"
+                )
+            )
+            return
+        self._depth = depth
+        self._state = QUEUED
+        scheduler._ready.append(self)
+
+    def _dependency_done(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            self._state = QUEUED
+            self._scheduler._ready.append(self)
+
+    def _finish(self, value: Any, error: BaseException | None) -> None:
+        self._generator = None  # frees the finished frame
+        self._state = DONE
+        if error is None:
+            self._value = value
+        else:
+            self._error = error
+        self._computed = True
+        self._notify()
+
+    def _fail_unstarted(self, error: BaseException) -> None:
+        self._generator.close()
+        self._finish(None, error)
+
+    def set_value(self, value: Any) -> None:
+        self._detach()
+        super().set_value(value)
+
+    def set_error(self, error: BaseException) -> None:
+        self._detach()
+        super().set_error(error)
+
+    def _detach(self) -> None:
+        # Computed from outside (e.g. by a cache): the generator will not run.
+        if self._state == NEW and self._generator is not None:
+            self._generator.close()
+            self._generator = None
+        self._state = DONE
+
+    # -- the contexts seam -------------------------------------------------
+
+    def _enter_context(self, context: Any) -> None:
+        contexts = self._contexts
+        if contexts is None:
+            contexts = self._contexts = {}
+        contexts[id(context)] = context
+
+    def _leave_context(self, context: Any) -> None:
+        contexts = self._contexts
+        if contexts is None or id(context) not in contexts:
+            raise AsyncTaskError(f"{context!r} was not entered in {self!r}")
+        del contexts[id(context)]
+
+    # -- introspection -----------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while the task's generator is executing."""
+        return self._state == RUNNING
+
+    def is_started(self) -> bool:
+        return self._state != NEW
+
+    def __repr__(self) -> str:
+        if not self._computed:
+            status = "running" if self._state == RUNNING else "not computed"
+        elif self._error is not None:
+            status = "error: " + _short(self._error)
+        else:
+            status = "value: " + _short(self._value)
+        return f"<{type(self).__name__} {self._call_str()} ({status})>"
+
+    def _call_str(self) -> str:
+        fn = self.fn
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+        parts = [_short(arg) for arg in self.args or ()]
+        parts += [f"{key}={_short(arg)}" for key, arg in (self.kwargs or {}).items()]
+        return f"{name}({', '.join(parts)})"
+
+    def traceback(self) -> list[str]:
+        """The asynq stack of this task: where it and each of its creators stand,
+        outermost first, as lines like ``traceback.format_stack`` gives."""
+        lines: list[str] = []
+        task: Any = self
+        seen = set()
+        while task is not None and id(task) not in seen:
+            seen.add(id(task))
+            lines[:0] = _frame_lines(task)
+            task = getattr(task, "creator", None)
+        return lines
+
+    def dump(self, indent: int = 0) -> None:
+        from .debug import write
+
+        write(repr(self), indent)
+        if self._yielded is not None:
+            write(f"waiting for: {self._yielded!r}", indent + 2)
+
+
+def _frame_lines(task: Any) -> list[str]:
+    gen = getattr(task, "_generator", None)
+    frame = getattr(gen, "gi_frame", None)
+    if frame is not None:
+        filename, lineno, name = frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
+    else:
+        code = getattr(getattr(task, "fn", None), "__code__", None)
+        if code is None:
+            return [f"  {task!r}\n"]
+        filename, lineno, name = code.co_filename, code.co_firstlineno, code.co_name
+    line = f'  File "{filename}", line {lineno}, in {name}\n'
+    source = linecache.getline(filename, lineno).strip()
+    if source:
+        line += f"    {source}\n"
+    return [line]
+

@@ -1,0 +1,432 @@
+"""The decorators that make generator functions asynchronous, and their helpers.
+
+``@asynq()`` turns a generator function (or a plain one) into an object that
+runs it synchronously when called and returns an ``AsyncTask`` from
+``.asynq()``; ``@async_proxy()`` does the same for functions that return a
+future. The objects bind like functions (methods, classmethods and
+staticmethods, the decorator applied outside the latter two) and pickle by
+reference like the functions they wrap.
+
+What kind of callable something is, is told by the class attribute
+``_asynq_kind`` ("async": has ``.asynq``; "pure": calling returns a task),
+read on the type, so that auto-attribute objects such as mocks are not taken
+for async functions unless their class says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+from . import asynq_to_async
+from .async_task import AsyncTask
+from .futures import ConstFuture, Future, FutureBase
+
+__all__ = [
+    "asynq",
+    "async_proxy",
+    "async_call",
+    "has_async_fn",
+    "is_async_fn",
+    "is_pure_async_fn",
+    "get_async_fn",
+    "get_async_or_sync_fn",
+    "lazy",
+    "make_async_decorator",
+    "PureAsyncDecorator",
+    "AsyncDecorator",
+    "AsyncProxyDecorator",
+    "AsyncWrapperDecorator",
+    "AsyncDecoratorBinder",
+]
+
+_is_asyncio_mode = asynq_to_async.is_asyncio_mode
+
+
+def _callable_name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def _plain_to_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A generator function returning what ``fn`` returns, for @asynq() on plain functions."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+        yield  # makes this a generator function; never reached
+
+    return run
+
+
+class _DecoratorBase:
+    """Binding, naming and pickling shared by every asynq decorator object."""
+
+    _asynq_kind = "async"
+    binder_cls: type[AsyncDecoratorBinder]
+
+    def __init__(self, fn: Any, decorator_name: str) -> None:
+        self.type: type | None = None
+        if isinstance(fn, (classmethod, staticmethod)):
+            self.type = type(fn)
+            fn = fn.__func__
+        if isinstance(fn, (_DecoratorBase, AsyncDecoratorBinder)):
+            raise TypeError(
+                f"{decorator_name} applied to {_callable_name(fn)}, which is already "
+                "an asynq function: apply the decorator once"
+            )
+        if not callable(fn):
+            raise TypeError(f"{decorator_name} needs a function, got {fn!r}")
+        self.fn = fn
+        self.decorator_name = decorator_name
+        functools.update_wrapper(self, fn)
+
+    def is_decorator(self) -> bool:
+        return True
+
+    def name(self) -> str:
+        return self.decorator_name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if self.type is staticmethod:
+            return self
+        if self.type is classmethod:
+            return self.binder_cls(self, owner if owner is not None else type(instance))
+        if instance is None:
+            return self
+        return self.binder_cls(self, instance)
+
+    def __reduce__(self) -> str:
+        return self.__qualname__
+
+    def __repr__(self) -> str:
+        return f"<{self.decorator_name} {self.__module__}.{self.__qualname__}>"
+
+
+class PureAsyncDecorator(_DecoratorBase):
+    """``@asynq(pure=True)``: calling the function returns an AsyncTask."""
+
+    _asynq_kind = "pure"
+
+    def __init__(
+        self,
+        fn: Any,
+        task_cls: type[AsyncTask[Any]] = AsyncTask,
+        kwargs: dict[str, Any] | None = None,
+        asyncio_fn: Callable[..., Any] | None = None,
+        decorator_name: str = "@asynq()",
+    ) -> None:
+        super().__init__(fn, decorator_name)
+        fn = self.fn
+        self._generator_fn = fn if inspect.isgeneratorfunction(fn) else _plain_to_generator(fn)
+        self.task_cls = task_cls
+        self.task_kwargs = kwargs or {}
+        self.asyncio_fn = asyncio_fn
+
+    def _make_task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncTask[Any]:
+        generator = self._generator_fn(*args, **kwargs)
+        if self.task_kwargs:
+            return self.task_cls(generator, self.fn, args, kwargs, **self.task_kwargs)
+        return self.task_cls(generator, self.fn, args, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._make_task(args, kwargs)
+
+    def asyncio(self, *args: Any, **kwargs: Any) -> Any:
+        """A coroutine running the function on an asyncio event loop."""
+        if self.asyncio_fn is not None:
+            return self.asyncio_fn(*args, **kwargs)
+        return asynq_to_async.run_task(self._make_task(args, kwargs))
+
+
+class AsyncDecorator(PureAsyncDecorator):
+    """``@asynq()``: ``f(...)`` runs synchronously, ``f.asynq(...)`` returns an AsyncTask."""
+
+    _asynq_kind = "async"
+
+    def __init__(
+        self,
+        fn: Any,
+        task_cls: type[AsyncTask[Any]] = AsyncTask,
+        sync_fn: Callable[..., Any] | None = None,
+        asyncio_fn: Callable[..., Any] | None = None,
+        allow_sync_call: bool = False,
+    ) -> None:
+        super().__init__(fn, task_cls, None, asyncio_fn)
+        self.sync_fn = sync_fn
+        self.allow_sync_call = allow_sync_call
+
+    def asynq(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
+        """Returns the AsyncTask of this call; it runs when yielded or asked for its value."""
+        return self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _is_asyncio_mode():
+            asynq_to_async.check_sync_call(self, self.allow_sync_call)
+        if self.sync_fn is not None:
+            return self.sync_fn(*args, **kwargs)
+        return self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs).value()
+
+
+class AsyncProxyDecorator(_DecoratorBase):
+    """``@async_proxy()``: for a function returning a future; ``f(...)`` is its value."""
+
+    def __init__(
+        self,
+        fn: Any,
+        sync_fn: Callable[..., Any] | None = None,
+        asyncio_fn: Callable[..., Any] | None = None,
+        allow_sync_call: bool = False,
+        decorator_name: str = "@async_proxy()",
+    ) -> None:
+        super().__init__(fn, decorator_name)
+        self.sync_fn = sync_fn
+        self.asyncio_fn = asyncio_fn
+        self.allow_sync_call = allow_sync_call
+
+    def asynq(self, *args: Any, **kwargs: Any) -> FutureBase[Any]:
+        future = self.fn(*args, **kwargs)
+        if not isinstance(future, FutureBase):
+            raise TypeError(
+                f"{self.decorator_name} function {_callable_name(self.fn)} returned "
+                f"{future!r}, not a future"
+            )
+        return future
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _is_asyncio_mode():
+            asynq_to_async.check_sync_call(self, self.allow_sync_call)
+        if self.sync_fn is not None:
+            return self.sync_fn(*args, **kwargs)
+        return self.asynq(*args, **kwargs).value()
+
+    def asyncio(self, *args: Any, **kwargs: Any) -> Any:
+        """A coroutine computing the returned future on an asyncio event loop."""
+        if self.asyncio_fn is not None:
+            return self.asyncio_fn(*args, **kwargs)
+        return asynq_to_async.resolve_awaitables(self.asynq(*args, **kwargs))
+
+
+class AsyncWrapperDecorator(AsyncProxyDecorator):
+    """What ``make_async_decorator`` builds: ``.asynq`` is ``wrapper_fn``'s future."""
+
+    def __init__(self, fn: Any, wrapper_fn: Callable[..., Any], name: str) -> None:
+        super().__init__(fn, decorator_name=f"@{name}()")
+        self.wrapper_fn = wrapper_fn
+
+    def asynq(self, *args: Any, **kwargs: Any) -> FutureBase[Any]:
+        future = self.wrapper_fn(*args, **kwargs)
+        if not isinstance(future, FutureBase):
+            raise TypeError(
+                f"{self.decorator_name} wrapper of {_callable_name(self.fn)} returned "
+                f"{future!r}, not a future"
+            )
+        return future
+
+
+class AsyncDecoratorBinder:
+    """A decorator object bound to an instance (or, for classmethods, a class)."""
+
+    __slots__ = ("decorator", "instance")
+
+    _asynq_kind = "async"
+
+    def __init__(self, decorator: Any, instance: Any) -> None:
+        self.decorator = decorator
+        self.instance = instance
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.decorator(self.instance, *args, **kwargs)
+
+    def asynq(self, *args: Any, **kwargs: Any) -> Any:
+        return self.decorator.asynq(self.instance, *args, **kwargs)
+
+    def asyncio(self, *args: Any, **kwargs: Any) -> Any:
+        return self.decorator.asyncio(self.instance, *args, **kwargs)
+
+    def is_decorator(self) -> bool:
+        return True
+
+    def name(self) -> str:
+        return self.decorator.name()
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.decorator, attr)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and other.decorator is self.decorator  # type: ignore[attr-defined]
+            and other.instance is self.instance  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self.decorator), id(self.instance)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (getattr, (self.instance, self.decorator.__name__))
+
+    def __repr__(self) -> str:
+        return f"<bound {self.decorator!r} of {self.instance!r}>"
+
+
+class PureAsyncDecoratorBinder(AsyncDecoratorBinder):
+    """A bound ``@asynq(pure=True)`` function: calling it returns a task; no ``.asynq``."""
+
+    __slots__ = ()
+
+    _asynq_kind = "pure"
+
+    def asynq(self, *args: Any, **kwargs: Any) -> Any:
+        raise AttributeError(f"{self!r} is pure: call it to get its task")
+
+
+PureAsyncDecorator.binder_cls = PureAsyncDecoratorBinder
+AsyncDecorator.binder_cls = AsyncDecoratorBinder
+AsyncProxyDecorator.binder_cls = AsyncDecoratorBinder
+
+
+def asynq(
+    pure: bool = False,
+    sync_fn: Callable[..., Any] | None = None,
+    cls: type[AsyncTask[Any]] = AsyncTask,
+    asyncio_fn: Callable[..., Any] | None = None,
+    allow_sync_call: bool = False,
+    **kwargs: Any,
+) -> Callable[[Any], Any]:
+    """Makes a generator function (or a plain one) an asynq function.
+
+    ``f(...)`` runs it synchronously and returns its result, ``f.asynq(...)``
+    returns an AsyncTask, ``f.asyncio(...)`` a coroutine. With ``pure=True``
+    calling ``f(...)`` returns the AsyncTask, and ``**kwargs`` go to ``cls``.
+    """
+    if callable(pure) and not isinstance(pure, bool):
+        raise TypeError(
+            f"asynq() got the function {_callable_name(pure)} as its first argument: "
+            "write @asynq() with parentheses"
+        )
+    if kwargs and not pure:
+        raise TypeError(
+            f"asynq() got unexpected keyword arguments {sorted(kwargs)}: "
+            "extra arguments for the task class are allowed only with pure=True"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, AsyncTask)):
+        raise TypeError(f"asynq(cls={cls!r}): cls must be a subclass of AsyncTask")
+
+    def decorate(fn: Any) -> Any:
+        if pure:
+            return PureAsyncDecorator(fn, cls, kwargs, asyncio_fn)
+        return AsyncDecorator(fn, cls, sync_fn, asyncio_fn, allow_sync_call)
+
+    return decorate
+
+
+def async_proxy(
+    pure: bool = False,
+    sync_fn: Callable[..., Any] | None = None,
+    asyncio_fn: Callable[..., Any] | None = None,
+    allow_sync_call: bool = False,
+) -> Callable[[Any], Any]:
+    """For a function that returns a future: ``f.asynq(...)`` returns that
+    future and ``f(...)`` its value. With ``pure=True`` the function is
+    returned unchanged."""
+    if callable(pure) and not isinstance(pure, bool):
+        raise TypeError(
+            f"async_proxy() got the function {_callable_name(pure)} as its first "
+            "argument: write @async_proxy() with parentheses"
+        )
+
+    def decorate(fn: Any) -> Any:
+        if pure:
+            return fn
+        return AsyncProxyDecorator(fn, sync_fn, asyncio_fn, allow_sync_call)
+
+    return decorate
+
+
+def _kind(fn: Any) -> str | None:
+    if type(fn) is classmethod or type(fn) is staticmethod:
+        fn = fn.__func__
+    return getattr(type(fn), "_asynq_kind", None)
+
+
+def is_pure_async_fn(fn: Any) -> bool:
+    """True for ``@asynq(pure=True)`` functions: calling them returns a task."""
+    return _kind(fn) == "pure"
+
+
+def has_async_fn(fn: Any) -> bool:
+    """True for functions with an ``.asynq`` attribute (``@asynq()``, ``@async_proxy()``)."""
+    return _kind(fn) == "async"
+
+
+def is_async_fn(fn: Any) -> bool:
+    """True for any asynq function, pure or not."""
+    return _kind(fn) is not None
+
+
+def get_async_fn(fn: Any, wrap_if_none: bool = False) -> Callable[..., FutureBase[Any]] | None:
+    """The callable that returns a future for ``fn``'s call, or None.
+
+    With ``wrap_if_none=True`` a synchronous function is wrapped so that its
+    result comes back as a ConstFuture.
+    """
+    kind = _kind(fn)
+    if kind == "pure":
+        return fn  # type: ignore[no-any-return]
+    if kind == "async":
+        return fn.asynq  # type: ignore[no-any-return]
+    if not wrap_if_none:
+        return None
+    if not callable(fn):
+        raise TypeError(f"get_async_fn() needs a callable, got {fn!r}")
+
+    @functools.wraps(fn)
+    def call_as_future(*args: Any, **kwargs: Any) -> FutureBase[Any]:
+        return ConstFuture(fn(*args, **kwargs))
+
+    return call_as_future
+
+
+def get_async_or_sync_fn(fn: Any) -> Any:
+    """``fn.asynq`` if fn is async, else fn itself."""
+    kind = _kind(fn)
+    if kind == "async":
+        return fn.asynq
+    return fn
+
+
+@async_proxy()
+def async_call(fn: Any, *args: Any, **kwargs: Any) -> FutureBase[Any]:
+    """Calls ``fn`` asynchronously if it is an asynq function, else wraps its result.
+
+    ``yield async_call.asynq(fn, x)`` works whether or not ``fn`` is async.
+    """
+    kind = _kind(fn)
+    if kind == "pure":
+        return fn(*args, **kwargs)  # type: ignore[no-any-return]
+    if kind == "async":
+        return fn.asynq(*args, **kwargs)  # type: ignore[no-any-return]
+    if not callable(fn):
+        raise TypeError(f"async_call() needs a callable, got {fn!r}")
+    return ConstFuture(fn(*args, **kwargs))
+
+
+def make_async_decorator(
+    fn: Any, wrapper_fn: Callable[..., FutureBase[Any]], name: str
+) -> AsyncWrapperDecorator:
+    """Builds an asynq function around ``fn`` whose ``.asynq(...)`` is
+    ``wrapper_fn(...)`` (a future) and whose plain call returns its value.
+    Used to write decorators of async functions (caches, retries, ...)."""
+    return AsyncWrapperDecorator(fn, wrapper_fn, name)
+
+
+def lazy(fn: Callable[..., Any]) -> Callable[..., Future[Any]]:
+    """Calling the result returns a Future computing ``fn(...)`` when first needed."""
+    if not callable(fn):
+        raise TypeError(f"lazy() needs a callable, got {fn!r}")
+
+    @functools.wraps(fn)
+    def make_future(*args: Any, **kwargs: Any) -> Future[Any]:
+        return Future(lambda: fn(*args, **kwargs))
+
+    return make_future

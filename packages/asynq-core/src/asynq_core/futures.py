@@ -1,0 +1,284 @@
+"""Futures: values that may not be known yet.
+
+A future is computed once, with a value or an error. Two kinds of observers
+learn about it: *waiters* (tasks blocked on it; the scheduler's own, cheap
+bookkeeping, one object or a list, no allocation for a single waiter) and
+subscribers of the public ``on_computed`` event hook (created only when
+someone asks for it, so the hot path never builds one).
+
+The scheduler does not test a future's class to know how to get it computed:
+it calls ``_schedule_computation`` (double dispatch). A task queues itself; a
+``DeferredFuture`` hands its flush group to the scheduler; any other future is
+computed on the spot. This is the seam through which asynq-batching plugs in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
+
+import qcore
+
+from . import _debug
+
+if TYPE_CHECKING:
+    from .scheduler import TaskScheduler
+
+__all__ = [
+    "FutureBase",
+    "Future",
+    "ConstFuture",
+    "ErrorFuture",
+    "DeferredFuture",
+    "FlushGroup",
+    "FutureIsAlreadyComputed",
+    "none_future",
+]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class FutureIsAlreadyComputed(Exception):
+    """``set_value``/``set_error`` was called on a future that already has one."""
+
+
+class FutureBase(Generic[T_co]):
+    """A value computed at most once; subclasses say how, in ``_compute``."""
+
+    __slots__ = ("_computed", "_value", "_error", "_waiters", "_on_computed", "__weakref__")
+
+    def __init__(self) -> None:
+        self._computed = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._waiters: Any = None
+        self._on_computed: qcore.EventHook | None = None
+
+    # -- reading ---------------------------------------------------------
+
+    def value(self) -> T_co:
+        """Computes the future if needed, then returns its value or raises its error."""
+        if not self._computed:
+            self._compute()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[no-any-return]
+
+    def __call__(self) -> T_co:
+        return self.value()
+
+    def error(self) -> BaseException | None:
+        """Computes the future if needed and returns its error (None on success)."""
+        if not self._computed:
+            self._compute()
+        return self._error
+
+    def is_computed(self) -> bool:
+        return self._computed
+
+    def raise_if_error(self) -> None:
+        """Computes the future if needed and raises its error, if any."""
+        if not self._computed:
+            self._compute()
+        if self._error is not None:
+            raise self._error
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            f"bool() of {self!r}: a future has no truth value. "
+            "You probably forgot to 'yield' it (or to call .value())."
+        )
+
+    # -- computing -------------------------------------------------------
+
+    def _compute(self) -> None:
+        """Computes the value; must end with ``set_value`` or ``set_error``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _compute()")
+
+    def _schedule_computation(self, scheduler: TaskScheduler) -> None:
+        """Called by the scheduler when a task starts waiting on this uncomputed future.
+
+        The default computes it at once: a plain future has nothing to wait for.
+        """
+        if not self._computed:
+            self._compute()
+
+    def set_value(self, value: Any) -> None:
+        if self._computed:
+            raise FutureIsAlreadyComputed(self)
+        self._value = value
+        self._computed = True
+        self._notify()
+
+    def set_error(self, error: BaseException) -> None:
+        if not isinstance(error, BaseException):
+            raise TypeError(
+                f"{type(self).__name__}.set_error() takes an exception, got {error!r}"
+            )
+        if self._computed:
+            raise FutureIsAlreadyComputed(self)
+        self._error = error
+        self._computed = True
+        self._notify()
+
+    def _notify(self) -> None:
+        # Waiters first: the scheduler's state must be consistent even if a
+        # subscriber of on_computed raises (its error then reaches the caller
+        # of set_value/set_error, after every subscriber ran).
+        waiters = self._waiters
+        if waiters is not None:
+            self._waiters = None
+            if type(waiters) is list:
+                for waiter in waiters:
+                    waiter._dependency_done()
+            else:
+                waiters._dependency_done()
+        hook = self._on_computed
+        if hook is not None:
+            hook.safe_trigger(self)
+
+    def _add_waiter(self, waiter: Any) -> None:
+        waiters = self._waiters
+        if waiters is None:
+            self._waiters = waiter
+        elif type(waiters) is list:
+            waiters.append(waiter)
+        else:
+            self._waiters = [waiters, waiter]
+
+    @property
+    def on_computed(self) -> qcore.EventHook:
+        """Event hook fired with this future once it is computed."""
+        hook = self._on_computed
+        if hook is None:
+            hook = self._on_computed = qcore.EventHook()
+        return hook
+
+    @on_computed.setter
+    def on_computed(self, hook: qcore.EventHook) -> None:
+        self._on_computed = hook
+
+    def reset_unsafe(self) -> None:
+        """Forgets the computed value, so the future can be computed again."""
+        self._computed = False
+        self._value = None
+        self._error = None
+
+    # -- showing ---------------------------------------------------------
+
+    def __repr__(self) -> str:
+        if not self._computed:
+            status = "not computed"
+        elif self._error is not None:
+            status = "error: " + _short_repr(self._error)
+        else:
+            status = "value: " + _short_repr(self._value)
+        return f"<{type(self).__name__} at 0x{id(self):x} ({status})>"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def dump(self, indent: int = 0) -> None:
+        """Writes ``repr(self)`` to the debug output."""
+        from .debug import write
+
+        write(repr(self), indent)
+
+
+def _short_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception as e:  # a broken __repr__ must not break ours
+        text = f"<unprintable {type(value).__name__}: {type(e).__name__}>"
+    limit = _debug.options.DEBUG_STR_REPR_MAX_LENGTH
+    if limit and len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
+    return text
+
+
+class Future(FutureBase[T_co]):
+    """A future computed by calling ``value_provider()`` when first needed."""
+
+    __slots__ = ("_value_provider",)
+
+    def __init__(self, value_provider: Callable[[], T_co]) -> None:
+        if not callable(value_provider):
+            raise TypeError(f"Future() takes a callable, got {value_provider!r}")
+        super().__init__()
+        self._value_provider = value_provider
+
+    def _compute(self) -> None:
+        provider = self._value_provider
+        try:
+            value = provider()
+        except BaseException as error:
+            self.set_error(error)
+        else:
+            self.set_value(value)
+
+
+class ConstFuture(FutureBase[T_co]):
+    """A future whose value is known when it is created."""
+
+    __slots__ = ()
+
+    def __init__(self, value: T_co) -> None:
+        self._computed = True
+        self._value = value
+        self._error = None
+        self._waiters = None
+        self._on_computed = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ConstFuture, (self._value,))
+
+
+class ErrorFuture(FutureBase[Any]):
+    """A future that has already failed with ``error``."""
+
+    __slots__ = ()
+
+    def __init__(self, error: BaseException) -> None:
+        if not isinstance(error, BaseException):
+            raise TypeError(f"ErrorFuture() takes an exception, got {error!r}")
+        self._computed = True
+        self._value = None
+        self._error = error
+        self._waiters = None
+        self._on_computed = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ErrorFuture, (self._error,))
+
+
+class FlushGroup(Protocol):
+    """What the scheduler needs of a group of deferred futures (e.g. a batch)."""
+
+    def get_priority(self) -> Any:
+        """Comparable; of the pending groups, the highest is flushed first."""
+
+    def flush(self) -> None:
+        """Computes every future of the group; a no-op once flushed."""
+
+
+class DeferredFuture(FutureBase[T_co]):
+    """A future no task computes: its value arrives when its group is flushed.
+
+    The scheduler keeps the group of every deferred future a task waits on and,
+    when no task can go on, flushes the pending group of highest priority.
+    Subclasses implement ``flush_group``.
+    """
+
+    __slots__ = ()
+
+    def flush_group(self) -> FlushGroup:
+        raise NotImplementedError(f"{type(self).__name__} does not implement flush_group()")
+
+    def _schedule_computation(self, scheduler: TaskScheduler) -> None:
+        scheduler.add_pending_group(self.flush_group())
+
+    def _compute(self) -> None:
+        self.flush_group().flush()
+
+
+none_future: ConstFuture[None] = ConstFuture(None)

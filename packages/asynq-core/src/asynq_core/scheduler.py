@@ -1,0 +1,487 @@
+"""The per-thread task scheduler: runs task generators, flushes groups.
+
+Invariants:
+- One scheduler per thread (``get_scheduler``); nothing is shared between
+  threads. ``_ready`` is a stack of tasks whose dependencies are all
+  computed; popping from its top makes the order depth-first.
+- A task is in exactly one state: NEW (created, not scheduled), QUEUED (on
+  the ready stack; stale duplicate entries are skipped when popped), RUNNING,
+  WAITING (registered as a waiter on ``_pending`` uncomputed futures) or DONE.
+- When no task can go on, the pending flush group of highest priority is
+  flushed; if there is none and the awaited task is still not computed, the
+  tasks wait on each other (a cycle) and a clear error says which.
+- A synchronous call inside a task (``wait_for``) nests a loop on the same
+  stack: every ready task may run in it, batches pending from outer levels
+  may be flushed by it. The scheduler keeps its own stack, so a deep chain of
+  tasks never deepens Python's.
+- The untraced loop has no debug checks; ``wait_for`` picks the traced step
+  once per loop when a debug option is on (see ``_debug.options.tracing``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import qcore
+
+from . import _debug
+from .futures import FutureBase
+from .utils import AsyncTaskResult
+
+__all__ = [
+    "TaskScheduler",
+    "AsyncTaskError",
+    "get_scheduler",
+    "get_active_task",
+    "reset",
+]
+
+# Task states (see the module docstring).
+NEW, QUEUED, RUNNING, WAITING, DONE = range(5)
+
+
+class AsyncTaskError(Exception):
+    """Misuse of tasks detected by the scheduler (e.g. tasks waiting on each other)."""
+
+
+class TaskScheduler:
+    """Runs the tasks of one thread; see the module docstring for the rules."""
+
+    def __init__(self) -> None:
+        self.active_task: Any = None
+        self._ready: list[Any] = []
+        self._pending_groups: dict[Any, None] = {}
+        self._max_depth = _debug.options.MAX_TASK_STACK_SIZE
+        self._perf: dict[Any, list[Any]] = {}
+        self.on_before_batch_flush = qcore.EventHook()
+        self.on_after_batch_flush = qcore.EventHook()
+
+    def __repr__(self) -> str:
+        return (
+            f"<TaskScheduler ({len(self._ready)} ready, "
+            f"{len(self._pending_groups)} pending groups, active: {self.active_task!r})>"
+        )
+
+    # -- public API ------------------------------------------------------
+
+    def wait_for(self, task: Any) -> None:
+        """Runs the scheduler until ``task`` is computed (a synchronous call)."""
+        if task._computed:
+            return
+        active = self.active_task
+        if task._state == RUNNING:
+            raise AsyncTaskError(
+                f"{task!r} waits for itself: it is running and asked for its own value"
+                + ("" if active is task else f" (through {active!r})")
+            )
+        options = _debug.options
+        self._max_depth = options.MAX_TASK_STACK_SIZE
+        contexts = None if active is None else active._contexts
+        if contexts:
+            _pause_contexts(contexts)
+        if task._state == NEW:
+            task._schedule_computation(self)
+        elif task._state == QUEUED:
+            self._ready.append(task)  # run it first; the older entry goes stale
+        try:
+            if options.tracing:
+                self._run(task, active, self._step_traced, self._flush_traced)
+            else:
+                self._run(task, active, self._step, self._flush)
+        finally:
+            self.active_task = active
+            if contexts:
+                _resume_contexts(contexts)
+
+    def add_pending_group(self, group: Any) -> None:
+        """Remembers a flush group some task waits on (the deferred-future seam)."""
+        self._pending_groups[group] = None
+
+    def pending_groups(self) -> list[Any]:
+        """The groups that will be flushed when no task can go on."""
+        return list(self._pending_groups)
+
+    def reset(self) -> None:
+        """Forgets every queued task and pending group (after a fatal error)."""
+        self.active_task = None
+        self._ready.clear()
+        self._pending_groups.clear()
+        self._perf.clear()
+
+    def dump(self, indent: int = 0) -> None:
+        from .debug import write
+
+        write(repr(self), indent)
+        for task in reversed(self._ready):
+            write(f"ready: {task!r}", indent + 2)
+        for group in self._pending_groups:
+            write(f"pending: {group!r}", indent + 2)
+
+    # -- the loop --------------------------------------------------------
+
+    def _run(self, root: Any, outer: Any, step: Any, flush: Any) -> None:
+        ready = self._ready
+        pending_groups = self._pending_groups
+        while not root._computed:
+            if ready:
+                task = ready.pop()
+                if task._state == QUEUED:
+                    step(task)
+            elif pending_groups:
+                self.active_task = outer
+                flush(self._next_group())
+            else:
+                raise AsyncTaskError(_describe_stall(root))
+
+    def _next_group(self) -> Any:
+        groups = self._pending_groups
+        if len(groups) == 1:
+            group = next(iter(groups))
+        else:
+            group = max(groups, key=_priority_of)
+        del groups[group]
+        return group
+
+    def _flush(self, group: Any) -> None:
+        # The group is flushed even if a before-hook fails, so no waiter is
+        # stranded; the hook's error then reaches the synchronous caller.
+        try:
+            if self.on_before_batch_flush.handlers:
+                self.on_before_batch_flush(group)
+        finally:
+            group.flush()
+        if self.on_after_batch_flush.handlers:
+            self.on_after_batch_flush(group)
+
+    def _step(self, task: Any) -> None:
+        """Runs ``task`` until it waits on an uncomputed future or finishes."""
+        task._state = RUNNING
+        self.active_task = task
+        gen = task._generator
+        send_value = None
+        send_error = None
+        yielded = task._yielded
+        if yielded is not None:
+            task._yielded = None
+            send_value, send_error = _result_of(yielded)
+        contexts = task._contexts
+        if contexts:
+            resume_error = _resume_contexts(contexts)
+            if resume_error is not None:
+                send_error = resume_error
+        while True:
+            task.iteration_index += 1
+            try:
+                if send_error is None:
+                    yielded = gen.send(send_value)
+                else:
+                    yielded = gen.throw(send_error)
+            except StopIteration as stop:
+                value = stop.value
+                error = None
+            except AsyncTaskResult as legacy_return:
+                value = legacy_return.result
+                error = None
+            except BaseException as exc:
+                value = None
+                error = _strip_scheduler_frame(exc)
+            else:
+                if yielded is None:
+                    send_value = send_error = None
+                    continue
+                if isinstance(yielded, FutureBase):
+                    if yielded._computed:
+                        send_value = yielded._value
+                        send_error = yielded._error
+                        continue
+                    if yielded is task:
+                        send_value = None
+                        send_error = AsyncTaskError(f"{task!r} yielded itself")
+                        continue
+                    task._yielded = yielded
+                    task._pending = 1
+                    task._state = WAITING
+                    task._scheduler = self
+                    yielded._add_waiter(task)
+                    yielded._schedule_computation(self)
+                else:
+                    try:
+                        uncomputed = _uncomputed_in(yielded, task, [])
+                    except (TypeError, AsyncTaskError) as bad_yield:
+                        send_value = None
+                        send_error = bad_yield
+                        continue
+                    if not uncomputed:
+                        send_value, send_error = _result_of(yielded)
+                        continue
+                    task._yielded = yielded
+                    task._pending = len(uncomputed)
+                    task._state = WAITING
+                    task._scheduler = self
+                    for future in uncomputed:
+                        future._add_waiter(task)
+                    # Reversed, so that the first dependency is on top and runs first.
+                    for future in reversed(uncomputed):
+                        future._schedule_computation(self)
+                if contexts:
+                    pause_error = _pause_contexts(contexts)
+                    if pause_error is not None:
+                        task._yielded = _ContextFailure(task._yielded, pause_error)
+                return
+            if contexts:
+                pause_error = _pause_contexts(contexts)
+                if pause_error is not None and error is None:
+                    error = pause_error
+            task._finish(value, error)
+            return
+
+    # -- the traced variants (debug options on) ----------------------------
+
+    def _step_traced(self, task: Any) -> None:
+        from . import debug, profiler
+
+        options = _debug.options
+        if options.DUMP_CONTINUE_TASK:
+            debug.write(f"asynq: continue {debug.repr(task)}")
+        start = time.perf_counter()
+        try:
+            self._step(task)
+        finally:
+            elapsed_us = (time.perf_counter() - start) * 1e6
+            stats = self._perf.get(task)
+            if stats is None:
+                stats = self._perf[task] = [0.0, []]
+            stats[0] += elapsed_us
+            if not task._computed:
+                deps = _futures_in(task._yielded)
+                if options.KEEP_DEPENDENCIES or options.COLLECT_PERF_STATS:
+                    stats[1].extend(_name_of(dep) for dep in deps)
+                if options.DUMP_DEPENDENCIES:
+                    debug.write(f"asynq: {debug.repr(task)} waits for {deps!r}", 2)
+            else:
+                del self._perf[task]
+                if options.DUMP_COMPUTED:
+                    debug.write(f"asynq: computed {debug.repr(task)}")
+                if options.DUMP_EXCEPTIONS and task._error is not None:
+                    debug.dump_error(task._error)
+                if options.COLLECT_PERF_STATS:
+                    profiler.append(
+                        {
+                            "name": _name_of(task),
+                            "time_taken": stats[0],
+                            "dependencies": stats[1],
+                        }
+                    )
+
+    def _flush_traced(self, group: Any) -> None:
+        from . import debug, profiler
+
+        options = _debug.options
+        if options.DUMP_FLUSH_BATCH:
+            debug.write(f"asynq: flush {debug.repr(group)}")
+        start = time.perf_counter()
+        try:
+            self._flush(group)
+        finally:
+            if options.COLLECT_PERF_STATS:
+                profiler.append(
+                    {
+                        "name": _name_of(group),
+                        "time_taken": (time.perf_counter() - start) * 1e6,
+                        "dependencies": [],
+                        "batch_size": len(getattr(group, "items", ())),
+                    }
+                )
+
+
+class _ContextFailure:
+    """What a task waits on when pausing one of its contexts failed: the error
+    is thrown at the yield once the dependencies (still all run) are done."""
+
+    __slots__ = ("yielded", "error")
+
+    def __init__(self, yielded: Any, error: BaseException) -> None:
+        self.yielded = yielded
+        self.error = error
+
+
+def _strip_scheduler_frame(exc: BaseException) -> BaseException:
+    """Drops the scheduler's own frame, so the traceback runs task to task."""
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_frame.f_code is TaskScheduler._step.__code__:
+        exc.__traceback__ = tb.tb_next
+    return exc
+
+
+def _priority_of(group: Any) -> Any:
+    return group.get_priority()
+
+
+def _result_of(yielded: Any) -> tuple[Any, BaseException | None]:
+    """The value sent back for a yielded structure whose futures are all computed,
+    and the first error in structure order (None if none failed)."""
+    if isinstance(yielded, FutureBase):
+        return yielded._value, yielded._error
+    kind = type(yielded)
+    if kind is list or kind is tuple:
+        values = []
+        first_error = None
+        for item in yielded:
+            if item is None:
+                values.append(None)
+                continue
+            value, error = _result_of(item)
+            if error is not None and first_error is None:
+                first_error = error
+            values.append(value)
+        return (values if kind is list else tuple(values)), first_error
+    if kind is dict:
+        result = {}
+        first_error = None
+        for key, item in yielded.items():
+            value, error = (None, None) if item is None else _result_of(item)
+            if error is not None and first_error is None:
+                first_error = error
+            result[key] = value
+        return result, first_error
+    if kind is _ContextFailure:
+        value, error = _result_of(yielded.yielded)
+        return value, yielded.error
+    if yielded is None:
+        return None, None
+    # Subclasses of list/tuple/dict take the generic route.
+    if isinstance(yielded, dict):
+        return _result_of(dict(yielded))
+    if isinstance(yielded, (list, tuple)):
+        value, error = _result_of(list(yielded))
+        return (value if isinstance(yielded, list) else tuple(value)), error
+    raise AssertionError(f"unexpected yielded value {yielded!r}")
+
+
+def _uncomputed_in(yielded: Any, task: Any, out: list[Any]) -> list[Any]:
+    """Appends to ``out`` every uncomputed future in a yielded structure, in order.
+
+    Raises TypeError for anything that is not a future, None, list, tuple or dict.
+    """
+    if isinstance(yielded, FutureBase):
+        if not yielded._computed:
+            if yielded is task:
+                raise AsyncTaskError(f"{task!r} yielded itself")
+            out.append(yielded)
+    elif isinstance(yielded, (list, tuple)):
+        for item in yielded:
+            if item is not None:
+                _uncomputed_in(item, task, out)
+    elif isinstance(yielded, dict):
+        for item in yielded.values():
+            if item is not None:
+                _uncomputed_in(item, task, out)
+    elif yielded is not None:
+        raise TypeError(_bad_yield_message(yielded, task))
+    return out
+
+
+def _bad_yield_message(value: Any, task: Any) -> str:
+    name = _name_of(task)
+    hint = ""
+    if hasattr(value, "gi_frame"):
+        hint = (
+            " It is a generator: call the function through .asynq() "
+            "and decorate it with @asynq()."
+        )
+    elif hasattr(value, "cr_frame") or hasattr(value, "__await__"):
+        hint = " It is an awaitable: asynq tasks yield futures, not coroutines."
+    return (
+        f"{name} yielded {value!r} of type {type(value).__name__}: a task may yield "
+        f"only futures, None, or lists, tuples and dicts of them.{hint}"
+    )
+
+
+def _futures_in(yielded: Any) -> list[Any]:
+    if yielded is None:
+        return []
+    if type(yielded) is _ContextFailure:
+        yielded = yielded.yielded
+    try:
+        return _uncomputed_in(yielded, None, [])
+    except (TypeError, AsyncTaskError):
+        return []
+
+
+def _name_of(obj: Any) -> str:
+    fn = getattr(obj, "fn", None)
+    if fn is not None:
+        module = getattr(fn, "__module__", None) or "?"
+        return f"{module}.{getattr(fn, '__qualname__', repr(fn))}"
+    return type(obj).__name__
+
+
+def _resume_contexts(contexts: dict[int, Any]) -> BaseException | None:
+    """Resumes every context in entry order; returns the first error."""
+    first_error = None
+    for context in list(contexts.values()):
+        try:
+            context.resume()
+        except BaseException as error:
+            if first_error is None:
+                first_error = error
+    return first_error
+
+
+def _pause_contexts(contexts: dict[int, Any]) -> BaseException | None:
+    """Pauses every context in reverse entry order; returns the first error."""
+    first_error = None
+    for context in reversed(list(contexts.values())):
+        try:
+            context.pause()
+        except BaseException as error:
+            if first_error is None:
+                first_error = error
+    return first_error
+
+
+def _describe_stall(root: Any) -> str:
+    """Says which tasks wait on each other when nothing can go on."""
+    chain = [root]
+    seen = {id(root)}
+    current = root
+    while True:
+        deps = [dep for dep in _futures_in(current._yielded) if hasattr(dep, "_state")]
+        if not deps:
+            break
+        current = deps[0]
+        chain.append(current)
+        if id(current) in seen:
+            names = " -> ".join(repr(task) for task in chain)
+            return f"dependency cycle: {names}"
+        seen.add(id(current))
+    names = " -> ".join(repr(task) for task in chain)
+    return (
+        f"{root!r} can never be computed: nothing is ready to run and no batch is "
+        f"pending (waiting chain: {names}); a future it waits on is never set"
+    )
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.scheduler = TaskScheduler()
+
+
+_state = _ThreadState()
+
+
+def get_scheduler() -> TaskScheduler:
+    """Returns this thread's scheduler."""
+    return _state.scheduler
+
+
+def get_active_task() -> Any:
+    """Returns the task running in this thread, or None."""
+    return _state.scheduler.active_task
+
+
+def reset() -> None:
+    """Replaces this thread's scheduler with a fresh one."""
+    _state.scheduler = TaskScheduler()

@@ -1,0 +1,31 @@
+"""``result()``: the Python 2 way for a task to return a value, kept for old code.
+
+A generator's ``return value`` is the way to go; ``result(value); return``
+still works and raises AsyncTaskResult, which the scheduler catches.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from .futures import FutureBase
+
+__all__ = ["AsyncTaskResult", "result"]
+
+
+class AsyncTaskResult(GeneratorExit):
+    """Raised by ``result(value)`` inside a task; carries the task's value."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result)
+        self.result = result
+
+
+def result(value: Any) -> NoReturn:
+    """Ends the running task with ``value`` (legacy spelling of ``return value``)."""
+    if isinstance(value, FutureBase):
+        raise TypeError(
+            f"result({value!r}): the value is a future; "
+            "you probably forgot to 'yield' it before returning"
+        )
+    raise AsyncTaskResult(value)
