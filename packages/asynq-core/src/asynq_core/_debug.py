@@ -68,11 +68,11 @@ class DebugOptions:
     MAX_TASK_STACK_SIZE = 1_000_000
 
     @property
-    def DUMP_ALL(self) -> bool:  # noqa: N802 - the 1.x spelling
+    def DUMP_ALL(self) -> bool:
         return all(getattr(self, name) for name in DUMP_FLAGS)
 
     @DUMP_ALL.setter
-    def DUMP_ALL(self, value: bool) -> None:  # noqa: N802
+    def DUMP_ALL(self, value: bool) -> None:
         for name in DUMP_FLAGS:
             setattr(self, name, value)
 

@@ -8,13 +8,16 @@ task contexts (the seam asynq-contexts plugs into) is created on first use.
 Contexts: ``_enter_context(ctx)`` / ``_leave_context(ctx)`` maintain an
 ordered set of objects with ``pause()`` and ``resume()``; the scheduler
 resumes them (in entry order) whenever the task runs and pauses them (in
-reverse) whenever it stops.
+reverse) whenever it stops. A new task starts with a copy of its creator's
+set, so what a task calls inside a ``with`` block runs inside that context,
+as a synchronous call would.
 """
 
 from __future__ import annotations
 
 import linecache
-from typing import Any, Generator, Generic, TypeVar
+from collections.abc import Generator
+from typing import Any, Generic, TypeVar
 
 from . import scheduler as _scheduler
 from .futures import FutureBase
@@ -47,7 +50,6 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         "_pending",
         "_yielded",
         "_contexts",
-        "_scheduler",
         "_depth",
     )
 
@@ -67,13 +69,13 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.creator = _state.scheduler.active_task
+        creator = self.creator = _state.scheduler.active_task
         self.iteration_index = 0
         self._state = NEW
-        self._pending = 0
         self._yielded = None
-        self._contexts: dict[int, Any] | None = None
-        self._scheduler = None
+        self._contexts: dict[int, Any] | None = (
+            None if creator is None or not creator._contexts else dict(creator._contexts)
+        )
         self._depth = 0
 
     # -- the scheduler's side (double dispatch) ----------------------------
@@ -103,7 +105,8 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self._pending -= 1
         if self._pending == 0:
             self._state = QUEUED
-            self._scheduler._ready.append(self)
+            # Futures are set on the scheduler's own thread (flushes run there).
+            _state.scheduler._ready.append(self)
 
     def _finish(self, value: Any, error: BaseException | None) -> None:
         self._generator = None  # frees the finished frame

@@ -2,7 +2,8 @@
 
 ``f.asyncio(...)`` drives the same generator ``f.asynq(...)`` would, awaiting
 what it yields instead of scheduling it: a task becomes a coroutine of its
-own (shared when several branches wait on it), a list, tuple or dict is
+own (shared when several branches wait on it; the function's asyncio_fn=
+coroutine if it has one, as its .asyncio() would), a list, tuple or dict is
 awaited concurrently and every element finishes even if one fails, then the
 first error in structure order is raised at the yield.
 
@@ -22,7 +23,13 @@ from typing import Any
 from .futures import FutureBase
 from .utils import AsyncTaskResult
 
-__all__ = ["is_asyncio_mode", "run_task", "resolve_awaitables", "check_sync_call"]
+__all__ = [
+    "is_asyncio_mode",
+    "run_task",
+    "resolve_awaitables",
+    "check_sync_call",
+    "use_asyncio_fn",
+]
 
 _log = logging.getLogger("asynq")
 
@@ -31,6 +38,20 @@ _asyncio_depth: ContextVar[int] = ContextVar("asynq_asyncio_depth", default=0)
 # Tasks being driven by a coroutine, so that a task waited on from two
 # branches runs once.
 _in_flight: weakref.WeakKeyDictionary[Any, asyncio.Future[Any]] = weakref.WeakKeyDictionary()
+
+# Tasks of functions decorated with asyncio_fn=: in asyncio mode such a task
+# runs the native coroutine function (with the task's arguments) instead of
+# its generator, as the callee's own .asyncio() would.
+_asyncio_calls: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[Any, ...], dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def use_asyncio_fn(
+    task: Any, asyncio_fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Makes ``task``, when awaited in asyncio mode, run ``asyncio_fn(*args, **kwargs)``."""
+    _asyncio_calls[task] = (asyncio_fn, args, kwargs)
 
 
 def is_asyncio_mode() -> bool:
@@ -65,6 +86,18 @@ async def _drive(task: Any) -> Any:
 
     if task._state != NEW:
         # Already run by the synchronous scheduler: finish it there.
+        return task.value()
+    native_call = _asyncio_calls.pop(task, None)
+    if native_call is not None:
+        asyncio_fn, args, kwargs = native_call
+        try:
+            value = await asyncio_fn(*args, **kwargs)
+        except BaseException as error:
+            task.set_error(error)
+        else:
+            task.set_value(value)
+        finally:
+            _in_flight.pop(task, None)
         return task.value()
     task._state = RUNNING
     gen = task._generator
@@ -114,7 +147,7 @@ async def resolve_awaitables(yielded: Any) -> Any:
         return values if isinstance(yielded, list) else tuple(values)
     if isinstance(yielded, dict):
         values = await _gather(list(yielded.values()))
-        return dict(zip(yielded.keys(), values))
+        return dict(zip(yielded.keys(), values, strict=True))
     raise TypeError(
         f"yielded {yielded!r} of type {type(yielded).__name__} in asyncio mode: a task "
         "may yield only futures, None, or lists, tuples and dicts of them"

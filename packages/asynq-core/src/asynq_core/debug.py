@@ -18,8 +18,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ._debug import options
 from .scheduler import get_active_task
@@ -64,7 +65,7 @@ def write(text: builtins.str, indent: int = 0) -> None:
     stderr.write(out)
 
 
-def str(source: Any, truncate: bool = True) -> builtins.str:  # noqa: A001 - 1.x name
+def str(source: Any, truncate: bool = True) -> builtins.str:
     """``str(source)`` that never raises, cut to ``options.DEBUG_STR_REPR_MAX_LENGTH``."""
     try:
         text = builtins.str(source)
@@ -73,7 +74,7 @@ def str(source: Any, truncate: bool = True) -> builtins.str:  # noqa: A001 - 1.x
     return _truncate(text) if truncate else text
 
 
-def repr(source: Any, truncate: bool = True) -> builtins.str:  # noqa: A001 - 1.x name
+def repr(source: Any, truncate: bool = True) -> builtins.str:
     """``repr(source)`` that never raises, cut to ``options.DEBUG_STR_REPR_MAX_LENGTH``."""
     try:
         text = builtins.repr(source)
@@ -149,9 +150,11 @@ def format_error(
     if tb is None:
         tb = error.__traceback__
     text = "".join(
-        ["Traceback (most recent call last):\n"]
-        + format_tb(tb)
-        + traceback.format_exception_only(type(error), error)
+        [
+            "Traceback (most recent call last):\n",
+            *format_tb(tb),
+            *traceback.format_exception_only(type(error), error),
+        ]
     )
     if _use_syntax_highlighting:
         text = _highlight(text)
@@ -178,7 +181,7 @@ def dump_error(error: BaseException | None, tb: TracebackType | None = None) -> 
 class AsynqStackTracebackFormatter(logging.Formatter):
     """A logging formatter that prints exceptions with ``format_error``."""
 
-    def formatException(self, ei: Any) -> builtins.str:  # noqa: N802 - logging's name
+    def formatException(self, ei: Any) -> builtins.str:
         _, error, tb = ei
         text = format_error(error, tb)
         return (text or "").rstrip("\n")

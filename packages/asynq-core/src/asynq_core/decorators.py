@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import asynq_to_async
+from . import scheduler as _scheduler_module
 from .async_task import AsyncTask
 from .futures import ConstFuture, Future, FutureBase
 
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 _is_asyncio_mode = asynq_to_async.is_asyncio_mode
+_thread_state = _scheduler_module._state
+_asyncio_depth = asynq_to_async._asyncio_depth
 
 
 def _callable_name(fn: Any) -> str:
@@ -63,22 +67,28 @@ class _DecoratorBase:
 
     _asynq_kind = "async"
     binder_cls: type[AsyncDecoratorBinder]
+    # Only make_async_decorator's objects may wrap an asynq function (that is
+    # what they are for); applying @asynq()/@async_proxy() twice is an error.
+    _wraps_asynq_fns = False
 
     def __init__(self, fn: Any, decorator_name: str) -> None:
-        self.type: type | None = None
+        decorated_type: type | None = None
         if isinstance(fn, (classmethod, staticmethod)):
-            self.type = type(fn)
+            decorated_type = type(fn)
             fn = fn.__func__
-        if isinstance(fn, (_DecoratorBase, AsyncDecoratorBinder)):
+        if not self._wraps_asynq_fns and isinstance(fn, (_DecoratorBase, AsyncDecoratorBinder)):
             raise TypeError(
                 f"{decorator_name} applied to {_callable_name(fn)}, which is already "
                 "an asynq function: apply the decorator once"
             )
         if not callable(fn):
             raise TypeError(f"{decorator_name} needs a function, got {fn!r}")
+        # First, so that the attributes copied from a wrapped asynq function's
+        # __dict__ do not replace ours.
+        functools.update_wrapper(self, fn)
+        self.type = decorated_type
         self.fn = fn
         self.decorator_name = decorator_name
-        functools.update_wrapper(self, fn)
 
     def is_decorator(self) -> bool:
         return True
@@ -125,8 +135,12 @@ class PureAsyncDecorator(_DecoratorBase):
     def _make_task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncTask[Any]:
         generator = self._generator_fn(*args, **kwargs)
         if self.task_kwargs:
-            return self.task_cls(generator, self.fn, args, kwargs, **self.task_kwargs)
-        return self.task_cls(generator, self.fn, args, kwargs)
+            task = self.task_cls(generator, self.fn, args, kwargs, **self.task_kwargs)
+        else:
+            task = self.task_cls(generator, self.fn, args, kwargs)
+        if self.asyncio_fn is not None:
+            asynq_to_async.use_asyncio_fn(task, self.asyncio_fn, args, kwargs)
+        return task
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._make_task(args, kwargs)
@@ -157,14 +171,21 @@ class AsyncDecorator(PureAsyncDecorator):
 
     def asynq(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
         """Returns the AsyncTask of this call; it runs when yielded or asked for its value."""
-        return self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
+        task = self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
+        if self.asyncio_fn is not None:
+            asynq_to_async.use_asyncio_fn(task, self.asyncio_fn, args, kwargs)
+        return task
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _is_asyncio_mode():
+        if _asyncio_depth.get():
             asynq_to_async.check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
             return self.sync_fn(*args, **kwargs)
-        return self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs).value()
+        task = self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
+        _thread_state.scheduler.wait_for(task)
+        if task._error is not None:
+            raise task._error
+        return task._value
 
 
 class AsyncProxyDecorator(_DecoratorBase):
@@ -208,6 +229,8 @@ class AsyncProxyDecorator(_DecoratorBase):
 
 class AsyncWrapperDecorator(AsyncProxyDecorator):
     """What ``make_async_decorator`` builds: ``.asynq`` is ``wrapper_fn``'s future."""
+
+    _wraps_asynq_fns = True
 
     def __init__(self, fn: Any, wrapper_fn: Callable[..., Any], name: str) -> None:
         super().__init__(fn, decorator_name=f"@{name}()")

@@ -14,7 +14,8 @@ computed on the spot. This is the seam through which asynq-batching plugs in.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import qcore
 
@@ -46,6 +47,11 @@ class FutureBase(Generic[T_co]):
     """A value computed at most once; subclasses say how, in ``_compute``."""
 
     __slots__ = ("_computed", "_value", "_error", "_waiters", "_on_computed", "__weakref__")
+
+    # A task's scheduling state (a slot of AsyncTask); None for every other
+    # future, so that the scheduler can test "is this a task not yet started"
+    # with one attribute read instead of a method call.
+    _state: Any = None
 
     def __init__(self) -> None:
         self._computed = False

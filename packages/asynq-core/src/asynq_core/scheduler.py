@@ -70,26 +70,40 @@ class TaskScheduler:
         """Runs the scheduler until ``task`` is computed (a synchronous call)."""
         if task._computed:
             return
+        state = task._state
         active = self.active_task
-        if task._state == RUNNING:
+        if state == RUNNING:
             raise AsyncTaskError(
                 f"{task!r} waits for itself: it is running and asked for its own value"
                 + ("" if active is task else f" (through {active!r})")
             )
         options = _debug.options
         self._max_depth = options.MAX_TASK_STACK_SIZE
+        if options.tracing:
+            step, flush = self._step_traced, self._flush_traced
+        else:
+            step, flush = self._step, self._flush
         contexts = None if active is None else active._contexts
         if contexts:
             _pause_contexts(contexts)
-        if task._state == NEW:
-            task._schedule_computation(self)
-        elif task._state == QUEUED:
-            self._ready.append(task)  # run it first; the older entry goes stale
         try:
-            if options.tracing:
-                self._run(task, active, self._step_traced, self._flush_traced)
-            else:
-                self._run(task, active, self._step, self._flush)
+            if state == NEW:
+                depth = 0 if active is None else active._depth + 1
+                if depth > self._max_depth:
+                    task._schedule_computation(self)  # fails it: too deep
+                    return
+                # Run it at once rather than through the stack: most
+                # synchronous calls finish in this first step.
+                task._depth = depth
+                task._state = QUEUED
+                next_task = step(task)
+                if task._computed and next_task is None:
+                    return
+                self._run(task, active, step, flush, next_task)
+                return
+            if state == QUEUED:
+                self._ready.append(task)  # run it first; the older entry goes stale
+            self._run(task, active, step, flush, None)
         finally:
             self.active_task = active
             if contexts:
@@ -121,19 +135,29 @@ class TaskScheduler:
 
     # -- the loop --------------------------------------------------------
 
-    def _run(self, root: Any, outer: Any, step: Any, flush: Any) -> None:
+    def _run(self, root: Any, outer: Any, step: Any, flush: Any, task: Any) -> None:
         ready = self._ready
         pending_groups = self._pending_groups
-        while not root._computed:
-            if ready:
-                task = ready.pop()
-                if task._state == QUEUED:
-                    step(task)
-            elif pending_groups:
-                self.active_task = outer
-                flush(self._next_group())
-            else:
-                raise AsyncTaskError(_describe_stall(root))
+        while True:
+            if root._computed:
+                if task is not None:
+                    ready.append(task)
+                return
+            if task is None:
+                if ready:
+                    task = ready.pop()
+                    if task._state != QUEUED:
+                        task = None
+                        continue
+                elif pending_groups:
+                    self.active_task = outer
+                    flush(self._next_group())
+                    continue
+                else:
+                    raise AsyncTaskError(_describe_stall(root))
+            # The step hands back the task to run next when it is the one that
+            # would be on top of the stack anyway (a new child, a woken waiter).
+            task = step(task)
 
     def _next_group(self) -> Any:
         groups = self._pending_groups
@@ -147,25 +171,33 @@ class TaskScheduler:
     def _flush(self, group: Any) -> None:
         # The group is flushed even if a before-hook fails, so no waiter is
         # stranded; the hook's error then reaches the synchronous caller.
+        # (qcore's compiled EventHook does not expose its handler list, so the
+        # hooks are called unconditionally: once per flush, not per step.)
         try:
-            if self.on_before_batch_flush.handlers:
-                self.on_before_batch_flush(group)
+            self.on_before_batch_flush(group)
         finally:
             group.flush()
-        if self.on_after_batch_flush.handlers:
-            self.on_after_batch_flush(group)
+        self.on_after_batch_flush(group)
 
-    def _step(self, task: Any) -> None:
-        """Runs ``task`` until it waits on an uncomputed future or finishes."""
+    def _step(self, task: Any) -> Any:
+        """Runs ``task`` until it waits on an uncomputed future or finishes.
+
+        Returns the task to run next if it is known without the stack: the
+        child the task started waiting on, or the waiter it woke by finishing.
+        """
         task._state = RUNNING
         self.active_task = task
         gen = task._generator
-        send_value = None
-        send_error = None
         yielded = task._yielded
-        if yielded is not None:
+        if yielded is None:
+            send_value = send_error = None
+        else:
             task._yielded = None
-            send_value, send_error = _result_of(yielded)
+            if isinstance(yielded, FutureBase):
+                send_value = yielded._value
+                send_error = yielded._error
+            else:
+                send_value, send_error = _result_of(yielded)
         contexts = task._contexts
         if contexts:
             resume_error = _resume_contexts(contexts)
@@ -188,6 +220,7 @@ class TaskScheduler:
                 value = None
                 error = _strip_scheduler_frame(exc)
             else:
+                next_task = None
                 if yielded is None:
                     send_value = send_error = None
                     continue
@@ -203,51 +236,99 @@ class TaskScheduler:
                     task._yielded = yielded
                     task._pending = 1
                     task._state = WAITING
-                    task._scheduler = self
-                    yielded._add_waiter(task)
-                    yielded._schedule_computation(self)
+                    if yielded._waiters is None:
+                        yielded._waiters = task
+                    else:
+                        yielded._add_waiter(task)
+                    if yielded._state == NEW and task._depth < self._max_depth:
+                        yielded._depth = task._depth + 1
+                        yielded._state = QUEUED
+                        next_task = yielded
+                    else:
+                        yielded._schedule_computation(self)
                 else:
-                    try:
-                        uncomputed = _uncomputed_in(yielded, task, [])
-                    except (TypeError, AsyncTaskError) as bad_yield:
-                        send_value = None
-                        send_error = bad_yield
-                        continue
+                    uncomputed = None
+                    if type(yielded) is list:
+                        try:
+                            uncomputed = [item for item in yielded if not item._computed]
+                        except AttributeError:  # None or nested: the general route
+                            pass
+                        else:
+                            if task in uncomputed:
+                                uncomputed = None  # the general route names the error
+                    if uncomputed is None:
+                        try:
+                            uncomputed = _uncomputed_in(yielded, task, [])
+                        except (TypeError, AsyncTaskError) as bad_yield:
+                            send_value = None
+                            send_error = bad_yield
+                            continue
                     if not uncomputed:
                         send_value, send_error = _result_of(yielded)
                         continue
                     task._yielded = yielded
                     task._pending = len(uncomputed)
                     task._state = WAITING
-                    task._scheduler = self
                     for future in uncomputed:
-                        future._add_waiter(task)
+                        if future._waiters is None:
+                            future._waiters = task
+                        else:
+                            future._add_waiter(task)
                     # Reversed, so that the first dependency is on top and runs first.
+                    ready = self._ready
+                    depth = task._depth + 1
                     for future in reversed(uncomputed):
-                        future._schedule_computation(self)
+                        if future._state == NEW and depth <= self._max_depth:
+                            future._depth = depth
+                            future._state = QUEUED
+                            ready.append(future)
+                        else:
+                            future._schedule_computation(self)
+                # Re-read: the task may have entered its first context during this step.
+                contexts = task._contexts
                 if contexts:
                     pause_error = _pause_contexts(contexts)
                     if pause_error is not None:
                         task._yielded = _ContextFailure(task._yielded, pause_error)
-                return
+                return next_task
+            # The task is done.
+            contexts = task._contexts
             if contexts:
                 pause_error = _pause_contexts(contexts)
                 if pause_error is not None and error is None:
                     error = pause_error
-            task._finish(value, error)
-            return
+            task._generator = None
+            task._state = DONE
+            if error is None:
+                task._value = value
+            else:
+                task._error = error
+            task._computed = True
+            waiter = task._waiters
+            if waiter is None or type(waiter) is list or task._on_computed is not None:
+                task._notify()
+                return None
+            # The common case, inlined: a single waiter (a task of this thread).
+            task._waiters = None
+            pending = waiter._pending - 1
+            waiter._pending = pending
+            if pending:
+                return None
+            waiter._state = QUEUED
+            return waiter
 
     # -- the traced variants (debug options on) ----------------------------
 
-    def _step_traced(self, task: Any) -> None:
+    def _step_traced(self, task: Any) -> Any:
         from . import debug, profiler
 
         options = _debug.options
         if options.DUMP_CONTINUE_TASK:
             debug.write(f"asynq: continue {debug.repr(task)}")
         start = time.perf_counter()
+        next_task = None
         try:
-            self._step(task)
+            next_task = self._step(task)
         finally:
             elapsed_us = (time.perf_counter() - start) * 1e6
             stats = self._perf.get(task)
@@ -274,6 +355,7 @@ class TaskScheduler:
                             "dependencies": stats[1],
                         }
                     )
+        return next_task
 
     def _flush_traced(self, group: Any) -> None:
         from . import debug, profiler
@@ -325,6 +407,16 @@ def _result_of(yielded: Any) -> tuple[Any, BaseException | None]:
     if isinstance(yielded, FutureBase):
         return yielded._value, yielded._error
     kind = type(yielded)
+    if kind is list:
+        try:
+            values = [item._value for item in yielded]
+        except AttributeError:  # None or nested: the general route below
+            pass
+        else:
+            for item in yielded:
+                if item._error is not None:
+                    return values, item._error
+            return values, None
     if kind is list or kind is tuple:
         values = []
         first_error = None
@@ -448,7 +540,7 @@ def _describe_stall(root: Any) -> str:
     seen = {id(root)}
     current = root
     while True:
-        deps = [dep for dep in _futures_in(current._yielded) if hasattr(dep, "_state")]
+        deps = [dep for dep in _futures_in(current._yielded) if dep._state is not None]
         if not deps:
             break
         current = deps[0]
@@ -458,6 +550,11 @@ def _describe_stall(root: Any) -> str:
             return f"dependency cycle: {names}"
         seen.add(id(current))
     names = " -> ".join(repr(task) for task in chain)
+    if len(chain) > 1 and current._state == RUNNING:
+        return (
+            f"dependency cycle: {names}, which asked synchronously for the value "
+            f"of {root!r}"
+        )
     return (
         f"{root!r} can never be computed: nothing is ready to run and no batch is "
         f"pending (waiting chain: {names}); a future it waits on is never set"
