@@ -50,6 +50,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         "_pending",
         "_yielded",
         "_contexts",
+        "_scheduler",
         "_depth",
     )
 
@@ -99,14 +100,14 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
             return
         self._depth = depth
         self._state = QUEUED
+        self._scheduler = scheduler
         scheduler._ready.append(self)
 
     def _dependency_done(self) -> None:
         self._pending -= 1
         if self._pending == 0:
             self._state = QUEUED
-            # Futures are set on the scheduler's own thread (flushes run there).
-            _state.scheduler._ready.append(self)
+            self._scheduler._push_ready(self)
 
     def _finish(self, value: Any, error: BaseException | None) -> None:
         self._generator = None  # frees the finished frame

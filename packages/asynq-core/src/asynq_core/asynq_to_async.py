@@ -1,62 +1,53 @@
-"""The asyncio bridge: run asynq generators as coroutines on an asyncio loop.
+"""The asyncio bridge: run asynq functions as coroutines, batching included.
 
-``f.asyncio(...)`` drives the same generator ``f.asynq(...)`` would, awaiting
-what it yields instead of scheduling it: a task becomes a coroutine of its
-own (shared when several branches wait on it; the function's asyncio_fn=
-coroutine if it has one, as its .asyncio() would), a list, tuple or dict is
-awaited concurrently and every element finishes even if one fails, then the
-first error in structure order is raised at the yield.
+``f.asyncio(...)`` runs the task of ``f(...)`` in an *asyncio scope*: a
+scheduler of its own, stepped by the coroutine between awaits with the same
+rules as the synchronous one (depth-first, contexts paused and resumed per
+step). When no task of the scope can go on, the coroutine awaits:
+- native work of the scope in flight (functions with ``asyncio_fn=`` run as
+  asyncio tasks): until it completes, since it may add items to the batches;
+- otherwise the pending group of highest priority is flushed: with its
+  ``flush_async()`` if it has one, else its ``begin_flush()`` fetch runs in
+  the loop's executor (the loop is not blocked) and its delivery on the loop;
+  plain groups are flushed on the loop. Groups with ``concurrent = True``
+  that are pending together flush together.
+So ``asyncio.run(f.asyncio(...))`` makes exactly the flushes ``f(...)`` makes.
 
-While such a coroutine runs, ``is_asyncio_mode()`` is true (a context
-variable, so it is per coroutine, not per thread), and a synchronous call of
-an asynq function is refused: it would block the event loop.
+Each root ``.asyncio()`` call owns its scope: concurrent requests batch
+independently and none waits for another's flush. A ``.asyncio()`` awaited
+from native code of a scope joins that scope.
+
+While a scope runs, ``is_asyncio_mode()`` is true (a context variable, so per
+coroutine) and a synchronous call of an asynq function is refused: it would
+block the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from contextvars import ContextVar
 from typing import Any
 
+from . import scheduler as _scheduler
+from .async_task import AsyncTask
 from .futures import FutureBase
-from .utils import AsyncTaskResult
+from .scheduler import NEW, AsyncTaskError, TaskScheduler, _describe_stall
 
-__all__ = [
-    "is_asyncio_mode",
-    "run_task",
-    "resolve_awaitables",
-    "check_sync_call",
-    "use_asyncio_fn",
-]
+__all__ = ["is_asyncio_mode", "run_task", "resolve_awaitables", "check_sync_call", "NativeCall"]
 
 _log = logging.getLogger("asynq")
 
-_asyncio_depth: ContextVar[int] = ContextVar("asynq_asyncio_depth", default=0)
+_current_scope: ContextVar[AsyncioScope | None] = ContextVar("asynq_asyncio_scope", default=None)
+# The native call whose coroutine (or a task it spawned) is running, if any.
+_current_native: ContextVar[NativeCall | None] = ContextVar("asynq_native_call", default=None)
 
-# Tasks being driven by a coroutine, so that a task waited on from two
-# branches runs once.
-_in_flight: weakref.WeakKeyDictionary[Any, asyncio.Future[Any]] = weakref.WeakKeyDictionary()
-
-# Tasks of functions decorated with asyncio_fn=: in asyncio mode such a task
-# runs the native coroutine function (with the task's arguments) instead of
-# its generator, as the callee's own .asyncio() would.
-_asyncio_calls: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[Any, ...], dict[str, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def use_asyncio_fn(
-    task: Any, asyncio_fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> None:
-    """Makes ``task``, when awaited in asyncio mode, run ``asyncio_fn(*args, **kwargs)``."""
-    _asyncio_calls[task] = (asyncio_fn, args, kwargs)
+_thread_state = _scheduler._state
 
 
 def is_asyncio_mode() -> bool:
     """True while an asynq function runs as a coroutine (through ``.asyncio()``)."""
-    return _asyncio_depth.get() > 0
+    return _current_scope.get() is not None
 
 
 def check_sync_call(fn: Any, allow_sync_call: bool) -> None:
@@ -71,94 +62,220 @@ def check_sync_call(fn: Any, allow_sync_call: bool) -> None:
 
 
 async def run_task(task: Any) -> Any:
-    """Runs an AsyncTask to completion on the running asyncio loop; returns its value."""
-    if task.is_computed():
-        return task.value()
-    in_flight = _in_flight.get(task)
-    if in_flight is None:
-        in_flight = asyncio.ensure_future(_drive(task))
-        _in_flight[task] = in_flight
-    return await asyncio.shield(in_flight)
-
-
-async def _drive(task: Any) -> Any:
-    from .scheduler import NEW, RUNNING
-
-    if task._state != NEW:
-        # Already run by the synchronous scheduler: finish it there.
-        return task.value()
-    native_call = _asyncio_calls.pop(task, None)
-    if native_call is not None:
-        asyncio_fn, args, kwargs = native_call
-        try:
-            value = await asyncio_fn(*args, **kwargs)
-        except BaseException as error:
-            task.set_error(error)
-        else:
-            task.set_value(value)
-        finally:
-            _in_flight.pop(task, None)
-        return task.value()
-    task._state = RUNNING
-    gen = task._generator
-    token = _asyncio_depth.set(_asyncio_depth.get() + 1)
-    send_value: Any = None
-    send_error: BaseException | None = None
+    """Runs an AsyncTask on the running event loop and returns its value."""
+    scope = _current_scope.get()
+    if scope is not None and not scope.finished:
+        return await scope.await_future(task)
+    scope = AsyncioScope(asyncio.get_running_loop())
+    token = _current_scope.set(scope)
     try:
-        while True:
-            try:
-                if send_error is None:
-                    yielded = gen.send(send_value)
-                else:
-                    yielded = gen.throw(send_error)
-            except StopIteration as stop:
-                task._finish(stop.value, None)
-                break
-            except AsyncTaskResult as legacy_return:
-                task._finish(legacy_return.result, None)
-                break
-            except BaseException as error:
-                task._finish(None, error)
-                break
-            try:
-                send_value = await resolve_awaitables(yielded)
-                send_error = None
-            except BaseException as error:
-                send_value = None
-                send_error = error
+        return await scope.run(task)
     finally:
-        _asyncio_depth.reset(token)
-        _in_flight.pop(task, None)
-    return task.value()
+        _current_scope.reset(token)
 
 
 async def resolve_awaitables(yielded: Any) -> Any:
-    """Awaits everything in a yielded structure; returns the same structure of values."""
-    if yielded is None:
-        return None
-    if isinstance(yielded, FutureBase):
-        if yielded.is_computed():
-            return yielded.value()
-        if hasattr(yielded, "_generator"):
-            return await run_task(yielded)
-        return yielded.value()
-    if isinstance(yielded, (list, tuple)):
-        values = await _gather(list(yielded))
-        return values if isinstance(yielded, list) else tuple(values)
-    if isinstance(yielded, dict):
-        values = await _gather(list(yielded.values()))
-        return dict(zip(yielded.keys(), values, strict=True))
-    raise TypeError(
-        f"yielded {yielded!r} of type {type(yielded).__name__} in asyncio mode: a task "
-        "may yield only futures, None, or lists, tuples and dicts of them"
-    )
+    """Computes a future (or a yielded structure of them) on the running loop."""
+
+    def await_all() -> Any:
+        return (yield yielded)
+
+    return await run_task(AsyncTask(await_all(), resolve_awaitables, (), {}))
 
 
-async def _gather(items: list[Any]) -> list[Any]:
-    results = await asyncio.gather(
-        *(resolve_awaitables(item) for item in items), return_exceptions=True
-    )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results
+class NativeCall(FutureBase[Any]):
+    """The future of an ``asyncio_fn=`` coroutine, created by ``.asynq()`` in asyncio mode.
+
+    It starts as an asyncio task when a task of the scope waits on it; the
+    scope counts it as busy until it finishes, except while it awaits asynq
+    work of the same scope.
+    """
+
+    __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_started", "_parked", "fn")
+
+    def __init__(self, coroutine_fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.fn = coroutine_fn
+        self._coroutine_fn = coroutine_fn
+        self._args = args
+        self._kwargs = kwargs
+        self._started = False
+        self._parked = 0
+
+    def _schedule_computation(self, scheduler: Any) -> None:
+        if self._started:
+            return
+        if not isinstance(scheduler, AsyncioScope):
+            self._compute()
+            return
+        self._started = True
+        scheduler._busy += 1
+        # Created inside the waiting task's step: the coroutine sees the
+        # context variables (and contexts) of that task.
+        scheduler._loop.create_task(self._run(scheduler))
+
+    async def _run(self, scope: AsyncioScope) -> None:
+        _current_native.set(self)
+        try:
+            value = await self._coroutine_fn(*self._args, **self._kwargs)
+        except BaseException as error:
+            self.set_error(error)
+        else:
+            self.set_value(value)
+        finally:
+            if not self._parked:
+                scope._busy -= 1
+            scope._wake()
+
+    def _compute(self) -> None:
+        self.set_error(
+            RuntimeError(
+                f"{self.fn!r} was called through .asynq() in asyncio mode: its "
+                "asyncio_fn coroutine can only run on the event loop of that scope"
+            )
+        )
+
+
+class _CoroutineWaiter:
+    """Wakes a coroutine awaiting a future of a scope (the waiter protocol of tasks)."""
+
+    __slots__ = ("_pending", "_scheduler", "_future", "_native", "_scope")
+
+    def __init__(self, future: asyncio.Future[None], scope: AsyncioScope, native: Any) -> None:
+        self._pending = 1
+        self._scheduler = None
+        self._future = future
+        self._scope = scope
+        self._native = native
+
+    def _dependency_done(self) -> None:
+        self._pending -= 1
+        if self._pending:
+            return
+        # Count the native call busy again now, not when its coroutine resumes
+        # a few loop ticks later: the scope must not flush in between.
+        native = self._native
+        if native is not None:
+            native._parked -= 1
+            if native._parked == 0 and not native._computed:
+                self._scope._busy += 1
+        if not self._future.done():
+            self._future.set_result(None)
+
+
+class AsyncioScope(TaskScheduler):
+    """The scheduler of one root ``.asyncio()`` call; see the module docstring."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._loop = loop
+        self._busy = 0
+        self._wakeup: asyncio.Future[None] | None = None
+        self.finished = False
+
+    def _push_ready(self, task: Any) -> None:
+        self._ready.append(task)
+        self._wake()
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def run(self, root: Any) -> Any:
+        if root._state == NEW:
+            root._schedule_computation(self)
+        elif not root._computed:
+            # Started elsewhere (e.g. a synchronous scheduler): wait like any waiter.
+            self.finished = True
+            return await _await_from_outside(root)
+        try:
+            while True:
+                self._step_until_stuck(root)
+                if root._computed:
+                    break
+                if self._busy > 0:
+                    await self._sleep()
+                elif self._pending_groups:
+                    await self._flush_round()
+                elif not self._ready:
+                    raise AsyncTaskError(_describe_stall(root))
+        finally:
+            self.finished = True
+        return root.value()
+
+    def _step_until_stuck(self, root: Any) -> None:
+        outer = _thread_state.scheduler
+        _thread_state.scheduler = self
+        try:
+            self._run(root, None, self._step, None, None)
+        finally:
+            self.active_task = None
+            _thread_state.scheduler = outer
+
+    async def _sleep(self) -> None:
+        self._wakeup = self._loop.create_future()
+        try:
+            await self._wakeup
+        finally:
+            self._wakeup = None
+
+    async def _flush_round(self) -> None:
+        group = self._next_group()
+        groups = [group]
+        if getattr(group, "concurrent", False):
+            for other in list(self._pending_groups):
+                if getattr(other, "concurrent", False):
+                    del self._pending_groups[other]
+                    groups.append(other)
+        for group in groups:
+            self.on_before_batch_flush(group)
+        try:
+            await asyncio.gather(*(self._flush_group(group) for group in groups))
+        finally:
+            for group in groups:
+                self.on_after_batch_flush(group)
+
+    async def _flush_group(self, group: Any) -> None:
+        flush_async = getattr(group, "flush_async", None)
+        if flush_async is not None:
+            await flush_async()
+            return
+        begin_flush = getattr(group, "begin_flush", None)
+        if begin_flush is None:
+            group.flush()
+            return
+        fetch = begin_flush()
+        if fetch is not None:
+            deliver = await self._loop.run_in_executor(None, fetch)
+            deliver()
+
+    async def await_future(self, future: Any) -> Any:
+        """Awaits a future of this scope from native code running in it."""
+        if future._computed:
+            return future.value()
+        waiter_future: asyncio.Future[None] = self._loop.create_future()
+        native = _current_native.get()
+        waiter = _CoroutineWaiter(waiter_future, self, native)
+        future._add_waiter(waiter)
+        if native is not None:
+            native._parked += 1
+            if native._parked == 1:
+                self._busy -= 1
+        future._schedule_computation(self)
+        self._wake()
+        await waiter_future
+        return future.value()
+
+
+async def _await_from_outside(future: Any) -> Any:
+    """Awaits a future some other scheduler computes (polling its on_computed hook)."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_computed(_: Any) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    future.on_computed.subscribe(on_computed)
+    await done
+    return future.value()

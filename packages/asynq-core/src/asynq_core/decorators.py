@@ -43,9 +43,8 @@ __all__ = [
     "AsyncDecoratorBinder",
 ]
 
-_is_asyncio_mode = asynq_to_async.is_asyncio_mode
 _thread_state = _scheduler_module._state
-_asyncio_depth = asynq_to_async._asyncio_depth
+_current_scope = asynq_to_async._current_scope
 
 
 def _callable_name(fn: Any) -> str:
@@ -132,15 +131,13 @@ class PureAsyncDecorator(_DecoratorBase):
         self.task_kwargs = kwargs or {}
         self.asyncio_fn = asyncio_fn
 
-    def _make_task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncTask[Any]:
+    def _make_task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.asyncio_fn is not None and _current_scope.get() is not None:
+            return asynq_to_async.NativeCall(self.asyncio_fn, args, kwargs)
         generator = self._generator_fn(*args, **kwargs)
         if self.task_kwargs:
-            task = self.task_cls(generator, self.fn, args, kwargs, **self.task_kwargs)
-        else:
-            task = self.task_cls(generator, self.fn, args, kwargs)
-        if self.asyncio_fn is not None:
-            asynq_to_async.use_asyncio_fn(task, self.asyncio_fn, args, kwargs)
-        return task
+            return self.task_cls(generator, self.fn, args, kwargs, **self.task_kwargs)
+        return self.task_cls(generator, self.fn, args, kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._make_task(args, kwargs)
@@ -168,16 +165,19 @@ class AsyncDecorator(PureAsyncDecorator):
         super().__init__(fn, task_cls, None, asyncio_fn)
         self.sync_fn = sync_fn
         self.allow_sync_call = allow_sync_call
+        if asyncio_fn is not None:
+            # Only functions with a native coroutine pay for the asyncio-mode check.
+            self.asynq = self._make_task_of_call  # type: ignore[method-assign]
 
     def asynq(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
         """Returns the AsyncTask of this call; it runs when yielded or asked for its value."""
-        task = self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
-        if self.asyncio_fn is not None:
-            asynq_to_async.use_asyncio_fn(task, self.asyncio_fn, args, kwargs)
-        return task
+        return self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
+
+    def _make_task_of_call(self, *args: Any, **kwargs: Any) -> Any:
+        return self._make_task(args, kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _asyncio_depth.get():
+        if _current_scope.get() is not None:
             asynq_to_async.check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
             return self.sync_fn(*args, **kwargs)
@@ -205,6 +205,8 @@ class AsyncProxyDecorator(_DecoratorBase):
         self.allow_sync_call = allow_sync_call
 
     def asynq(self, *args: Any, **kwargs: Any) -> FutureBase[Any]:
+        if self.asyncio_fn is not None and _current_scope.get() is not None:
+            return asynq_to_async.NativeCall(self.asyncio_fn, args, kwargs)
         future = self.fn(*args, **kwargs)
         if not isinstance(future, FutureBase):
             raise TypeError(
@@ -214,7 +216,7 @@ class AsyncProxyDecorator(_DecoratorBase):
         return future
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if _is_asyncio_mode():
+        if _current_scope.get() is not None:
             asynq_to_async.check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
             return self.sync_fn(*args, **kwargs)

@@ -258,7 +258,19 @@ class ErrorFuture(FutureBase[Any]):
 
 
 class FlushGroup(Protocol):
-    """What the scheduler needs of a group of deferred futures (e.g. a batch)."""
+    """What the scheduler needs of a group of deferred futures (e.g. a batch).
+
+    Optional, for flushes that wait on I/O: a group may also have
+    - ``begin_flush()``, called on the scheduler's thread: marks the group as
+      flushing and returns ``fetch`` (or None if there is nothing to do).
+      ``fetch()`` does the I/O, may run in any thread, touches no scheduler
+      state and does not raise; it returns ``deliver``, which the scheduler
+      calls on its own thread to set the group's futures.
+    - ``concurrent = True``: groups pending at the same time that all say so
+      are flushed in one round, their fetches running together in threads.
+    - ``async flush_async()``: used under asyncio instead of a fetch in the
+      loop's executor (e.g. for an asyncio client).
+    """
 
     def get_priority(self) -> Any:
         """Comparable; of the pending groups, the highest is flushed first."""

@@ -20,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 from typing import Any
@@ -96,6 +97,7 @@ class TaskScheduler:
                 # synchronous calls finish in this first step.
                 task._depth = depth
                 task._state = QUEUED
+                task._scheduler = self
                 next_task = step(task)
                 if task._computed and next_task is None:
                     return
@@ -108,6 +110,10 @@ class TaskScheduler:
             self.active_task = active
             if contexts:
                 _resume_contexts(contexts)
+
+    def _push_ready(self, task: Any) -> None:
+        """A waiting task of this scheduler has all its dependencies computed."""
+        self._ready.append(task)
 
     def add_pending_group(self, group: Any) -> None:
         """Remembers a flush group some task waits on (the deferred-future seam)."""
@@ -149,6 +155,8 @@ class TaskScheduler:
                     if task._state != QUEUED:
                         task = None
                         continue
+                elif flush is None:
+                    return  # an asyncio scope: the coroutine awaits, then goes on
                 elif pending_groups:
                     self.active_task = outer
                     flush(self._next_group())
@@ -169,6 +177,13 @@ class TaskScheduler:
         return group
 
     def _flush(self, group: Any) -> None:
+        if getattr(group, "concurrent", False):
+            peers = [peer for peer in self._pending_groups if getattr(peer, "concurrent", False)]
+            if peers:
+                for peer in peers:
+                    del self._pending_groups[peer]
+                self._flush_concurrently([group, *peers])
+                return
         # The group is flushed even if a before-hook fails, so no waiter is
         # stranded; the hook's error then reaches the synchronous caller.
         # (qcore's compiled EventHook does not expose its handler list, so the
@@ -178,6 +193,40 @@ class TaskScheduler:
         finally:
             group.flush()
         self.on_after_batch_flush(group)
+
+    def _flush_concurrently(self, groups: list[Any]) -> None:
+        """Flushes groups that opted in (``concurrent = True``) in one round: their
+        fetches (``begin_flush()``'s callables) run together in worker threads,
+        their deliveries back on this thread, in priority order."""
+        first_error: BaseException | None = None
+        for group in groups:
+            try:
+                self.on_before_batch_flush(group)
+            except BaseException as error:
+                first_error = first_error or error
+        fetches = []
+        for group in groups:
+            begin_flush = getattr(group, "begin_flush", None)
+            if begin_flush is None:
+                group.flush()
+                continue
+            fetch = begin_flush()
+            if fetch is not None:
+                fetches.append(_flush_pool().submit(fetch))
+        for fetched in fetches:
+            try:
+                deliver = fetched.result()
+            except BaseException as error:  # a fetch must not raise; if it does, go on
+                first_error = first_error or error
+            else:
+                deliver()
+        for group in groups:
+            try:
+                self.on_after_batch_flush(group)
+            except BaseException as error:
+                first_error = first_error or error
+        if first_error is not None:
+            raise first_error
 
     def _step(self, task: Any) -> Any:
         """Runs ``task`` until it waits on an uncomputed future or finishes.
@@ -243,6 +292,7 @@ class TaskScheduler:
                     if yielded._state == NEW and task._depth < self._max_depth:
                         yielded._depth = task._depth + 1
                         yielded._state = QUEUED
+                        yielded._scheduler = self
                         next_task = yielded
                     else:
                         yielded._schedule_computation(self)
@@ -281,6 +331,7 @@ class TaskScheduler:
                         if future._state == NEW and depth <= self._max_depth:
                             future._depth = depth
                             future._state = QUEUED
+                            future._scheduler = self
                             ready.append(future)
                         else:
                             future._schedule_computation(self)
@@ -305,10 +356,15 @@ class TaskScheduler:
                 task._error = error
             task._computed = True
             waiter = task._waiters
-            if waiter is None or type(waiter) is list or task._on_computed is not None:
+            if (
+                waiter is None
+                or type(waiter) is list
+                or task._on_computed is not None
+                or waiter._scheduler is not self
+            ):
                 task._notify()
                 return None
-            # The common case, inlined: a single waiter (a task of this thread).
+            # The common case, inlined: a single waiter, run by this scheduler.
             task._waiters = None
             pending = waiter._pending - 1
             waiter._pending = pending
@@ -376,6 +432,19 @@ class TaskScheduler:
                         "batch_size": len(getattr(group, "items", ())),
                     }
                 )
+
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _flush_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asynq-flush")
+    return _pool
 
 
 class _ContextFailure:
@@ -480,8 +549,7 @@ def _bad_yield_message(value: Any, task: Any) -> str:
     hint = ""
     if hasattr(value, "gi_frame"):
         hint = (
-            " It is a generator: call the function through .asynq() "
-            "and decorate it with @asynq()."
+            " It is a generator: call the function through .asynq() and decorate it with @asynq()."
         )
     elif hasattr(value, "cr_frame") or hasattr(value, "__await__"):
         hint = " It is an awaitable: asynq tasks yield futures, not coroutines."
@@ -551,10 +619,7 @@ def _describe_stall(root: Any) -> str:
         seen.add(id(current))
     names = " -> ".join(repr(task) for task in chain)
     if len(chain) > 1 and current._state == RUNNING:
-        return (
-            f"dependency cycle: {names}, which asked synchronously for the value "
-            f"of {root!r}"
-        )
+        return f"dependency cycle: {names}, which asked synchronously for the value of {root!r}"
     return (
         f"{root!r} can never be computed: nothing is ready to run and no batch is "
         f"pending (waiting chain: {names}); a future it waits on is never set"
