@@ -1,0 +1,726 @@
+"""Tools for asynq code: async versions of the builtins, caches, retries, a timer, event hooks.
+
+The builtin look-alikes (``amap``, ``afilter``, ``afilterfalse``, ``asorted``,
+``amax``, ``amin``, ``asift``) start their function for every element before
+yielding them all at once: each element's task runs until it waits on a
+batch, so the lookups of all elements go into the same batches and are
+flushed together. Their function may be an asynq function (called through
+``.asynq``), a pure one, or a plain one (called at once).
+
+The decorators (``acached_per_instance``, ``alru_cache``, ``alazy_constant``,
+``aretry``, ``deduplicate``) wrap an asynq function with
+``make_async_decorator``, so the result is an asynq function again
+(``f(...)``, ``f.asynq(...)``), binds like a method, pickles by reference and
+leads ``qcore.get_original_fn`` to the original function.
+
+Invariants of the caches:
+- Only values are kept across calls, never failed results, and never a task
+  (a finished task keeps its arguments, hence the instance, alive).
+- A computation in progress is shared by identical calls of the same thread
+  only (each thread has its own scheduler), and held weakly: a task that
+  nothing can wait on any more is forgotten.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import qcore
+
+from asynq_contexts import AsyncContext
+from asynq_core import AsyncTask, ConstFuture, ErrorFuture, FutureBase, asynq, get_active_task
+from asynq_core.decorators import (
+    AsyncDecoratorBinder,
+    AsyncWrapperDecorator,
+    async_call,
+    get_async_fn,
+    make_async_decorator,
+)
+
+__all__ = [
+    "amap",
+    "afilter",
+    "afilterfalse",
+    "asorted",
+    "amax",
+    "amin",
+    "asift",
+    "acached_per_instance",
+    "alru_cache",
+    "alazy_constant",
+    "aretry",
+    "call_with_context",
+    "deduplicate",
+    "AsyncTimer",
+    "AsyncEventHook",
+    "CacheInfo",
+]
+
+_MISSING: Any = object()
+
+
+# -- calling a function for many elements --------------------------------------
+
+
+def _element_caller(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
+    """What ``tool`` calls for one element: a callable returning a future of ``fn(...)``.
+
+    A plain function is called at once; its error becomes an ErrorFuture so
+    that the other elements are still computed before the error is raised.
+    """
+    async_fn = get_async_fn(fn)
+    if async_fn is not None:
+        return async_fn
+    if not callable(fn):
+        raise TypeError(f"{tool}() needs a function, got {fn!r}")
+
+    def call_now(*args: Any) -> FutureBase[Any]:
+        try:
+            return ConstFuture(fn(*args))
+        except Exception as error:
+            return ErrorFuture(error)
+
+    return call_now
+
+
+@asynq()
+def amap(function: Any, sequence: Iterable[Any], *sequences: Iterable[Any]) -> Any:
+    """Like ``list(map(function, sequence, ...))``; all calls run in the same round."""
+    call = _element_caller(function, "amap")
+    if sequences:
+        return (yield [call(*args) for args in zip(sequence, *sequences, strict=False)])
+    return (yield [call(item) for item in sequence])
+
+
+@asynq()
+def afilter(function: Any, sequence: Iterable[Any]) -> Any:
+    """Like ``list(filter(function, sequence))``; ``function=None`` keeps truthy items."""
+    items = list(sequence)
+    if function is None:
+        return [item for item in items if item]
+    call = _element_caller(function, "afilter")
+    verdicts = yield [call(item) for item in items]
+    return [item for item, keep in zip(items, verdicts, strict=True) if keep]
+
+
+@asynq()
+def afilterfalse(function: Any, sequence: Iterable[Any]) -> Any:
+    """Like ``list(itertools.filterfalse(function, sequence))``: the items it rejects."""
+    items = list(sequence)
+    if function is None:
+        return [item for item in items if not item]
+    call = _element_caller(function, "afilterfalse")
+    verdicts = yield [call(item) for item in items]
+    return [item for item, keep in zip(items, verdicts, strict=True) if not keep]
+
+
+@asynq()
+def asift(pred: Any, items: Iterable[Any]) -> Any:
+    """Splits ``items`` into ``(yes, no)`` lists by ``pred``, keeping their order."""
+    items = list(items)
+    call = _element_caller(pred, "asift")
+    verdicts = yield [call(item) for item in items]
+    yes: list[Any] = []
+    no: list[Any] = []
+    for item, verdict in zip(items, verdicts, strict=True):
+        (yes if verdict else no).append(item)
+    return (yes, no)
+
+
+@asynq()
+def asorted(iterable: Iterable[Any], key: Any = None, reverse: bool = False) -> Any:
+    """Like ``sorted``, with a key function that may be async; stable, also with ``reverse``."""
+    items = list(iterable)
+    if key is None:
+        return sorted(items, reverse=reverse)
+    call = _element_caller(key, "asorted")
+    keys = yield [call(item) for item in items]
+    # Sorting positions by key compares keys only, never items, and keeps
+    # equal keys in their original order (sorted is stable, reverse too).
+    order = sorted(range(len(items)), key=keys.__getitem__, reverse=reverse)
+    return [items[index] for index in order]
+
+
+@asynq()
+def amax(*args: Any, key: Any = None, default: Any = _MISSING) -> Any:
+    """Like ``max``: of one iterable or of several arguments, with ``key`` and ``default``."""
+    return (yield from _extreme(args, key, default, "amax", max))
+
+
+@asynq()
+def amin(*args: Any, key: Any = None, default: Any = _MISSING) -> Any:
+    """Like ``min``: of one iterable or of several arguments, with ``key`` and ``default``."""
+    return (yield from _extreme(args, key, default, "amin", min))
+
+
+def _extreme(
+    args: tuple[Any, ...], key: Any, default: Any, tool: str, pick: Callable[..., Any]
+) -> Any:
+    if not args:
+        raise TypeError(f"{tool} expected at least 1 argument, got 0")
+    if len(args) == 1:
+        items = list(args[0])
+    elif default is not _MISSING:
+        raise TypeError(f"Cannot specify a default for {tool}() with multiple positional arguments")
+    else:
+        items = list(args)
+    if not items:
+        if default is _MISSING:
+            raise ValueError(f"{tool}() arg is an empty sequence")
+        return default
+    if key is None:
+        return pick(items)
+    call = _element_caller(key, tool)
+    keys = yield [call(item) for item in items]
+    # max/min of positions by key returns the first extreme one, like the builtins.
+    return items[pick(range(len(items)), key=keys.__getitem__)]
+
+
+@asynq()
+def call_with_context(context: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Calls ``fn(*args, **kwargs)`` inside ``with context``.
+
+    Useful to yield several calls at once of which only one should run in the
+    context: ``yield call_with_context.asynq(ctx, f, x), g.asynq(y)``.
+    """
+    with context:
+        return (yield async_call.asynq(fn, *args, **kwargs))
+
+
+# -- the decorators' plumbing ------------------------------------------------
+
+
+def _async_fn_of(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
+    async_fn = get_async_fn(fn)
+    if async_fn is None:
+        raise TypeError(f"@{tool}() decorates asynq functions (put it above @asynq()), got {fn!r}")
+    return async_fn
+
+
+def _name_of(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def _plain_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return (args, tuple(sorted(kwargs.items()))) if kwargs else args
+
+
+def _arguments_key(
+    fn: Any, tool: str, skip_first: bool
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    """A function ``(args, kwargs) -> key`` giving the same key for every way of
+    passing the same arguments to ``fn`` (by position, by keyword, defaults)."""
+    original = qcore.get_original_fn(fn)
+    try:
+        signature = inspect.signature(original)
+    except (TypeError, ValueError):
+        return _plain_key
+    params = list(signature.parameters.values())
+    positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if skip_first:
+        if not params or params[0].kind not in positional_kinds:
+            raise TypeError(f"@{tool}() decorates methods, but {_name_of(fn)} takes no self")
+        params = params[1:]
+        signature = signature.replace(parameters=params)
+    all_positional = all(param.kind in positional_kinds for param in params)
+    param_count = len(params)
+    var_keyword = next(
+        (param.name for param in params if param.kind is inspect.Parameter.VAR_KEYWORD), None
+    )
+
+    def key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not kwargs and all_positional and len(args) == param_count:
+            return args  # what the general case below would build, only faster
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = bound.arguments
+        if var_keyword is not None:
+            values[var_keyword] = tuple(sorted(values[var_keyword].items()))
+        return tuple(values.values())
+
+    return key
+
+
+def _unhashable(tool: str, fn: Any, key: Any) -> TypeError:
+    return TypeError(
+        f"@{tool}(): the arguments of {_name_of(fn)} must be hashable to be cached, got {key!r}"
+    )
+
+
+class _InFlight(threading.local):
+    """This thread's uncomputed shared futures by key, held weakly: a future
+    that nothing references any more can no longer be waited on."""
+
+    def __init__(self) -> None:
+        self.refs: dict[Any, weakref.ref[FutureBase[Any]]] = {}
+
+    def get(self, key: Any) -> FutureBase[Any] | None:
+        refs = self.refs
+        ref = refs.get(key)
+        if ref is None:
+            return None
+        future = ref()
+        if future is None or future.is_computed():
+            del refs[key]
+            return None
+        return future
+
+    def add(self, key: Any, future: FutureBase[Any]) -> None:
+        refs = self.refs
+
+        def forget(dead: weakref.ref[FutureBase[Any]]) -> None:
+            if refs.get(key) is dead:
+                del refs[key]
+
+        refs[key] = weakref.ref(future, forget)
+
+    def discard(self, key: Any) -> None:
+        self.refs.pop(key, None)
+
+    def clear(self) -> None:
+        self.refs.clear()
+
+
+class _DeduplicatedBinder(AsyncDecoratorBinder):
+    """A deduplicated method bound to an instance: ``obj.f.dirty(x)`` is
+    ``Class.f.dirty(obj, x)``."""
+
+    __slots__ = ()
+
+    def dirty(self, *args: Any, **kwargs: Any) -> None:
+        self.decorator.dirty(self.instance, *args, **kwargs)
+
+
+class _DeduplicatedFunction(AsyncWrapperDecorator):
+    """What ``deduplicate`` returns: make_async_decorator's object, whose
+    ``dirty`` binds to the instance like the function does."""
+
+    binder_cls = _DeduplicatedBinder
+
+    def __init__(
+        self,
+        fn: Any,
+        wrapper_fn: Callable[..., FutureBase[Any]],
+        dirty: Callable[..., None],
+    ) -> None:
+        super().__init__(fn, wrapper_fn, "deduplicate")
+        self.dirty = dirty
+
+
+def _task_running_or_below(task: Any) -> bool:
+    """True when ``task`` is the running task or created it (indirectly): waiting
+    on it from here would make it wait on itself."""
+    current = get_active_task()
+    while current is not None:
+        if current is task:
+            return True
+        current = current.creator
+    return False
+
+
+# -- the decorators -------------------------------------------------------------
+
+
+def deduplicate(
+    keygetter: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
+) -> Callable[[Any], Any]:
+    """Makes concurrent identical calls of an asynq function share one task.
+
+    While a call is in progress, another call with the same arguments (in the
+    same thread) returns the same task instead of starting a new one; once it
+    is computed, the next call starts afresh. ``keygetter(args, kwargs)``
+    returns the key that tells identical calls apart (default: the arguments,
+    however they are passed). ``f.dirty(*args, **kwargs)`` forgets the task in
+    progress for those arguments. A call made from within the shared task
+    itself (recursion) gets a task of its own rather than waiting on itself.
+    """
+    if keygetter is not None and not callable(keygetter):
+        raise TypeError(f"deduplicate(keygetter=...) needs a function, got {keygetter!r}")
+
+    def decorate(fn: Any) -> Any:
+        start = _async_fn_of(fn, "deduplicate")
+        key_of = keygetter or _arguments_key(fn, "deduplicate", skip_first=False)
+        in_flight = _InFlight()
+
+        def shared_call(*args: Any, **kwargs: Any) -> FutureBase[Any]:
+            key = key_of(args, kwargs)
+            try:
+                running = in_flight.get(key)
+            except TypeError:
+                raise _unhashable("deduplicate", fn, key) from None
+            if running is None:
+                running = start(*args, **kwargs)
+                in_flight.add(key, running)
+                return running
+            if _task_running_or_below(running):
+                return start(*args, **kwargs)
+            return running
+
+        def dirty(*args: Any, **kwargs: Any) -> None:
+            """Forgets the call in progress with these arguments, if any."""
+            in_flight.discard(key_of(args, kwargs))
+
+        return _DeduplicatedFunction(fn, shared_call, dirty)
+
+    return decorate
+
+
+def acached_per_instance() -> Callable[[Any], Any]:
+    """Caches the results of an async method per instance, like
+    ``qcore.caching.cached_per_instance``.
+
+    The cache of an instance is dropped when the instance is garbage collected
+    (the instance must support weak references); errors are not cached.
+    Concurrent identical calls on one instance share one task.
+    """
+
+    def decorate(fn: Any) -> Any:
+        start = _async_fn_of(fn, "acached_per_instance")
+        key_of = _arguments_key(fn, "acached_per_instance", skip_first=True)
+        # id(instance) -> (weak reference to it, {arguments key: ConstFuture})
+        caches: dict[int, tuple[weakref.ref[Any], dict[Any, ConstFuture[Any]]]] = {}
+        in_flight = _InFlight()
+
+        def values_of(instance: Any) -> dict[Any, ConstFuture[Any]]:
+            instance_id = id(instance)
+            entry = caches.get(instance_id)
+            if entry is not None and entry[0]() is instance:
+                return entry[1]
+
+            def forget(dead: weakref.ref[Any]) -> None:
+                current = caches.get(instance_id)
+                if current is not None and current[0] is dead:
+                    del caches[instance_id]
+
+            try:
+                ref = weakref.ref(instance, forget)
+            except TypeError:
+                raise TypeError(
+                    f"@acached_per_instance(): {_name_of(fn)} needs instances that support "
+                    f"weak references, got {instance!r}"
+                ) from None
+            values: dict[Any, ConstFuture[Any]] = {}
+            caches[instance_id] = (ref, values)
+            return values
+
+        def cached_call(instance: Any, *args: Any, **kwargs: Any) -> FutureBase[Any]:
+            values = values_of(instance)
+            key = key_of(args, kwargs)
+            try:
+                cached = values.get(key)
+            except TypeError:
+                raise _unhashable("acached_per_instance", fn, key) from None
+            if cached is not None:
+                return cached
+            flight_key = (id(instance), key)
+            running = in_flight.get(flight_key)
+            if running is not None and not _task_running_or_below(running):
+                return running
+            future = start(instance, *args, **kwargs)
+            _store_when_computed(future, values, key)
+            if not future.is_computed():
+                in_flight.add(flight_key, future)
+            return future
+
+        decorated = make_async_decorator(fn, cached_call, "acached_per_instance")
+        decorated.__acached_per_instance_cache__ = caches  # type: ignore[attr-defined]
+        return decorated
+
+    return decorate
+
+
+def _store_when_computed(
+    future: FutureBase[Any], values: dict[Any, ConstFuture[Any]], key: Any
+) -> None:
+    def store(computed: FutureBase[Any]) -> None:
+        if computed.error() is None:
+            values[key] = ConstFuture(computed.value())
+
+    if future.is_computed():
+        store(future)
+    else:
+        future.on_computed.subscribe(store)
+
+
+class CacheInfo(NamedTuple):
+    """What ``alru_cache``'s ``cache_info()`` returns (as ``functools.lru_cache``)."""
+
+    hits: int
+    misses: int
+    maxsize: int | None
+    currsize: int
+
+
+def alru_cache(
+    maxsize: int | None = 128,
+    key_fn: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
+) -> Callable[[Any], Any]:
+    """Caches the values of an asynq function, keeping the ``maxsize`` most
+    recently used (``None``: no limit; ``0``: no caching), like
+    ``functools.lru_cache``.
+
+    ``key_fn(args, kwargs)`` builds the cache key (default: the arguments,
+    however they are passed). Errors are not cached; concurrent identical
+    calls in one thread share one task. The decorated function has
+    ``cache_info()`` and ``cache_clear()``.
+    """
+    if callable(maxsize):
+        raise TypeError(f"alru_cache() got the function {maxsize!r}: write @alru_cache()")
+    if maxsize is not None and (
+        not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 0
+    ):
+        raise ValueError(f"alru_cache(maxsize=...) must be None or an int >= 0, got {maxsize!r}")
+    if key_fn is not None and not callable(key_fn):
+        raise TypeError(f"alru_cache(key_fn=...) needs a function, got {key_fn!r}")
+
+    def decorate(fn: Any) -> Any:
+        start = _async_fn_of(fn, "alru_cache")
+        key_of = key_fn or _arguments_key(fn, "alru_cache", skip_first=False)
+        values: OrderedDict[Any, ConstFuture[Any]] = OrderedDict()
+        lock = threading.Lock()  # the cache is shared by every thread
+        in_flight = _InFlight()
+        hits = misses = 0
+        generation = 0  # bumped by cache_clear(): older computations are not stored
+
+        def store(key: Any, started_in: int, computed: FutureBase[Any]) -> None:
+            if maxsize == 0 or computed.error() is not None:
+                return
+            with lock:
+                if started_in != generation:
+                    return
+                values[key] = ConstFuture(computed.value())
+                values.move_to_end(key)
+                if maxsize is not None and len(values) > maxsize:
+                    values.popitem(last=False)
+
+        def cached_call(*args: Any, **kwargs: Any) -> FutureBase[Any]:
+            nonlocal hits, misses
+            key = key_of(args, kwargs)
+            with lock:
+                try:
+                    cached = values.get(key)
+                except TypeError:
+                    raise _unhashable("alru_cache", fn, key) from None
+                if cached is not None:
+                    values.move_to_end(key)
+                    hits += 1
+                    return cached
+            running = in_flight.get(key)
+            if running is not None and not _task_running_or_below(running):
+                with lock:
+                    hits += 1
+                return running
+            with lock:
+                misses += 1
+            future = start(*args, **kwargs)
+            on_computed = functools.partial(store, key, generation)
+            if future.is_computed():
+                on_computed(future)
+            else:
+                future.on_computed.subscribe(on_computed)
+                in_flight.add(key, future)
+            return future
+
+        def cache_info() -> CacheInfo:
+            """Hits, misses, maxsize and current size of the cache."""
+            with lock:
+                return CacheInfo(hits, misses, maxsize, len(values))
+
+        def cache_clear() -> None:
+            """Empties the cache and resets its statistics."""
+            nonlocal hits, misses, generation
+            with lock:
+                values.clear()
+                hits = misses = 0
+                generation += 1
+            in_flight.clear()
+
+        decorated = make_async_decorator(fn, cached_call, "alru_cache")
+        decorated.cache_info = cache_info  # type: ignore[attr-defined]
+        decorated.cache_clear = cache_clear  # type: ignore[attr-defined]
+        return decorated
+
+    return decorate
+
+
+def alazy_constant(ttl: float = 0) -> Callable[[Any], Any]:
+    """Caches the value of an asynq function of no arguments, like
+    ``qcore.caching.lazy_constant``.
+
+    The value is recomputed once it is older than ``ttl`` microseconds
+    (``0``: kept until ``f.dirty()`` is called). Errors are not cached.
+    """
+    if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl < 0:
+        raise ValueError(
+            f"alazy_constant(ttl=...) must be a number >= 0 (microseconds), got {ttl!r}"
+        )
+
+    def decorate(fn: Any) -> Any:
+        start = _async_fn_of(fn, "alazy_constant")
+        cached: ConstFuture[Any] | None = None
+        computed_at = 0  # qcore.utime() when ``cached`` was stored
+        generation = 0  # bumped by dirty(): older computations are not stored
+        in_flight = _InFlight()
+
+        def store(started_in: int, computed: FutureBase[Any]) -> None:
+            nonlocal cached, computed_at
+            if computed.error() is None and started_in == generation:
+                cached = ConstFuture(computed.value())
+                computed_at = qcore.utime()
+
+        def constant(*args: Any, **kwargs: Any) -> FutureBase[Any]:
+            if args or kwargs:
+                raise TypeError(
+                    f"{_name_of(fn)} is an alazy_constant and takes no arguments, "
+                    f"got {args!r} {kwargs!r}"
+                )
+            if cached is not None and (ttl == 0 or qcore.utime() - computed_at < ttl):
+                return cached
+            running = in_flight.get(None)
+            if running is not None and not _task_running_or_below(running):
+                return running
+            future = start()
+            on_computed = functools.partial(store, generation)
+            if future.is_computed():
+                on_computed(future)
+            else:
+                future.on_computed.subscribe(on_computed)
+                in_flight.add(None, future)
+            return future
+
+        def dirty() -> None:
+            """Forgets the value: the next call computes it again."""
+            nonlocal cached, generation
+            cached = None
+            generation += 1
+            in_flight.clear()
+
+        decorated = make_async_decorator(fn, constant, "alazy_constant")
+        decorated.dirty = dirty  # type: ignore[attr-defined]
+        return decorated
+
+    return decorate
+
+
+def aretry(
+    exception_cls: type[BaseException] | tuple[type[BaseException], ...],
+    max_tries: int = 10,
+    sleep: float = 0.05,
+) -> Callable[[Any], Any]:
+    """Retries an asynq function while it raises ``exception_cls`` (a class or a
+    tuple of classes), at most ``max_tries`` calls in all, sleeping ``sleep``
+    seconds between them (a blocking ``time.sleep``); the last error is raised."""
+    classes = exception_cls if isinstance(exception_cls, tuple) else (exception_cls,)
+    if not classes or not all(
+        isinstance(cls, type) and issubclass(cls, BaseException) for cls in classes
+    ):
+        raise TypeError(
+            f"aretry() needs an exception class or a tuple of them, got {exception_cls!r}"
+        )
+    if not isinstance(max_tries, int) or isinstance(max_tries, bool) or max_tries < 1:
+        raise ValueError(f"aretry(max_tries=...) must be an int >= 1, got {max_tries!r}")
+    if not isinstance(sleep, (int, float)) or sleep < 0:
+        raise ValueError(f"aretry(sleep=...) must be a number of seconds >= 0, got {sleep!r}")
+
+    def decorate(fn: Any) -> Any:
+        start = _async_fn_of(fn, "aretry")
+
+        def attempts(*args: Any, **kwargs: Any) -> Any:
+            for attempt in range(1, max_tries + 1):
+                try:
+                    return (yield start(*args, **kwargs))
+                except classes:
+                    if attempt == max_tries:
+                        raise
+                    if sleep:
+                        time.sleep(sleep)
+
+        def retrying_call(*args: Any, **kwargs: Any) -> AsyncTask[Any]:
+            return AsyncTask(attempts(*args, **kwargs), fn, args, kwargs)
+
+        return make_async_decorator(fn, retrying_call, "aretry")
+
+    return decorate
+
+
+# -- contexts and events ----------------------------------------------------------
+
+
+class AsyncTimer(AsyncContext):
+    """Measures how long the code inside ``with AsyncTimer() as timer:`` runs.
+
+    Only the time its task ran counts (with what it calls inside the block):
+    the time other tasks run and batches are flushed in between is left out.
+    ``total_time`` is in microseconds; ``clock`` is a monotonic clock in
+    nanoseconds.
+    """
+
+    def __init__(self, clock: Callable[[], int] = time.perf_counter_ns) -> None:
+        if not callable(clock):
+            raise TypeError(f"AsyncTimer(clock=...) needs a function, got {clock!r}")
+        self._clock = clock
+        self._total_ns = 0
+        self._resumed_at: int | None = None
+
+    def resume(self) -> None:
+        self._resumed_at = self._clock()
+
+    def pause(self) -> None:
+        resumed_at = self._resumed_at
+        if resumed_at is not None:
+            self._total_ns += self._clock() - resumed_at
+            self._resumed_at = None
+
+    @property
+    def total_time(self) -> int:
+        """Microseconds counted so far (including the current run, if running)."""
+        total = self._total_ns
+        if self._resumed_at is not None:
+            total += self._clock() - self._resumed_at
+        return total // 1000
+
+    def __repr__(self) -> str:
+        return f"<AsyncTimer {self.total_time} us>"
+
+
+class AsyncEventHook(qcore.EventHook):
+    """A ``qcore.EventHook`` whose ``trigger`` and ``safe_trigger`` are asynq functions.
+
+    Async handlers are called through ``.asynq`` and run concurrently (their
+    lookups batch together); plain handlers are called directly, in order.
+    ``trigger`` stops calling handlers after a plain one raises; ``safe_trigger``
+    calls them all. Both wait for every started handler, then raise the first
+    error in handler order.
+    """
+
+    @asynq()
+    def trigger(self, *args: Any) -> Any:
+        """Calls every handler with ``args``; stops at a plain handler that raises."""
+        yield _start_handlers(self, args, stop_at_error=True)
+
+    @asynq()
+    def safe_trigger(self, *args: Any) -> Any:
+        """Calls every handler with ``args``, then raises the first error, if any."""
+        yield _start_handlers(self, args, stop_at_error=False)
+
+
+def _start_handlers(
+    hook: qcore.EventHook, args: tuple[Any, ...], stop_at_error: bool
+) -> list[FutureBase[Any]]:
+    futures: list[FutureBase[Any]] = []
+    # A copy: handlers may (un)subscribe while being called.
+    for handler in list(hook):
+        try:
+            futures.append(async_call.asynq(handler, *args))
+        except BaseException as error:
+            futures.append(ErrorFuture(error))
+            if stop_at_error:
+                break
+    return futures

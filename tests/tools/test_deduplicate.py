@@ -1,0 +1,212 @@
+"""deduplicate and call_with_context."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import qcore
+
+from asynq_contexts import AsyncScopedValue
+from asynq_core import asynq
+from asynq_tools import call_with_context, deduplicate
+
+# -- deduplicate ----------------------------------------------------------------
+
+
+def test_concurrent_identical_calls_share_one_task(store: Any) -> None:
+    calls: list[int] = []
+
+    @deduplicate()
+    @asynq()
+    def fetch(key: int, scale: int = 1) -> Any:
+        calls.append(key)
+        value = yield store.get(key)
+        return value * scale
+
+    assert fetch.asynq(1) is fetch.asynq(1)
+    assert fetch.asynq(1) is fetch.asynq(key=1, scale=1)  # however arguments are passed
+    assert fetch.asynq(1) is not fetch.asynq(2)
+
+    @asynq()
+    def main() -> Any:
+        return (yield [fetch.asynq(1), fetch.asynq(2), fetch.asynq(1), fetch.asynq(1, 3)])
+
+    assert main() == [2, 4, 2, 6]
+    assert sorted(calls) == [1, 1, 2]  # (1) once, (2) once, (1, scale=3) once
+    assert len(store.flushes) == 1
+
+
+def test_a_call_after_the_shared_one_finished_runs_again(store: Any) -> None:
+    calls: list[int] = []
+
+    @deduplicate()
+    @asynq()
+    def fetch(key: int) -> Any:
+        calls.append(key)
+        return (yield store.get(key))
+
+    assert fetch(1) == 2
+    assert fetch(1) == 2
+    assert calls == [1, 1]
+
+
+def test_dirty_forgets_the_call_in_progress(store: Any) -> None:
+    @deduplicate()
+    @asynq()
+    def fetch(key: int) -> Any:
+        return (yield store.get(key))
+
+    first = fetch.asynq(1)
+    other = fetch.asynq(2)
+    fetch.dirty(1)
+    second = fetch.asynq(1)
+    assert second is not first
+    assert fetch.asynq(1) is second
+    assert fetch.asynq(2) is other  # only the one call is forgotten
+    fetch.dirty(3)  # nothing in progress: nothing to do
+
+
+def test_dirty_on_a_method_binds_the_instance(store: Any) -> None:
+    class Repo:
+        @deduplicate()
+        @asynq()
+        def fetch(self, key: int) -> Any:
+            return (yield store.get(key))
+
+    repo, other_repo = Repo(), Repo()
+    first = repo.fetch.asynq(1)
+    assert repo.fetch.asynq(1) is first
+    assert other_repo.fetch.asynq(1) is not first
+    repo.fetch.dirty(1)
+    assert repo.fetch.asynq(1) is not first
+    assert repo.fetch(1) == 2
+
+
+def test_an_error_reaches_every_caller_and_is_not_kept(store: Any) -> None:
+    calls: list[int] = []
+
+    @deduplicate()
+    @asynq()
+    def fetch(key: int) -> Any:
+        calls.append(key)
+        return (yield store.get(key))
+
+    @asynq()
+    def main() -> Any:
+        results = []
+        first, second = fetch.asynq(500), fetch.asynq(500)
+        assert first is second
+        for task in (first, second):
+            try:
+                yield task
+            except KeyError as error:
+                results.append(repr(error))
+        return results
+
+    assert main() == ["KeyError(500)", "KeyError(500)"]
+    store.data[500] = 1000
+    assert fetch(500) == 1000
+    assert calls == [500, 500]
+
+
+def test_a_recursive_call_with_the_same_key_does_not_deadlock(store: Any) -> None:
+    # The depth is left out of the key: every level is "the same call".
+    @deduplicate(keygetter=lambda args, kwargs: args[0])
+    @asynq()
+    def resolve(name: int, depth: int = 0, sync: bool = False) -> Any:
+        if depth == 3:
+            return (yield store.get(name))
+        if sync:
+            return resolve(name, depth + 1, sync) + 1
+        inner = yield resolve.asynq(name, depth + 1, sync)
+        return inner + 1
+
+    assert resolve(5) == 13
+    assert resolve(5, sync=True) == 13
+
+
+def test_deduplicate_state_is_per_thread(store: Any) -> None:
+    @deduplicate()
+    @asynq()
+    def fetch(key: int) -> Any:
+        return (yield store.get(key))
+
+    mine = fetch.asynq(1)
+    from_other_thread: list[Any] = []
+    thread = threading.Thread(target=lambda: from_other_thread.append(fetch.asynq(1)))
+    thread.start()
+    thread.join()
+    assert from_other_thread[0] is not mine
+    assert fetch.asynq(1) is mine
+
+
+def test_deduplicate_keeps_the_original_introspectable(store: Any) -> None:
+    @asynq()
+    def fetch(key: int) -> Any:
+        return (yield store.get(key))
+
+    deduplicated = deduplicate()(fetch)
+    assert qcore.get_original_fn(deduplicated) is qcore.get_original_fn(fetch)
+    assert deduplicated.__name__ == "fetch"
+
+
+def test_deduplicate_rejects_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="keygetter"):
+        deduplicate(keygetter=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"above @asynq\(\)"):
+        deduplicate()(len)
+
+    @deduplicate()
+    @asynq()
+    def echo(value: Any) -> Any:
+        return value
+        yield
+
+    with pytest.raises(TypeError, match="must be hashable"):
+        echo.asynq({"a": 1})
+
+
+# -- call_with_context ----------------------------------------------------------
+
+
+def test_call_with_context_runs_only_that_call_in_the_context(store: Any) -> None:
+    user = AsyncScopedValue("nobody")
+
+    @asynq()
+    def whoami(key: int) -> Any:
+        before = user.get()
+        yield store.get(key)
+        return before, user.get()
+
+    @asynq()
+    def main() -> Any:
+        return (
+            yield (
+                call_with_context.asynq(user.override("admin"), whoami, 1),
+                whoami.asynq(2),
+            )
+        )
+
+    assert main() == (("admin", "admin"), ("nobody", "nobody"))
+    assert store.flushes == [[1, 2]]
+    assert user.get() == "nobody"
+
+
+def test_call_with_context_with_plain_functions_and_context_managers() -> None:
+    events: list[str] = []
+
+    class Plain:
+        def __enter__(self) -> None:
+            events.append("enter")
+
+        def __exit__(self, *exc_info: Any) -> None:
+            events.append("exit")
+
+    def add(a: int, b: int) -> int:
+        events.append("call")
+        return a + b
+
+    assert call_with_context(Plain(), add, 1, b=2) == 3
+    assert events == ["enter", "call", "exit"]
