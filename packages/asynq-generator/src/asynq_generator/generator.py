@@ -1,0 +1,268 @@
+"""Async generators: lazily produced sequences whose items may each need async work.
+
+An ``@async_generator()`` function is a generator that yields what an asynq
+task may yield (futures, or lists, tuples and dicts of them) to wait for
+them, and ``Value(x)`` for each item it produces. Calling it returns an
+iterator of futures, one per *step*: a step resumes the generator and runs it
+until its next ``Value`` (the step's future then has that value) or its end
+(the future then has ``END_OF_GENERATOR``, and the iterator stops after it).
+
+Invariants:
+- A step is an ``AsyncTask``: its async work is scheduled like any task's,
+  so the futures it yields together are batched together, and the steps of
+  several generators advanced at once share their batches.
+- Steps run one after the other: asking for the next step while the
+  previous one is not computed raises RuntimeError. The generator is never
+  resumed by two steps at once, and never runs ahead of its consumer.
+- Nothing runs before a step's future is waited for (yielded, or asked its
+  value), so an unconsumed step costs nothing.
+- Once a step ends the generator (it returned or raised), the iterator is
+  exhausted; the error, if any, is in that step's future.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator, Iterable, Iterator
+from functools import wraps
+from typing import Any, Generic, ParamSpec, TypeVar
+
+from asynq_core.async_task import AsyncTask
+from asynq_core.decorators import asynq
+from asynq_core.futures import FutureBase
+from asynq_core.utils import AsyncTaskResult
+
+__all__ = [
+    "async_generator",
+    "AsyncGeneratorIterator",
+    "Value",
+    "END_OF_GENERATOR",
+    "list_of_generator",
+    "take_first",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class Value(Generic[T]):
+    """Yielded by an async generator to produce ``value`` as its next item."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Value({self.value!r})"
+
+
+class _EndOfGenerator:
+    """The type of END_OF_GENERATOR; there is one instance, which pickles as itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END_OF_GENERATOR"
+
+    def __reduce__(self) -> str:
+        return "END_OF_GENERATOR"
+
+
+#: The value of a generator's trailing step: it ended without producing a value.
+END_OF_GENERATOR = _EndOfGenerator()
+
+
+class AsyncGeneratorIterator(Generic[T]):
+    """The iterator an ``@async_generator()`` function returns: one future per step.
+
+    ``next()`` returns the future (an AsyncTask) of the next step; its value is
+    the item the step produced, or END_OF_GENERATOR if the generator ended.
+    """
+
+    __slots__ = ("_generator", "_fn", "_args", "_kwargs", "_last_step", "_finished", "_steps")
+
+    def __init__(
+        self,
+        generator: Generator[Any, Any, Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self._generator = generator
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+        self._last_step: AsyncTask[Any] | None = None
+        self._finished = False
+        self._steps = 0
+
+    def __iter__(self) -> AsyncGeneratorIterator[T]:
+        return self
+
+    def __next__(self) -> AsyncTask[T | _EndOfGenerator]:
+        last = self._last_step
+        if last is not None and not last.is_computed():
+            raise RuntimeError(
+                f"{self!r}: asked for step {self._steps + 1} before step {self._steps} "
+                f"({last!r}) was computed; yield (or ask the value of) each step's "
+                "future before advancing"
+            )
+        if self._finished:
+            raise StopIteration
+        self._steps += 1
+        step: AsyncTask[Any] = AsyncTask(self._run_step(), self._fn, self._args, self._kwargs)
+        self._last_step = step
+        return step
+
+    def _run_step(self) -> Generator[Any, Any, Any]:
+        """The generator of one step's task: drives the user's generator to its next Value."""
+        generator = self._generator
+        send_value: Any = None
+        send_error: BaseException | None = None
+        while True:
+            try:
+                if send_error is None:
+                    item = generator.send(send_value)
+                else:
+                    item = generator.throw(send_error)
+            except StopIteration:
+                self._finished = True
+                return END_OF_GENERATOR
+            except AsyncTaskResult:
+                self._finished = True
+                raise TypeError(
+                    f"{self._name()} called result() inside an async generator: "
+                    "yield Value(x) to produce an item, return to end"
+                ) from None
+            except BaseException:
+                self._finished = True
+                raise
+            if isinstance(item, Value):
+                return item.value
+            try:
+                send_value = yield item
+                send_error = None
+            except BaseException as error:
+                # An error of what the generator waited for (or this step being
+                # cancelled or closed) is raised at the generator's own yield.
+                send_value, send_error = None, error
+
+    def close(self) -> None:
+        """Ends the sequence: closes the generator (running its ``finally``
+        blocks); later ``next()`` calls raise StopIteration."""
+        self._finished = True
+        self._generator.close()
+
+    def _name(self) -> str:
+        fn = self._fn
+        return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+    def __repr__(self) -> str:
+        if self._finished:
+            state = "finished"
+        else:
+            state = f"{self._steps} step{'' if self._steps == 1 else 's'} taken"
+        arguments = [repr(arg) for arg in self._args]
+        arguments += [f"{key}={value!r}" for key, value in self._kwargs.items()]
+        return f"<async generator {self._name()}({', '.join(arguments)}) ({state})>"
+
+
+def async_generator(
+    _misused: Any = None, /
+) -> Callable[[Callable[P, Generator[Any, Any, Any]]], Callable[P, AsyncGeneratorIterator[Any]]]:
+    """Turns a generator function yielding futures and ``Value(x)`` items into
+    a function returning an :class:`AsyncGeneratorIterator` (one future per step).
+
+    Use it with parentheses: ``@async_generator()``.
+    """
+    if _misused is not None:
+        raise TypeError(
+            f"async_generator() takes no arguments, got {_misused!r}: "
+            "write @async_generator() with parentheses"
+        )
+
+    def decorate(
+        fn: Callable[P, Generator[Any, Any, Any]],
+    ) -> Callable[P, AsyncGeneratorIterator[Any]]:
+        raw = fn.__func__ if isinstance(fn, (staticmethod, classmethod)) else fn
+        if not inspect.isgeneratorfunction(raw):
+            raise TypeError(
+                f"@async_generator() needs a generator function (one that yields "
+                f"futures and Value(x) items), got {fn!r}"
+            )
+
+        @wraps(raw)
+        def start(*args: P.args, **kwargs: P.kwargs) -> AsyncGeneratorIterator[Any]:
+            return AsyncGeneratorIterator(raw(*args, **kwargs), raw, args, kwargs)
+
+        if isinstance(fn, staticmethod):
+            return staticmethod(start)
+        if isinstance(fn, classmethod):
+            return classmethod(start)
+        return start
+
+    return decorate
+
+
+def _next_future(function: str, steps: Iterator[Any]) -> FutureBase[Any] | None:
+    """The next step's future of ``steps``, or None when they are exhausted."""
+    try:
+        future = next(steps)
+    except StopIteration:
+        return None
+    if not isinstance(future, FutureBase):
+        raise TypeError(
+            f"{function}(): the generator produced {future!r}, not a future; pass the "
+            "iterator that an @async_generator() function returns"
+        )
+    return future
+
+
+def _iterate(function: str, generator: Iterable[Any]) -> Iterator[Any]:
+    try:
+        return iter(generator)
+    except TypeError:
+        raise TypeError(
+            f"{function}() takes the iterator an @async_generator() function returns, "
+            f"got {generator!r}"
+        ) from None
+
+
+@asynq()
+def list_of_generator(generator: Iterable[FutureBase[Any]]) -> Generator[Any, Any, list[Any]]:
+    """All the items of an async generator, in order (its steps run one by one)."""
+    steps = _iterate("list_of_generator", generator)
+    values: list[Any] = []
+    while True:
+        future = _next_future("list_of_generator", steps)
+        if future is None:
+            return values
+        value = yield future
+        if value is END_OF_GENERATOR:
+            return values
+        values.append(value)
+
+
+@asynq()
+def take_first(generator: Iterable[FutureBase[Any]], n: int) -> Generator[Any, Any, list[Any]]:
+    """The first ``n`` items of an async generator (fewer if it ends first).
+
+    Runs no step beyond the one producing the n-th item, so the iterator can
+    be consumed further afterwards.
+    """
+    if type(n) is not int:
+        raise TypeError(f"take_first(): n must be an int, got {n!r}")
+    if n < 0:
+        raise ValueError(f"take_first(): n must be >= 0, got {n!r}")
+    steps = _iterate("take_first", generator)
+    values: list[Any] = []
+    while len(values) < n:
+        future = _next_future("take_first", steps)
+        if future is None:
+            break
+        value = yield future
+        if value is END_OF_GENERATOR:
+            break
+        values.append(value)
+    return values

@@ -1,0 +1,31 @@
+"""The pytest plugin of asynq-mock (entry point ``pytest11: asynq_mock``).
+
+Provides the ``asynq_patch`` fixture: a :class:`~asynq_mock.mock.PatchScope`
+whose patches are all undone when the test ends, whatever its outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .mock import PatchScope
+
+__all__ = ["asynq_patch"]
+
+
+@pytest.fixture
+def asynq_patch() -> Iterator[PatchScope]:
+    """Patches for one test, as ``asynq_mock.patch`` does, started at once.
+
+    ``asynq_patch("pkg.mod.fn")``, ``asynq_patch.object(obj, "name")``,
+    ``asynq_patch.multiple(...)`` and ``asynq_patch.dict(...)`` take the
+    arguments of ``patch`` and return the started mock (or dict of mocks, or
+    the patched dict); every patch is stopped after the test, latest first.
+    """
+    scope = PatchScope()
+    try:
+        yield scope
+    finally:
+        scope.stopall()
