@@ -16,7 +16,8 @@ as a synchronous call would.
 from __future__ import annotations
 
 import linecache
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from . import scheduler as _scheduler
@@ -30,6 +31,7 @@ __all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
 T_co = TypeVar("T_co", covariant=True)
 
 _state = _scheduler._state
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 class AsyncTaskCancelledError(GeneratorExit):
@@ -69,7 +71,8 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self._generator = generator
         self.fn = fn
         self.args = args
-        self.kwargs = kwargs
+        # Most calls have no keyword arguments: keep no empty dict per task.
+        self.kwargs = kwargs or _NO_KWARGS
         creator = self.creator = _state.scheduler.active_task
         self.iteration_index = 0
         self._state = NEW

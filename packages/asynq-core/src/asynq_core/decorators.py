@@ -51,12 +51,18 @@ def _callable_name(fn: Any) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
+def _call_plain(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The generator of a task of a plain (non-generator) function: it returns
+    what ``fn`` returns. Its frame shares the task's args and kwargs."""
+    return fn(*args, **kwargs)
+    yield  # makes this a generator function; never reached
+
+
 def _plain_to_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A generator function returning what ``fn`` returns, for @asynq() on plain functions."""
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
-        yield  # makes this a generator function; never reached
+        return _call_plain(fn, args, kwargs)
 
     return run
 
@@ -82,9 +88,10 @@ class _DecoratorBase:
             )
         if not callable(fn):
             raise TypeError(f"{decorator_name} needs a function, got {fn!r}")
-        # First, so that the attributes copied from a wrapped asynq function's
-        # __dict__ do not replace ours.
-        functools.update_wrapper(self, fn)
+        # A function's own attributes are copied, as functools.wraps does; an
+        # asynq function's are its machinery (fn, asynq, ...), not copied.
+        updated = () if isinstance(fn, _DecoratorBase) else functools.WRAPPER_UPDATES
+        functools.update_wrapper(self, fn, updated=updated)
         self.type = decorated_type
         self.fn = fn
         self.decorator_name = decorator_name
@@ -168,6 +175,8 @@ class AsyncDecorator(PureAsyncDecorator):
         if asyncio_fn is not None:
             # Only functions with a native coroutine pay for the asyncio-mode check.
             self.asynq = self._make_task_of_call  # type: ignore[method-assign]
+        elif self._generator_fn is not self.fn:
+            self.asynq = self._plain_task  # type: ignore[method-assign]
 
     def asynq(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
         """Returns the AsyncTask of this call; it runs when yielded or asked for its value."""
@@ -175,6 +184,9 @@ class AsyncDecorator(PureAsyncDecorator):
 
     def _make_task_of_call(self, *args: Any, **kwargs: Any) -> Any:
         return self._make_task(args, kwargs)
+
+    def _plain_task(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
+        return self.task_cls(_call_plain(self.fn, args, kwargs), self.fn, args, kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _current_scope.get() is not None:
