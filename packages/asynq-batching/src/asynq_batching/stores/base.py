@@ -1,0 +1,458 @@
+"""The batched key-value client that every store of this package shares.
+
+``BatchedStore`` turns ``get``/``set``/``delete`` calls made by many tasks into
+few requests: each operation has its own batch per thread (a flush sends one
+kind of command), and a flush sends one request per server for each chunk of
+at most ``max_batch_size`` distinct keys. Backends implement four hooks
+(``_partition``, ``_fetch``, ``_store``, ``_remove``), each one request.
+
+Invariants:
+- Missing keys are never confused with stored values: ``get`` returns its
+  ``default`` (the ``MISSING`` sentinel unless given) for a key the store
+  does not hold, and a stored None comes back as None.
+- A failed request (connection refused, timeout, ...) fails exactly the items
+  whose keys it carried, with the backend's own exception; other requests of
+  the same flush still run. A value that cannot be decoded fails only the
+  items of its key.
+- Writes flush before reads when both are pending (their batches have a
+  higher priority), so tasks of one round read what the others wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import threading
+from collections.abc import Collection, Hashable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
+
+import qcore
+
+from asynq_core.decorators import async_proxy, asynq
+from asynq_core.futures import FutureBase
+
+from ..batching import BatchBase, BatchingError, BatchItemBase
+
+__all__ = [
+    "MISSING",
+    "StoreError",
+    "Codec",
+    "JsonCodec",
+    "PickleCodec",
+    "BytesCodec",
+    "BatchedStore",
+    "ttl_seconds",
+]
+
+GET, SET, DELETE = "get", "set", "delete"
+
+_Store = TypeVar("_Store", bound="BatchedStore")
+
+
+class _Missing:
+    """The type of ``MISSING``: one instance, kept as itself through copy and pickle."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""What ``get`` returns for a key the store does not hold (unless a default is given)."""
+
+
+class StoreError(BatchingError):
+    """The store refused a request without raising (e.g. memcached did not store a key)."""
+
+
+class Codec(Protocol):
+    """How values are turned into the bytes a key-value server keeps, and back."""
+
+    def encode(self, value: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Any: ...
+
+
+class JsonCodec:
+    """JSON (UTF-8): safe to read from a shared cache; None, numbers, str, lists, dicts."""
+
+    def encode(self, value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)
+
+    def __repr__(self) -> str:
+        return "JsonCodec()"
+
+
+class PickleCodec:
+    """pickle: any picklable value. Only for stores no one untrusted can write to."""
+
+    def __init__(self, protocol: int = pickle.HIGHEST_PROTOCOL) -> None:
+        self.protocol = protocol
+
+    def encode(self, value: Any) -> bytes:
+        return pickle.dumps(value, protocol=self.protocol)
+
+    def decode(self, data: bytes) -> Any:
+        return pickle.loads(data)
+
+    def __repr__(self) -> str:
+        return f"PickleCodec(protocol={self.protocol})"
+
+
+class BytesCodec:
+    """No encoding: values are bytes and come back as the server returns them."""
+
+    def encode(self, value: Any) -> bytes:
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"BytesCodec stores bytes, got {type(value).__name__} {value!r}")
+        return bytes(value)
+
+    def decode(self, data: bytes) -> Any:
+        return data
+
+    def __repr__(self) -> str:
+        return "BytesCodec()"
+
+
+def ttl_seconds(owner: str, ttl: float | None) -> float | None:
+    """Checks a time to live given to ``owner``: None (never expires) or seconds > 0."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise ValueError(f"{owner}: ttl must be None or a number of seconds > 0, got {ttl!r}")
+    if math.isinf(ttl):
+        return None
+    return float(ttl)
+
+
+class _StoreBatch(BatchBase):
+    """The open batch of one operation of one store, in one thread."""
+
+    def __init__(self, store: BatchedStore, operation: str) -> None:
+        super().__init__()
+        self.store = store
+        self.operation = operation
+
+    def get_priority(self) -> Any:
+        return (0 if self.operation == GET else 1, len(self.items))
+
+    def _try_switch_active_batch(self) -> None:
+        self.store._replace_active_batch(self)
+
+    def _flush(self) -> None:
+        self.store._flush_batch(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self.store).__name__} {self.operation} batch "
+            f"({len(self.items)} items, {self._status})>"
+        )
+
+
+class _GetItem(BatchItemBase[Any]):
+    def __init__(self, batch: _StoreBatch, key: Any, default: Any) -> None:
+        super().__init__(batch)
+        self.key = key
+        self.default = default
+
+
+class _SetItem(BatchItemBase[None]):
+    def __init__(self, batch: _StoreBatch, key: Any, data: Any) -> None:
+        super().__init__(batch)
+        self.key = key
+        self.data = data
+
+
+class _DeleteItem(BatchItemBase[None]):
+    def __init__(self, batch: _StoreBatch, key: Any) -> None:
+        super().__init__(batch)
+        self.key = key
+
+
+class _ActiveBatches(threading.local):
+    def __init__(self) -> None:
+        self.by_operation: dict[str, _StoreBatch] = {}
+
+
+class BatchedStore:
+    """A key-value client whose calls from many tasks are sent together.
+
+    In an asynq function::
+
+        value = yield store.get.asynq(key)          # MISSING if absent
+        values = yield store.get_many.asynq(keys)   # {key: value} of the keys present
+        yield store.set.asynq(key, value)
+        yield store.delete.asynq(key)
+
+    and synchronously ``store.get(key)`` etc. (one request each). ``close()``
+    (or ``with store:``) closes the underlying client's connections.
+
+    ``request_count`` counts the requests sent (each is one round trip to one
+    server); ``on_request`` is an event hook called before each request with
+    ``(operation, server, keys)`` (``server`` is None for a single server).
+
+    Subclasses implement ``_fetch``, ``_store`` and ``_remove`` (one request
+    each, with at most ``max_batch_size`` keys, all of one server), and
+    ``_partition`` if keys live on several servers; ``_check_key`` says which
+    keys are valid.
+    """
+
+    def __init__(self, *, max_batch_size: int, codec: Codec | None = None) -> None:
+        owner = type(self).__name__
+        if (
+            isinstance(max_batch_size, bool)
+            or not isinstance(max_batch_size, int)
+            or max_batch_size < 1
+        ):
+            raise ValueError(f"{owner}: max_batch_size must be an int >= 1, got {max_batch_size!r}")
+        if codec is not None and not (
+            callable(getattr(codec, "encode", None)) and callable(getattr(codec, "decode", None))
+        ):
+            raise TypeError(f"{owner}: codec must have encode() and decode(), got {codec!r}")
+        self.max_batch_size = max_batch_size
+        self.codec = codec
+        self.request_count = 0
+        self.on_request = qcore.EventHook()
+        self._active = _ActiveBatches()
+
+    # -- the public calls --------------------------------------------------
+
+    @async_proxy()
+    def get(self, key: Any, default: Any = MISSING) -> FutureBase[Any]:
+        """The value stored under ``key``, or ``default`` if there is none."""
+        self._check_key("get", key)
+        return _GetItem(self._active_batch(GET), key, default)
+
+    @async_proxy()
+    def get_many(self, keys: Iterable[Any]) -> FutureBase[dict[Any, Any]]:
+        """A dict of the values of those of ``keys`` that the store holds."""
+        key_list = self._key_list("get_many", keys)
+        items = [_GetItem(self._active_batch(GET), key, MISSING) for key in key_list]
+        return _found_values.asynq(key_list, items)
+
+    @async_proxy()
+    def set(self, key: Any, value: Any) -> FutureBase[None]:
+        """Stores ``value`` under ``key``."""
+        self._check_key("set", key)
+        return _SetItem(self._active_batch(SET), key, self._encode("set", key, value))
+
+    @async_proxy()
+    def set_many(self, values: Mapping[Any, Any]) -> FutureBase[None]:
+        """Stores every value of the mapping ``values`` under its key."""
+        owner = f"{type(self).__name__}.set_many()"
+        if not isinstance(values, Mapping):
+            raise TypeError(f"{owner} takes a mapping of keys to values, got {values!r}")
+        encoded = []
+        for key, value in values.items():
+            self._check_key("set_many", key)
+            encoded.append((key, self._encode("set_many", key, value)))
+        # Every value is encoded before any joins the batch: nothing is half-sent.
+        items = [_SetItem(self._active_batch(SET), key, data) for key, data in encoded]
+        return _all_done.asynq(items)
+
+    @async_proxy()
+    def delete(self, key: Any) -> FutureBase[None]:
+        """Removes ``key`` (nothing happens if the store does not hold it)."""
+        self._check_key("delete", key)
+        return _DeleteItem(self._active_batch(DELETE), key)
+
+    @async_proxy()
+    def delete_many(self, keys: Iterable[Any]) -> FutureBase[None]:
+        """Removes every key of ``keys``."""
+        key_list = self._key_list("delete_many", keys)
+        items = [_DeleteItem(self._active_batch(DELETE), key) for key in key_list]
+        return _all_done.asynq(items)
+
+    # -- the client's lifetime ----------------------------------------------
+
+    def close(self) -> None:
+        """Closes the connections of the underlying client (nothing by default)."""
+
+    def __enter__(self: _Store) -> _Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- hooks for backends --------------------------------------------------
+
+    def _check_key(self, method: str, key: Any) -> None:
+        """Raises TypeError/ValueError naming ``method`` if ``key`` is not a valid key."""
+        if not isinstance(key, Hashable):
+            raise TypeError(f"{type(self).__name__}.{method}(): keys must be hashable, got {key!r}")
+
+    def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
+        """Splits ``keys`` by the server holding them: ``(server, keys)`` pairs."""
+        return [(None, keys)]
+
+    def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
+        """One read request: the stored (encoded) values of the keys present."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _fetch()")
+
+    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
+        """One write request; returns the keys the server refused to store."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _store()")
+
+    def _remove(self, server: str | None, keys: list[Any]) -> None:
+        """One delete request."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _remove()")
+
+    # -- batching ----------------------------------------------------------
+
+    def _active_batch(self, operation: str) -> _StoreBatch:
+        batches = self._active.by_operation
+        batch = batches.get(operation)
+        if batch is None:
+            batch = batches[operation] = _StoreBatch(self, operation)
+        return batch
+
+    def _replace_active_batch(self, batch: _StoreBatch) -> None:
+        batches = self._active.by_operation
+        if batches.get(batch.operation) is batch:
+            batches[batch.operation] = _StoreBatch(self, batch.operation)
+
+    def _flush_batch(self, batch: _StoreBatch) -> None:
+        waiting: dict[Any, list[Any]] = {}
+        for item in batch.items:
+            if not item.is_computed():
+                waiting.setdefault(item.key, []).append(item)  # type: ignore[attr-defined]
+        if not waiting:
+            return
+        if batch.operation == GET:
+            self._flush_gets(waiting)
+        elif batch.operation == SET:
+            self._flush_sets(waiting)
+        else:
+            self._flush_deletes(waiting)
+
+    def _plan(self, waiting: dict[Any, list[Any]]) -> list[tuple[str | None, list[Any]]]:
+        """The requests of a flush: per server, chunks of ``max_batch_size`` keys."""
+        try:
+            partitions = list(self._partition(list(waiting)))
+        except Exception as error:
+            _fail(waiting, list(waiting), error)
+            return []
+        size = self.max_batch_size
+        return [
+            (server, keys[start : start + size])
+            for server, keys in partitions
+            for start in range(0, len(keys), size)
+        ]
+
+    def _announce(self, operation: str, server: str | None, keys: list[Any]) -> None:
+        self.request_count += 1
+        self.on_request(operation, server, keys)
+
+    def _flush_gets(self, waiting: dict[Any, list[Any]]) -> None:
+        codec = self.codec
+        for server, keys in self._plan(waiting):
+            try:
+                self._announce(GET, server, keys)
+                found = self._fetch(server, keys)
+            except Exception as error:
+                _fail(waiting, keys, error)
+                continue
+            for key in keys:
+                data = found.get(key, MISSING)
+                if data is MISSING:
+                    for item in waiting[key]:
+                        item.set_value(item.default)
+                    continue
+                if codec is not None:
+                    try:
+                        data = codec.decode(data)
+                    except Exception as error:
+                        _fail(waiting, [key], error)
+                        continue
+                for item in waiting[key]:
+                    item.set_value(data)
+
+    def _flush_sets(self, waiting: dict[Any, list[Any]]) -> None:
+        for server, keys in self._plan(waiting):
+            # Of several writes of one key in a round, the last one made wins.
+            values = {key: waiting[key][-1].data for key in keys}
+            try:
+                self._announce(SET, server, keys)
+                refused = set(self._store(server, values))
+            except Exception as error:
+                _fail(waiting, keys, error)
+                continue
+            for key in keys:
+                if key in refused:
+                    _fail(waiting, [key], StoreError(f"{self!r} did not store {key!r}"))
+                else:
+                    _succeed(waiting[key])
+
+    def _flush_deletes(self, waiting: dict[Any, list[Any]]) -> None:
+        for server, keys in self._plan(waiting):
+            try:
+                self._announce(DELETE, server, keys)
+                self._remove(server, keys)
+            except Exception as error:
+                _fail(waiting, keys, error)
+                continue
+            for key in keys:
+                _succeed(waiting[key])
+
+    # -- helpers -----------------------------------------------------------
+
+    def _encode(self, method: str, key: Any, value: Any) -> Any:
+        if self.codec is None:
+            return value
+        try:
+            return self.codec.encode(value)
+        except Exception as error:
+            raise TypeError(
+                f"{type(self).__name__}.{method}(): cannot encode the value of {key!r} "
+                f"with {self.codec!r}: {error}"
+            ) from error
+
+    def _key_list(self, method: str, keys: Iterable[Any]) -> list[Any]:
+        if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+            raise TypeError(
+                f"{type(self).__name__}.{method}() takes an iterable of keys, got {keys!r}"
+            )
+        key_list = list(keys)
+        for key in key_list:
+            self._check_key(method, key)
+        return key_list
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+@asynq()
+def _found_values(keys: list[Any], items: list[_GetItem]) -> Any:
+    values = yield items
+    return {key: value for key, value in zip(keys, values, strict=True) if value is not MISSING}
+
+
+@asynq()
+def _all_done(items: list[Any]) -> Any:
+    yield items
+
+
+def _fail(waiting: dict[Any, list[Any]], keys: Iterable[Any], error: BaseException) -> None:
+    for key in keys:
+        for item in waiting[key]:
+            if not item.is_computed():
+                item.set_error(error)
+
+
+def _succeed(items: list[Any]) -> None:
+    for item in items:
+        if not item.is_computed():
+            item.set_value(None)

@@ -1,0 +1,174 @@
+"""Batched memcached client on pymemcache (``pip install 'asynq-batching[memcache]'``).
+
+A flush of reads is one ``get k1 k2 ...`` (``get_many``) per server, of writes
+one ``set_many``, of deletes one ``delete_many`` (each sends all its commands
+at once and then reads the replies: one round trip). With a ``HashClient``
+pool the keys are first grouped by the server the pool's hasher assigns them
+to, so each server gets one request per flush and the keys land where a plain
+``HashClient.get`` would look for them.
+
+Invariants:
+- Values go through the codec (JSON by default), so a stored None is the
+  bytes ``null``, never confused with a miss.
+- Keys are str, checked when the call is made with pymemcache's own rules
+  (length, whitespace, control characters) including ``key_prefix``.
+- A failing server fails only the items of its keys; the pool's other
+  servers are still asked. ``from_url`` clients have connect and read
+  timeouts, so a dead server never hangs the waiting tasks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+try:
+    from pymemcache.client.base import Client, PooledClient, check_key_helper
+    from pymemcache.client.hash import HashClient
+    from pymemcache.exceptions import MemcacheError, MemcacheIllegalInputError
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "asynq_batching.stores.memcache needs pymemcache: pip install 'asynq-batching[memcache]'"
+    ) from error
+
+from .base import BatchedStore, Codec, JsonCodec, ttl_seconds
+
+__all__ = ["MemcacheStore", "parse_memcached_url"]
+
+
+def parse_memcached_url(url: str) -> list[tuple[str, int]]:
+    """The servers of ``memcached://host:port[,host:port...]`` (port 11211 by default)."""
+    prefix = "memcached://"
+    if not isinstance(url, str) or not url.startswith(prefix):
+        raise ValueError(f"parse_memcached_url() takes a memcached:// URL, got {url!r}")
+    servers = []
+    for spec in url[len(prefix) :].rstrip("/").split(","):
+        spec = spec.strip()
+        host, colon, port = spec.rpartition(":")
+        if not colon or host.endswith(":"):  # no port (or a bare IPv6 address)
+            host, port = spec, ""
+        host = host.strip("[]")
+        if not host or (port and not port.isdigit()):
+            raise ValueError(f"parse_memcached_url(): bad server {spec!r} in {url!r}")
+        servers.append((host, int(port) if port else 11211))
+    return servers
+
+
+class MemcacheStore(BatchedStore):
+    """Batched ``get``/``set``/``delete`` on a pymemcache ``Client``,
+    ``PooledClient`` or ``HashClient`` (a pool of servers).
+
+    ``key_prefix`` is prepended to every key on the wire; values are encoded
+    with ``codec`` (``JsonCodec()`` by default); ``ttl`` (seconds, None for
+    never; memcached counts whole seconds) applies to every ``set``.
+    """
+
+    def __init__(
+        self,
+        client: Client | PooledClient | HashClient,
+        *,
+        key_prefix: str = "",
+        codec: Codec | None = None,
+        ttl: float | None = None,
+        max_batch_size: int = 500,
+    ) -> None:
+        super().__init__(
+            max_batch_size=max_batch_size, codec=JsonCodec() if codec is None else codec
+        )
+        if not isinstance(client, (Client, PooledClient, HashClient)):
+            raise TypeError(
+                "MemcacheStore() needs a pymemcache Client, PooledClient or HashClient, "
+                f"got {client!r}"
+            )
+        if not isinstance(key_prefix, str):
+            raise TypeError(f"MemcacheStore(): key_prefix must be a str, got {key_prefix!r}")
+        ttl = ttl_seconds("MemcacheStore()", ttl)
+        self.client = client
+        self.key_prefix = key_prefix
+        self.expire = 0 if ttl is None else math.ceil(ttl)
+        self.is_pool = isinstance(client, HashClient)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        key_prefix: str = "",
+        codec: Codec | None = None,
+        ttl: float | None = None,
+        max_batch_size: int = 500,
+        **client_options: Any,
+    ) -> MemcacheStore:
+        """A store on a new client for ``memcached://host:port`` (a ``HashClient``
+        for ``memcached://host1:port1,host2:port2``), whose connects and reads
+        time out after ``timeout`` seconds. ``client_options`` go to pymemcache."""
+        servers = parse_memcached_url(url)
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"MemcacheStore.from_url(): timeout must be > 0, got {timeout!r}")
+        options = {"connect_timeout": timeout, "timeout": timeout, **client_options}
+        client: Client | HashClient
+        if len(servers) == 1:
+            client = Client(servers[0], **options)
+        else:
+            client = HashClient(servers, **options)
+        return cls(
+            client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
+        )
+
+    def _check_key(self, method: str, key: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"MemcacheStore.{method}(): keys are str, got {key!r}")
+        client = self.client
+        try:
+            check_key_helper(
+                self.key_prefix + key,
+                getattr(client, "allow_unicode_keys", False),
+                getattr(client, "key_prefix", b""),
+            )
+        except MemcacheIllegalInputError as error:
+            raise ValueError(f"MemcacheStore.{method}(): invalid key {key!r}: {error}") from None
+
+    def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
+        if not self.is_pool:
+            return [(None, keys)]
+        hasher = self.client.hasher
+        by_server: dict[str, list[Any]] = {}
+        for key in keys:
+            server = hasher.get_node(self.key_prefix + key)
+            if server is None:
+                raise MemcacheError(f"{self!r}: the server pool has no servers")
+            by_server.setdefault(server, []).append(key)
+        return list(by_server.items())
+
+    def _client_of(self, server: str | None) -> Any:
+        if server is None:
+            return self.client
+        return self.client.clients[server]
+
+    def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
+        prefix = self.key_prefix
+        found = self._client_of(server).get_many([prefix + key for key in keys])
+        return {key: found[prefix + key] for key in keys if prefix + key in found}
+
+    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
+        by_wire = {self.key_prefix + key: key for key in values}
+        refused = self._client_of(server).set_many(
+            {wire: values[key] for wire, key in by_wire.items()},
+            expire=self.expire,
+            noreply=False,
+        )
+        return [by_wire[wire.decode() if isinstance(wire, bytes) else wire] for wire in refused]
+
+    def _remove(self, server: str | None, keys: list[Any]) -> None:
+        prefix = self.key_prefix
+        self._client_of(server).delete_many([prefix + key for key in keys], noreply=False)
+
+    def close(self) -> None:
+        """Closes the client's connections (it reconnects if used again)."""
+        self.client.close()
+
+    def __repr__(self) -> str:
+        kind = "pool" if self.is_pool else "server"
+        return f"<MemcacheStore {kind} prefix={self.key_prefix!r}>"

@@ -1,0 +1,160 @@
+"""Batched Redis client on redis-py (``pip install 'asynq-batching[redis]'``).
+
+A flush of reads is one ``MGET``, of writes one pipeline of ``SET`` (one
+round trip), of deletes one ``DEL``. With a ``RedisCluster`` the keys of a
+flush are first grouped by the node that owns their slot: each node gets one
+request, in which redis-py sends one ``MGET`` per slot (Redis refuses
+multi-key commands across slots) pipelined in a single round trip.
+
+Invariants:
+- Values go through the codec (JSON by default), so a stored None is the
+  bytes ``null`` and never looks like a missing key (MGET's nil).
+- Keys are str; ``key_prefix`` is prepended on the wire, never seen by callers.
+- ``from_url`` clients have socket timeouts (a dead server fails the waiting
+  tasks with redis' TimeoutError/ConnectionError instead of hanging them);
+  clients built by the caller keep the caller's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster
+    from redis.retry import Retry
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "asynq_batching.stores.redis needs redis-py: pip install 'asynq-batching[redis]'"
+    ) from error
+
+from .base import BatchedStore, Codec, JsonCodec, ttl_seconds
+
+__all__ = ["RedisStore"]
+
+
+class RedisStore(BatchedStore):
+    """Batched ``get``/``set``/``delete`` on a ``redis.Redis`` or ``redis.RedisCluster``.
+
+    ``key_prefix`` is prepended to every key on the wire; values are encoded
+    with ``codec`` (``JsonCodec()`` by default; ``BytesCodec()`` for raw
+    bytes); ``ttl`` (seconds, None for never) applies to every ``set``.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | RedisCluster,
+        *,
+        key_prefix: str = "",
+        codec: Codec | None = None,
+        ttl: float | None = None,
+        max_batch_size: int = 1000,
+    ) -> None:
+        super().__init__(
+            max_batch_size=max_batch_size, codec=JsonCodec() if codec is None else codec
+        )
+        if not isinstance(client, (redis.Redis, RedisCluster)):
+            raise TypeError(
+                f"RedisStore() needs a redis.Redis or redis.RedisCluster, got {client!r}"
+            )
+        if not isinstance(key_prefix, str):
+            raise TypeError(f"RedisStore(): key_prefix must be a str, got {key_prefix!r}")
+        ttl = ttl_seconds("RedisStore()", ttl)
+        self.client = client
+        self.key_prefix = key_prefix
+        self.ttl_ms = None if ttl is None else max(1, round(ttl * 1000))
+        self.cluster = client if isinstance(client, RedisCluster) else None
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster is not None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        retries: int = 1,
+        cluster: bool = False,
+        key_prefix: str = "",
+        codec: Codec | None = None,
+        ttl: float | None = None,
+        max_batch_size: int = 1000,
+        **client_options: Any,
+    ) -> RedisStore:
+        """A store on a new client for ``url`` (``redis://host:port/db``), whose
+        connects and reads time out after ``timeout`` seconds and are retried
+        ``retries`` times. With ``cluster=True`` the URL names one node of a
+        Redis Cluster. ``client_options`` go to redis-py."""
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"RedisStore.from_url() takes a redis:// URL, got {url!r}")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"RedisStore.from_url(): timeout must be > 0, got {timeout!r}")
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), retries),
+            **client_options,
+        }
+        client: redis.Redis | RedisCluster
+        if cluster:
+            client = RedisCluster.from_url(url, **options)
+        else:
+            client = redis.Redis.from_url(url, **options)
+        return cls(
+            client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
+        )
+
+    def _check_key(self, method: str, key: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"RedisStore.{method}(): keys are str, got {key!r}")
+
+    def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
+        cluster = self.cluster
+        if cluster is None:
+            return [(None, keys)]
+        by_node: dict[str, list[Any]] = {}
+        for key in keys:
+            node = cluster.get_node_from_key(self.key_prefix + key)
+            by_node.setdefault(node.name, []).append(key)
+        return list(by_node.items())
+
+    def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
+        wire = [self.key_prefix + key for key in keys]
+        if self.cluster is not None:
+            values = self.cluster.mget_nonatomic(wire)
+        else:
+            values = self.client.mget(wire)
+        return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
+
+    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
+        if self.is_cluster:
+            pipe = self.client.pipeline()
+        else:
+            pipe = self.client.pipeline(transaction=False)
+        for key, data in values.items():
+            pipe.set(self.key_prefix + key, data, px=self.ttl_ms)
+        replies = pipe.execute()
+        return [key for key, reply in zip(values, replies, strict=True) if not reply]
+
+    def _remove(self, server: str | None, keys: list[Any]) -> None:
+        wire = [self.key_prefix + key for key in keys]
+        if not self.is_cluster:
+            self.client.delete(*wire)
+            return
+        # A cluster pipeline takes one key per DEL; it still sends one round trip per node.
+        pipe = self.client.pipeline()
+        for key in wire:
+            pipe.delete(key)
+        pipe.execute()
+
+    def close(self) -> None:
+        """Closes the client's connections (it reconnects if used again)."""
+        self.client.close()
+
+    def __repr__(self) -> str:
+        kind = "cluster" if self.is_cluster else "redis"
+        return f"<RedisStore {kind} prefix={self.key_prefix!r}>"

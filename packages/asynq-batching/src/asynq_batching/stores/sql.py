@@ -1,0 +1,168 @@
+"""A batched key lookup on a SQL table through any DB-API 2 connection.
+
+One flush of reads is one ``SELECT key, value FROM table WHERE key IN (...)``,
+of writes one multi-row upsert, of deletes one ``DELETE ... WHERE key IN``;
+each statement carries at most ``max_batch_size`` keys. Works with the
+standard library's ``sqlite3`` (no server, nothing to install) and any DB-API
+driver (the placeholder style is read from the driver's ``paramstyle``).
+
+Invariants:
+- A row whose value column is NULL is a stored None; a key without a row is
+  missing. Keys must have the Python type the driver returns for the key
+  column (a TEXT key is looked up with str keys), or they read as missing.
+- Table and column names are checked to be plain SQL identifiers: they are
+  the only text put in the statements that is not a bound parameter.
+- With ``commit=True`` (the default) each write statement is committed, and
+  rolled back if it fails, so a failed write never leaves a transaction open.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from .base import BatchedStore, Codec
+
+__all__ = ["SqlStore"]
+
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")  # may name its schema
+_PARAMSTYLES = ("qmark", "format", "numeric", "named", "pyformat")
+_UPSERTS = ("on_conflict", "on_duplicate_key")
+
+
+def _driver_paramstyle(connection: Any) -> str | None:
+    """The ``paramstyle`` of the DB-API module that defines the connection's class."""
+    module_name = type(connection).__module__
+    while module_name:
+        module = sys.modules.get(module_name)
+        paramstyle = getattr(module, "paramstyle", None)
+        if isinstance(paramstyle, str):
+            return paramstyle
+        module_name = module_name.rpartition(".")[0]
+    return None
+
+
+class SqlStore(BatchedStore):
+    """Batched ``get``/``set``/``delete`` of one value column of a SQL table by its key column.
+
+    ``connection`` is a DB-API 2 connection (e.g. ``sqlite3.connect(path)``);
+    ``table``, ``key_column`` and ``value_column`` name the table and its
+    columns (the key column must be unique, e.g. the primary key, for
+    ``set``). ``paramstyle`` defaults to the driver's. ``upsert`` is the
+    syntax of ``set``: ``"on_conflict"`` (SQLite, PostgreSQL) or
+    ``"on_duplicate_key"`` (MySQL, MariaDB). Values are stored as given
+    unless a ``codec`` is set (then the column holds its bytes).
+    """
+
+    def __init__(
+        self,
+        connection: Any,
+        table: str,
+        *,
+        key_column: str,
+        value_column: str,
+        max_batch_size: int = 400,
+        paramstyle: str | None = None,
+        upsert: str = "on_conflict",
+        commit: bool = True,
+        codec: Codec | None = None,
+    ) -> None:
+        super().__init__(max_batch_size=max_batch_size, codec=codec)
+        if not callable(getattr(connection, "cursor", None)):
+            raise TypeError(f"SqlStore() needs a DB-API connection, got {connection!r}")
+        names = (
+            ("table", table, _TABLE),
+            ("key_column", key_column, _COLUMN),
+            ("value_column", value_column, _COLUMN),
+        )
+        for what, name, pattern in names:
+            if not isinstance(name, str) or not pattern.fullmatch(name):
+                raise ValueError(f"SqlStore(): {what} must be a plain SQL identifier, got {name!r}")
+        if paramstyle is None:
+            paramstyle = _driver_paramstyle(connection)
+            if paramstyle is None:
+                raise ValueError(
+                    f"SqlStore(): cannot tell the paramstyle of {connection!r}; "
+                    f"pass paramstyle= (one of {', '.join(_PARAMSTYLES)})"
+                )
+        if paramstyle not in _PARAMSTYLES:
+            raise ValueError(
+                f"SqlStore(): paramstyle must be one of {', '.join(_PARAMSTYLES)}, "
+                f"got {paramstyle!r}"
+            )
+        if upsert not in _UPSERTS:
+            raise ValueError(f"SqlStore(): upsert must be one of {_UPSERTS}, got {upsert!r}")
+        self.connection = connection
+        self.table = table
+        self.key_column = key_column
+        self.value_column = value_column
+        self.paramstyle = paramstyle
+        self.upsert = upsert
+        self.commit = commit
+
+    def _placeholders(self, values: list[Any]) -> tuple[list[str], Any]:
+        """One placeholder per value, and the parameters to bind, in the driver's style."""
+        style = self.paramstyle
+        if style == "qmark":
+            return ["?"] * len(values), values
+        if style == "format":
+            return ["%s"] * len(values), values
+        if style == "numeric":
+            return [f":{i + 1}" for i in range(len(values))], values
+        names = [f"p{i}" for i in range(len(values))]
+        marks = [f":{name}" if style == "named" else f"%({name})s" for name in names]
+        return marks, dict(zip(names, values, strict=True))
+
+    def _execute(self, sql: str, params: Any, *, fetch: bool = False, write: bool = False) -> Any:
+        try:
+            cursor = self.connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall() if fetch else None
+            finally:
+                cursor.close()
+            if write and self.commit:
+                self.connection.commit()
+        except BaseException:
+            if write and self.commit:
+                self._rollback()
+            raise
+        return rows
+
+    def _rollback(self) -> None:
+        try:
+            self.connection.rollback()
+        except Exception:  # the statement's own error is the one to report
+            pass
+
+    def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
+        marks, params = self._placeholders(keys)
+        sql = (
+            f"SELECT {self.key_column}, {self.value_column} FROM {self.table} "
+            f"WHERE {self.key_column} IN ({', '.join(marks)})"
+        )
+        return {row[0]: row[1] for row in self._execute(sql, params, fetch=True)}
+
+    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
+        flat = [part for pair in values.items() for part in pair]
+        marks, params = self._placeholders(flat)
+        rows = ", ".join(f"({marks[i]}, {marks[i + 1]})" for i in range(0, len(marks), 2))
+        key, value = self.key_column, self.value_column
+        if self.upsert == "on_conflict":
+            update = f"ON CONFLICT ({key}) DO UPDATE SET {value} = excluded.{value}"
+        else:
+            update = f"ON DUPLICATE KEY UPDATE {value} = VALUES({value})"
+        sql = f"INSERT INTO {self.table} ({key}, {value}) VALUES {rows} {update}"
+        self._execute(sql, params, write=True)
+        return ()
+
+    def _remove(self, server: str | None, keys: list[Any]) -> None:
+        marks, params = self._placeholders(keys)
+        sql = f"DELETE FROM {self.table} WHERE {self.key_column} IN ({', '.join(marks)})"
+        self._execute(sql, params, write=True)
+
+    def __repr__(self) -> str:
+        return f"<SqlStore {self.table}({self.key_column} -> {self.value_column})>"

@@ -1,0 +1,364 @@
+"""BatchedStore, the client API shared by the stores, on an in-process backend.
+
+``ShardedDict`` implements the four backend hooks over dicts, one per
+"server", logging each request and failing on demand, so the batching rules
+(one request per server per chunk, errors confined to their keys, MISSING
+versus None, writes before reads) are checked without any server.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import threading
+import zlib
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+import pytest
+
+from asynq_batching.stores import (
+    MISSING,
+    BatchedStore,
+    BytesCodec,
+    JsonCodec,
+    PickleCodec,
+    StoreError,
+)
+from asynq_core import asynq
+
+
+class ShardedDict(BatchedStore):
+    def __init__(self, servers: int = 1, **options: Any) -> None:
+        options.setdefault("codec", JsonCodec())
+        options.setdefault("max_batch_size", 100)
+        super().__init__(**options)
+        self.shards: dict[str, dict[Any, Any]] = {f"s{i}": {} for i in range(servers)}
+        self.requests: list[tuple[str, str | None, list[Any]]] = []
+        self.down: dict[str, BaseException] = {}
+        self.refuse: set[Any] = set()
+
+    def shard_of(self, key: Any) -> str:
+        names = sorted(self.shards)
+        return names[zlib.crc32(str(key).encode()) % len(names)]
+
+    def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
+        by_shard: dict[str, list[Any]] = {}
+        for key in keys:
+            by_shard.setdefault(self.shard_of(key), []).append(key)
+        return list(by_shard.items())
+
+    def _shard(self, operation: str, server: str | None, keys: list[Any]) -> dict[Any, Any]:
+        assert server is not None
+        self.requests.append((operation, server, list(keys)))
+        if server in self.down:
+            raise self.down[server]
+        return self.shards[server]
+
+    def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
+        shard = self._shard("get", server, keys)
+        return {key: shard[key] for key in keys if key in shard}
+
+    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
+        shard = self._shard("set", server, list(values))
+        refused = [key for key in values if key in self.refuse]
+        shard.update((key, data) for key, data in values.items() if key not in self.refuse)
+        return refused
+
+    def _remove(self, server: str | None, keys: list[Any]) -> None:
+        shard = self._shard("delete", server, keys)
+        for key in keys:
+            shard.pop(key, None)
+
+    def put(self, key: Any, value: Any) -> None:
+        """Writes directly, bypassing the client."""
+        self.shards[self.shard_of(key)][key] = self.codec.encode(value)  # type: ignore[union-attr]
+
+
+def test_missing_keys_are_distinct_from_stored_none() -> None:
+    store = ShardedDict()
+    store.put("none", None)
+    assert store.get("none") is None
+    assert store.get("absent") is MISSING
+    assert store.get("absent", default="fallback") == "fallback"
+    assert store.get("none", default="fallback") is None
+    assert store.get_many(["none", "absent"]) == {"none": None}
+
+
+def test_missing_survives_copy_and_pickle() -> None:
+    assert copy.deepcopy(MISSING) is MISSING
+    assert pickle.loads(pickle.dumps(MISSING)) is MISSING
+    assert repr(MISSING) == "MISSING"
+
+
+def test_set_get_delete_round_trip() -> None:
+    store = ShardedDict()
+    store.set("k", {"nested": [1, 2]})
+    assert store.get("k") == {"nested": [1, 2]}
+    store.set_many({"a": 1, "b": 2})
+    assert store.get_many(["a", "b", "k", "c"]) == {"a": 1, "b": 2, "k": {"nested": [1, 2]}}
+    store.delete("a")
+    store.delete_many(["b", "never there"])
+    assert store.get_many(["a", "b", "k"]) == {"k": {"nested": [1, 2]}}
+
+
+def test_lookups_of_one_round_are_one_request() -> None:
+    store = ShardedDict()
+    for i in range(20):
+        store.put(f"k{i}", i)
+    keys = [f"k{i}" for i in range(20)] + ["k3", "absent", "k3"]
+
+    @asynq()
+    def read(key: str) -> Any:
+        return (yield store.get.asynq(key))
+
+    @asynq()
+    def main() -> Any:
+        return (yield [read.asynq(key) for key in keys])
+
+    assert main() == [*range(20), 3, MISSING, 3]
+    assert store.request_count == 1
+    ((operation, _, sent),) = store.requests
+    assert operation == "get"
+    assert sent == [f"k{i}" for i in range(20)] + ["absent"]  # each key once
+
+
+def test_large_batches_are_split_by_max_batch_size() -> None:
+    store = ShardedDict(max_batch_size=7)
+    keys = [f"k{i}" for i in range(30)]
+    store.set_many({key: key.upper() for key in keys})
+    assert [len(sent) for _, _, sent in store.requests] == [7, 7, 7, 7, 2]
+    store.requests.clear()
+    assert store.get_many(keys) == {key: key.upper() for key in keys}
+    assert [len(sent) for _, _, sent in store.requests] == [7, 7, 7, 7, 2]
+    assert store.request_count == 10
+
+
+def test_one_request_per_server_per_flush() -> None:
+    store = ShardedDict(servers=3)
+    keys = [f"k{i}" for i in range(60)]
+    store.set_many(dict.fromkeys(keys, 1))
+    store.requests.clear()
+    assert store.get_many(keys) == dict.fromkeys(keys, 1)
+    servers = [server for _, server, _ in store.requests]
+    assert sorted(servers) == ["s0", "s1", "s2"]
+    for _, server, sent in store.requests:
+        assert all(store.shard_of(key) == server for key in sent)
+
+
+def test_a_failing_server_fails_only_its_keys() -> None:
+    store = ShardedDict(servers=2)
+    keys = [f"k{i}" for i in range(20)]
+    store.set_many(dict.fromkeys(keys, "v"))
+    down = ConnectionRefusedError("s1 is down")
+    store.down["s1"] = down
+    outcomes: dict[str, Any] = {}
+
+    @asynq()
+    def read(key: str) -> Any:
+        try:
+            outcomes[key] = yield store.get.asynq(key)
+        except ConnectionRefusedError as error:
+            outcomes[key] = error
+
+    @asynq()
+    def main() -> Any:
+        yield [read.asynq(key) for key in keys]
+
+    main()
+    for key in keys:
+        expected = down if store.shard_of(key) == "s1" else "v"
+        assert outcomes[key] is expected or outcomes[key] == expected
+
+
+def test_a_failing_chunk_does_not_stop_the_next_chunks() -> None:
+    store = ShardedDict(max_batch_size=2)
+    store.set_many({"a": 1, "b": 2, "c": 3})
+    calls = 0
+
+    def fail_first_request(operation: str, server: Any, keys: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise TimeoutError("first request timed out")
+
+    store.on_request.subscribe(fail_first_request)
+
+    @asynq()
+    def read(key: str) -> Any:
+        try:
+            return (yield store.get.asynq(key))
+        except TimeoutError:
+            return "timed out"
+
+    @asynq()
+    def main() -> Any:
+        return (yield [read.asynq(key) for key in "abc"])
+
+    assert main() == ["timed out", "timed out", 3]
+
+
+def test_an_undecodable_value_fails_only_its_key() -> None:
+    store = ShardedDict()
+    store.put("good", "fine")
+    store.shards["s0"]["bad"] = b"{not json"
+
+    @asynq()
+    def main() -> Any:
+        good = store.get.asynq("good")
+        bad = store.get.asynq("bad")
+        yield [good, bad.batch]  # wait for the flush without raising
+        return good.value(), bad.error()
+
+    good, error = main()
+    assert good == "fine"
+    assert isinstance(error, ValueError)
+
+
+def test_writes_of_a_round_flush_before_its_reads() -> None:
+    store = ShardedDict()
+
+    @asynq()
+    def writer() -> Any:
+        yield store.set.asynq("k", "written")
+
+    @asynq()
+    def reader() -> Any:
+        return (yield store.get.asynq("k"))
+
+    @asynq()
+    def main() -> Any:
+        # The reader asks first, yet the write is sent first.
+        read, _ = yield [reader.asynq(), writer.asynq()]
+        return read
+
+    assert main() == "written"
+    assert [operation for operation, _, _ in store.requests] == ["set", "get"]
+
+
+def test_the_last_write_of_a_round_wins() -> None:
+    store = ShardedDict()
+
+    @asynq()
+    def main() -> Any:
+        yield [store.set.asynq("k", 1), store.set.asynq("k", 2)]
+
+    main()
+    assert store.get("k") == 2
+    assert store.requests[0] == ("set", "s0", ["k"])
+
+
+def test_keys_the_server_refuses_fail_with_store_error() -> None:
+    store = ShardedDict()
+    store.refuse.add("refused")
+    with pytest.raises(StoreError, match="did not store 'refused'"):
+        store.set_many({"ok": 1, "refused": 2})
+    assert store.get("ok") == 1
+
+
+def test_bad_input_is_refused_when_the_call_is_made() -> None:
+    store = ShardedDict()
+    with pytest.raises(TypeError, match=r"ShardedDict.get\(\): keys must be hashable, got \[1\]"):
+        store.get.asynq([1])
+    with pytest.raises(TypeError, match=r"ShardedDict.get_many\(\) takes an iterable of keys"):
+        store.get_many.asynq("abc")  # refused at the call, not when the task runs
+    with pytest.raises(TypeError, match=r"ShardedDict.delete_many\(\): keys must be hashable"):
+        store.delete_many.asynq(["fine", {}])
+    with pytest.raises(TypeError, match=r"ShardedDict.set_many\(\) takes a mapping"):
+        store.set_many([("a", 1)])
+    with pytest.raises(TypeError, match=r"ShardedDict.set\(\): cannot encode the value of 'k'"):
+        store.set.asynq("k", object())
+    with pytest.raises(TypeError, match=r"ShardedDict.set_many\(\): cannot encode"):
+        store.set_many({"fine": 1, "bad": {1, 2}})
+    assert store.requests == []  # nothing half-sent
+    assert store.get("fine") is MISSING
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True, "10"])
+def test_max_batch_size_must_be_a_positive_int(size: Any) -> None:
+    with pytest.raises(ValueError, match=r"ShardedDict: max_batch_size must be an int >= 1"):
+        ShardedDict(max_batch_size=size)
+
+
+def test_a_codec_needs_encode_and_decode() -> None:
+    with pytest.raises(TypeError, match="ShardedDict: codec must have encode"):
+        ShardedDict(codec="json")
+
+
+@pytest.mark.parametrize(
+    ("codec", "value"),
+    [
+        (JsonCodec(), {"list": [1, "two", None], "unicode": "é"}),
+        (PickleCodec(), {("tuple", "key"): {1, 2}, "bytes": b"\x00"}),
+        (BytesCodec(), b"\x00\xffraw"),
+    ],
+)
+def test_codecs_round_trip(codec: Any, value: Any) -> None:
+    assert isinstance(codec.encode(value), bytes)
+    assert codec.decode(codec.encode(value)) == value
+    store = ShardedDict(codec=codec)
+    store.set("k", value)
+    assert store.get("k") == value
+
+
+def test_bytes_codec_refuses_other_values() -> None:
+    with pytest.raises(TypeError, match="BytesCodec stores bytes, got str"):
+        BytesCodec().encode("text")
+
+
+def test_on_request_sees_every_request() -> None:
+    store = ShardedDict(servers=2, max_batch_size=3)
+    seen: list[tuple[str, Any, int]] = []
+    store.on_request.subscribe(
+        lambda operation, server, keys: seen.append((operation, server, len(keys)))
+    )
+    keys = [f"k{i}" for i in range(10)]
+    store.set_many(dict.fromkeys(keys, 0))
+    store.get_many(keys)
+    assert len(seen) == store.request_count == len(store.requests)
+    assert [(op, server, len(sent)) for op, server, sent in store.requests] == seen
+
+
+def test_batches_are_per_thread() -> None:
+    store = ShardedDict()
+    store.set_many({"main": 1, "thread": 2})
+    pending_here = store.get.asynq("main")
+    result: dict[str, Any] = {}
+
+    def other_thread() -> None:
+        item = store.get.asynq("thread")
+        result["same batch"] = item.batch is pending_here.batch
+        result["value"] = item.value()
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    assert result == {"same batch": False, "value": 2}
+    assert not pending_here.is_computed()
+    assert pending_here.value() == 1
+
+
+def test_without_a_codec_values_pass_through() -> None:
+    store = ShardedDict(codec=None)
+    marker = object()
+    store.set("k", marker)
+    assert store.get("k") is marker
+
+
+def test_get_many_calls_of_one_round_share_one_request() -> None:
+    store = ShardedDict()
+    store.set_many({"a": 1, "b": 2, "c": 3})
+    store.requests.clear()
+
+    @asynq()
+    def main() -> Any:
+        return (
+            yield [
+                store.get_many.asynq(["a", "b"]),
+                store.get_many.asynq(["b", "c", "x"]),
+                store.get.asynq("c"),
+            ]
+        )
+
+    assert main() == [{"a": 1, "b": 2}, {"b": 2, "c": 3}, 3]
+    assert store.requests == [("get", "s0", ["a", "b", "c", "x"])]

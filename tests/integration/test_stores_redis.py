@@ -1,0 +1,250 @@
+"""RedisStore against real redis-server processes (one server, and a two-node cluster).
+
+Round trips are counted by the server itself (``INFO commandstats``): a
+flush of N lookups must reach Redis as one MGET per server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from asynq_batching import sync
+from asynq_batching.stores import MISSING, BytesCodec
+from asynq_core import asynq
+
+
+def command_calls(client: Any, command: str) -> int:
+    stats = client.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+@pytest.fixture
+def redis_client(redis_server: Any) -> Iterator[Any]:
+    import redis
+
+    client = redis.Redis(*redis_server.address, socket_timeout=5)
+    client.flushall()
+    client.config_resetstat()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(redis_server: Any, redis_client: Any) -> Iterator[Any]:
+    from asynq_batching.stores.redis import RedisStore
+
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    with RedisStore.from_url(url, key_prefix="test:") as store:
+        yield store
+
+
+@asynq()
+def read_all(store: Any, keys: list[str]) -> Any:
+    return (yield [store.get.asynq(key) for key in keys])
+
+
+def test_values_round_trip_and_missing_is_not_none(store: Any, redis_client: Any) -> None:
+    store.set("none", None)
+    store.set("data", {"a": [1, 2]})
+    assert store.get("none") is None
+    assert store.get("absent") is MISSING
+    assert store.get("absent", default=0) == 0
+    assert store.get_many(["none", "data", "absent"]) == {"none": None, "data": {"a": [1, 2]}}
+    assert redis_client.get("test:data") == b'{"a":[1,2]}'  # the prefix is on the wire
+    store.delete("data")
+    assert store.get("data") is MISSING
+
+
+def test_a_flush_of_many_lookups_is_one_mget(store: Any, redis_client: Any) -> None:
+    keys = [f"k{i}" for i in range(100)]
+    store.set_many({key: i for i, key in enumerate(keys) if i % 3})
+    redis_client.config_resetstat()
+    values = read_all(store, keys + keys[:10])
+    assert values == [i if i % 3 else MISSING for i in range(100)] + values[:10]
+    assert command_calls(redis_client, "mget") == 1
+    assert command_calls(redis_client, "get") == 0
+    assert store.request_count == 2  # the set_many, then the reads
+
+
+def test_writes_of_a_round_are_one_pipeline(store: Any, redis_client: Any) -> None:
+    executed: list[int] = []
+    real_pipeline = store.client.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        def execute(*a: Any, **k: Any) -> Any:
+            executed.append(len(pipe.command_stack))
+            return real_execute(*a, **k)
+
+        pipe.execute = execute
+        return pipe
+
+    store.client.pipeline = counting_pipeline
+
+    @asynq()
+    def write(i: int) -> Any:
+        yield store.set.asynq(f"w{i}", i)
+
+    @asynq()
+    def main() -> Any:
+        yield [write.asynq(i) for i in range(40)]
+
+    main()
+    assert executed == [40]
+    assert command_calls(redis_client, "set") == 40
+    assert store.get_many([f"w{i}" for i in range(40)]) == {f"w{i}": i for i in range(40)}
+
+
+def test_large_flushes_are_split(redis_server: Any, redis_client: Any) -> None:
+    from asynq_batching.stores.redis import RedisStore
+
+    with RedisStore.from_url(f"redis://127.0.0.1:{redis_server.port}", max_batch_size=10) as store:
+        keys = [f"k{i}" for i in range(25)]
+        assert read_all(store, keys) == [MISSING] * 25
+        assert command_calls(redis_client, "mget") == 3
+        assert store.request_count == 3
+
+
+def test_ttl_applies_to_every_set(redis_server: Any, redis_client: Any) -> None:
+    from asynq_batching.stores.redis import RedisStore
+
+    with RedisStore.from_url(f"redis://127.0.0.1:{redis_server.port}", ttl=30) as store:
+        store.set_many({"a": 1, "b": 2})
+        for key in ("a", "b"):
+            assert 0 < redis_client.pttl(key) <= 30_000
+
+
+def test_raw_bytes_with_the_bytes_codec(redis_server: Any, redis_client: Any) -> None:
+    from asynq_batching.stores.redis import RedisStore
+
+    with RedisStore(redis_client, codec=BytesCodec()) as store:
+        redis_client.set("raw", b"\x00\x01")
+        assert store.get("raw") == b"\x00\x01"
+        store.set("other", b"bytes")
+        assert redis_client.get("other") == b"bytes"
+
+
+def test_a_refused_connection_fails_only_the_waiting_tasks(closed_port: int) -> None:
+    import redis
+
+    from asynq_batching.stores.redis import RedisStore
+
+    with RedisStore.from_url(f"redis://127.0.0.1:{closed_port}", timeout=1) as dead:
+        outcomes: dict[str, Any] = {}
+
+        @asynq()
+        def from_dead(key: str) -> Any:
+            try:
+                outcomes[key] = yield dead.get.asynq(key)
+            except redis.ConnectionError as error:
+                outcomes[key] = error
+
+        @asynq()
+        def unrelated() -> Any:
+            yield sync()
+            outcomes["unrelated"] = "finished"
+
+        @asynq()
+        def main() -> Any:
+            yield [from_dead.asynq("a"), from_dead.asynq("b"), unrelated.asynq()]
+
+        main()
+        assert outcomes["unrelated"] == "finished"
+        assert isinstance(outcomes["a"], redis.ConnectionError)
+        assert outcomes["a"] is outcomes["b"]  # one request failed, its two waiters learn it
+
+
+def test_a_hung_server_times_out_instead_of_hanging(silent_server: tuple[str, int]) -> None:
+    import redis
+
+    from asynq_batching.stores.redis import RedisStore
+
+    host, port = silent_server
+    with RedisStore.from_url(f"redis://{host}:{port}", timeout=0.2, retries=0) as store:
+        start = time.monotonic()
+        with pytest.raises(redis.TimeoutError):
+            read_all(store, ["a", "b"])
+        assert time.monotonic() - start < 3
+
+
+def test_bad_arguments_are_refused() -> None:
+    from asynq_batching.stores.redis import RedisStore
+
+    with pytest.raises(ValueError, match=r"RedisStore.from_url\(\) takes a redis:// URL"):
+        RedisStore.from_url("memcached://127.0.0.1:1")
+    with pytest.raises(TypeError, match=r"RedisStore\(\) needs a redis.Redis"):
+        RedisStore("localhost")
+    with pytest.raises(ValueError, match=r"RedisStore\(\): ttl must be None or a number"):
+        RedisStore.from_url("redis://127.0.0.1:1", ttl=-5)
+
+
+def test_keys_must_be_str(store: Any) -> None:
+    with pytest.raises(TypeError, match=r"RedisStore.get\(\): keys are str, got 42"):
+        store.get.asynq(42)
+
+
+# -- Redis Cluster -----------------------------------------------------------
+
+
+def hash_tag_on(node_slots: range) -> str:
+    """A hash tag whose slot is in ``node_slots``."""
+    from redis.crc import key_slot
+
+    for i in range(10_000):
+        tag = f"t{i}"
+        if key_slot(f"{{{tag}}}".encode()) in node_slots:
+            return tag
+    raise AssertionError("no tag found")
+
+
+@pytest.fixture
+def cluster_store(redis_cluster: Any) -> Iterator[tuple[Any, list[Any]]]:
+    import redis
+
+    from asynq_batching.stores.redis import RedisStore
+
+    first, _ = redis_cluster
+    nodes = [redis.Redis(*node.address, socket_timeout=5) for node in redis_cluster]
+    for node in nodes:
+        node.flushall()
+    store = RedisStore.from_url(f"redis://127.0.0.1:{first.port}", cluster=True)
+    yield store, nodes
+    store.close()
+    for node in nodes:
+        node.close()
+
+
+def test_cluster_keys_are_grouped_by_slot_one_request_per_node(
+    cluster_store: tuple[Any, list[Any]],
+) -> None:
+    store, nodes = cluster_store
+    tag_first, tag_second = hash_tag_on(range(0, 8192)), hash_tag_on(range(8192, 16384))
+    keys = [f"{{{tag}}}:{i}" for tag in (tag_first, tag_second) for i in range(30)]
+    store.set_many({key: key.upper() for key in keys[::2]})
+    assert nodes[0].dbsize() == 15 and nodes[1].dbsize() == 15  # both nodes hold data
+    for node in nodes:
+        node.config_resetstat()
+    store.request_count = 0
+
+    values = read_all(store, keys)
+    assert values == [key.upper() if i % 2 == 0 else MISSING for i, key in enumerate(keys)]
+    # Each node owns one of the two slots: one MGET each, one request each.
+    assert [command_calls(node, "mget") for node in nodes] == [1, 1]
+    assert store.request_count == 2
+
+
+def test_cluster_writes_and_deletes_across_nodes(cluster_store: tuple[Any, list[Any]]) -> None:
+    store, nodes = cluster_store
+    keys = [f"key-{i}" for i in range(50)]  # spread over many slots
+    store.set_many({key: i for i, key in enumerate(keys)})
+    assert sum(node.dbsize() for node in nodes) == 50
+    assert all(node.dbsize() > 0 for node in nodes)
+    assert store.get_many(keys) == {key: i for i, key in enumerate(keys)}
+    store.delete_many(keys[:25])
+    assert store.get_many(keys) == {key: i for i, key in enumerate(keys) if i >= 25}
