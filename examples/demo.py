@@ -1,13 +1,16 @@
 """The README's demo: the same lookups, naive and batched, on one store.
 
     python examples/demo.py [--n 200] [--latency-ms 1] [--store URL]
+                            [--trace out.json] [--svg out.svg]
 
 Builds ``n`` answers in the store (SQLite in memory by default; ``--store
 redis://host:port`` or ``memcached://host:port``), then asks for the names
 of all their authors twice: with plain functions (one request per lookup)
 and with asynq (one request per round of lookups). Each request first waits
-``--latency-ms`` to stand for the network. The last line reads
-``round trips: naive N, batched M``.
+``--latency-ms`` to stand for the network. The batched run is recorded
+(``asynq.tracing``): its summary is printed, ``--trace`` writes it as a
+Chrome trace (open it in Perfetto) and ``--svg`` as a timeline. The last
+line reads ``round trips: naive N, batched M``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import time
 from typing import Any
 
 from authors import Batched, Naive, fill, open_site
+
+from asynq_core import tracing
 
 
 def positive_int(text: str) -> int:
@@ -51,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="sqlite://",
         help="sqlite:// (default), sqlite:///path.db, redis://host:port, memcached://host:port",
     )
+    parser.add_argument("--trace", metavar="PATH", help="write the batched run's Chrome trace")
+    parser.add_argument("--svg", metavar="PATH", help="write the batched run's SVG timeline")
     return parser.parse_args(argv)
 
 
@@ -83,14 +90,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     naive_names, naive_trips, naive_time = timed(site, lambda: Naive(site).all_author_names(aids))
     print(f"naive:   {naive_trips:6d} round trips, {naive_time * 1000:9.1f} ms")
-    batched_names, batched_trips, batched_time = timed(
-        site, lambda: Batched(site).all_author_names(aids)
-    )
+    with tracing.record() as recording:
+        batched_names, batched_trips, batched_time = timed(
+            site, lambda: Batched(site).all_author_names(aids)
+        )
     speedup = naive_time / batched_time if batched_time else float("inf")
     print(
         f"batched: {batched_trips:6d} round trips, {batched_time * 1000:9.1f} ms "
         f"({speedup:.0f}x faster)"
     )
+    print(recording.summary())
+    try:
+        if args.trace:
+            recording.write_chrome_trace(args.trace)
+            print(f"wrote the Chrome trace of the batched run to {args.trace}")
+        if args.svg:
+            recording.write_svg(args.svg)
+            print(f"wrote the timeline of the batched run to {args.svg}")
+    except OSError as error:
+        print(f"error: cannot write the recording: {error}", file=sys.stderr)
+        return 2
     if batched_names != naive_names:
         print("error: the two versions returned different names", file=sys.stderr)
         return 1

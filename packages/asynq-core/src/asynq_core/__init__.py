@@ -42,7 +42,7 @@ from .futures import (
     none_future,
 )
 from .scheduler import AsyncTaskError, TaskScheduler, get_active_task, get_scheduler
-from .utils import AsyncTaskResult, result
+from .utils import AsyncTaskResult, AsynqMisuseError, result
 
 __all__ = [
     "__version__",
@@ -50,6 +50,7 @@ __all__ = [
     "AsyncTaskCancelledError",
     "AsyncTaskError",
     "AsyncTaskResult",
+    "AsynqMisuseError",
     "ConstFuture",
     "DeferredFuture",
     "ErrorFuture",

@@ -31,6 +31,10 @@ DUMP_FLAGS = (
 )
 
 
+# The flags that make the scheduler choose its traced loop.
+_LOOP_FLAGS = frozenset((*DUMP_FLAGS, "COLLECT_PERF_STATS", "OTEL_SPANS"))
+
+
 class DebugOptions:
     """Mutable flags read by the scheduler each time it starts a loop.
 
@@ -40,32 +44,33 @@ class DebugOptions:
     scheduler choose its traced loop; with all off it runs the lean one.
     """
 
-    DUMP_PRE_ERROR_STATE = False
-    DUMP_EXCEPTIONS = False
-    DUMP_AWAIT_RECURSION = False
-    DUMP_SCHEDULE_TASK = False
-    DUMP_CONTINUE_TASK = False
-    DUMP_SCHEDULE_BATCH = False
-    DUMP_FLUSH_BATCH = False
-    DUMP_DEPENDENCIES = False
-    DUMP_COMPUTED = False
-    DUMP_NEW_TASKS = False
-    DUMP_YIELD_RESULTS = False
-    DUMP_QUEUED_RESULTS = False
-    DUMP_CONTEXTS = False
-    DUMP_SYNC = False
-    DUMP_STACK = False
-    DUMP_SCHEDULER_STATE = False
-    DUMP_SYNC_CALLS = False
+    # Annotated, or checkers take the upper-case names for constants.
+    DUMP_PRE_ERROR_STATE: bool = False
+    DUMP_EXCEPTIONS: bool = False
+    DUMP_AWAIT_RECURSION: bool = False
+    DUMP_SCHEDULE_TASK: bool = False
+    DUMP_CONTINUE_TASK: bool = False
+    DUMP_SCHEDULE_BATCH: bool = False
+    DUMP_FLUSH_BATCH: bool = False
+    DUMP_DEPENDENCIES: bool = False
+    DUMP_COMPUTED: bool = False
+    DUMP_NEW_TASKS: bool = False
+    DUMP_YIELD_RESULTS: bool = False
+    DUMP_QUEUED_RESULTS: bool = False
+    DUMP_CONTEXTS: bool = False
+    DUMP_SYNC: bool = False
+    DUMP_STACK: bool = False
+    DUMP_SCHEDULER_STATE: bool = False
+    DUMP_SYNC_CALLS: bool = False
 
-    COLLECT_PERF_STATS = False
-    ENABLE_COMPLEX_ASSERTIONS = True
-    KEEP_DEPENDENCIES = False
+    COLLECT_PERF_STATS: bool = False
+    ENABLE_COMPLEX_ASSERTIONS: bool = True
+    KEEP_DEPENDENCIES: bool = False
 
-    SCHEDULER_STATE_DUMP_INTERVAL = 1  # seconds
-    DEBUG_STR_REPR_MAX_LENGTH = 240
-    STACK_DUMP_LIMIT = 10
-    MAX_TASK_STACK_SIZE = 1_000_000
+    SCHEDULER_STATE_DUMP_INTERVAL: int = 1  # seconds
+    DEBUG_STR_REPR_MAX_LENGTH: int = 240
+    STACK_DUMP_LIMIT: int = 10
+    MAX_TASK_STACK_SIZE: int = 1_000_000
 
     @property
     def DUMP_ALL(self) -> bool:
@@ -76,17 +81,23 @@ class DebugOptions:
         for name in DUMP_FLAGS:
             setattr(self, name, value)
 
+    # Set by asynq_core.tracing.enable_otel(): every thread's scheduler then
+    # runs its traced loop, which makes an OpenTelemetry span per flush.
+    OTEL_SPANS: bool = False
+
     # Kept up to date by __setattr__ so that the scheduler pays one attribute
     # read, not a scan of every flag, each time it starts a loop.
-    tracing = False
+    tracing: bool = False
 
     def __setattr__(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
-        if name == "COLLECT_PERF_STATS" or name in DUMP_FLAGS:
+        if name in _LOOP_FLAGS:
             object.__setattr__(
                 self,
                 "tracing",
-                bool(self.COLLECT_PERF_STATS) or any(getattr(self, n) for n in DUMP_FLAGS),
+                bool(self.COLLECT_PERF_STATS)
+                or bool(self.OTEL_SPANS)
+                or any(getattr(self, n) for n in DUMP_FLAGS),
             )
 
 

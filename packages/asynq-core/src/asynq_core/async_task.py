@@ -56,6 +56,12 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         "_depth",
     )
 
+    # Declarations for checkers (the slots hold the values): the generator is
+    # dropped once the task is done; the scheduler counts in _pending the
+    # futures the task still waits on.
+    _generator: Generator[Any, Any, Any] | None
+    _pending: int
+
     def __init__(
         self,
         generator: Generator[Any, Any, T_co],
@@ -123,7 +129,9 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self._notify()
 
     def _fail_unstarted(self, error: BaseException) -> None:
-        self._generator.close()
+        generator = self._generator
+        if generator is not None:
+            generator.close()
         self._finish(None, error)
 
     def set_value(self, value: Any) -> None:

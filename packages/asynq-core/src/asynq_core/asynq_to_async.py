@@ -238,17 +238,30 @@ class AsyncioScope(TaskScheduler):
 
     async def _flush_group(self, group: Any) -> None:
         flush_async = getattr(group, "flush_async", None)
+        work = None
         if flush_async is not None:
-            await flush_async()
-            return
-        begin_flush = getattr(group, "begin_flush", None)
-        if begin_flush is None:
-            group.flush()
-            return
-        fetch = begin_flush()
-        if fetch is not None:
-            deliver = await self._loop.run_in_executor(None, fetch)
-            deliver()
+            work = flush_async()
+        else:
+            begin_flush = getattr(group, "begin_flush", None)
+            if begin_flush is None:
+                group.flush()
+            else:
+                fetch = begin_flush()
+                if fetch is not None:
+                    work = self._fetch_and_deliver(fetch)
+        if work is not None:
+            # Shielded: a group may hold items of other scopes too (batches are
+            # per thread), so cancelling this scope must not abort their flush.
+            await asyncio.shield(work)
+        if isinstance(group, FutureBase) and not group._computed:
+            # A group that is a future (a BatchBase) is computed once its flush is
+            # complete; still uncomputed, it is being flushed elsewhere (by another
+            # scope): wait for that delivery instead of stalling.
+            await _await_from_outside(group)
+
+    async def _fetch_and_deliver(self, fetch: Any) -> None:
+        deliver = await self._loop.run_in_executor(None, fetch)
+        deliver()
 
     async def await_future(self, future: Any) -> Any:
         """Awaits a future of this scope from native code running in it."""

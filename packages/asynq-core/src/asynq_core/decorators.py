@@ -17,13 +17,25 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine, Generator
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    NoReturn,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 from . import asynq_to_async
 from . import scheduler as _scheduler_module
 from .async_task import AsyncTask
 from .futures import ConstFuture, Future, FutureBase
+from .utils import AsynqMisuseError
 
 __all__ = [
     "asynq",
@@ -43,8 +55,23 @@ __all__ = [
     "AsyncDecoratorBinder",
 ]
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 _thread_state = _scheduler_module._state
 _current_scope = asynq_to_async._current_scope
+
+# Static typing: ``P`` is the decorated function's parameters and ``R_co``
+# what a synchronous call returns (the generator's return value). The
+# ``__get__`` overloads drop the first parameter (self or cls) when a method
+# is bound; they live under TYPE_CHECKING so that binding costs no extra call.
+P = ParamSpec("P")
+R_co = TypeVar("R_co", covariant=True)
+_P2 = ParamSpec("_P2")
+_R = TypeVar("_R")
+_S = TypeVar("_S")
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _callable_name(fn: Any) -> str:
@@ -76,13 +103,21 @@ class _DecoratorBase:
     # what they are for); applying @asynq()/@async_proxy() twice is an error.
     _wraps_asynq_fns = False
 
+    if TYPE_CHECKING:
+        # Copied from the decorated function by functools.update_wrapper.
+        __name__: str
+        __qualname__: str
+
+        # Each subclass defines the call; declared here for update_wrapper.
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
     def __init__(self, fn: Any, decorator_name: str) -> None:
         decorated_type: type | None = None
         if isinstance(fn, (classmethod, staticmethod)):
             decorated_type = type(fn)
             fn = fn.__func__
         if not self._wraps_asynq_fns and isinstance(fn, (_DecoratorBase, AsyncDecoratorBinder)):
-            raise TypeError(
+            raise AsynqMisuseError(
                 f"{decorator_name} applied to {_callable_name(fn)}, which is already "
                 "an asynq function: apply the decorator once"
             )
@@ -118,17 +153,31 @@ class _DecoratorBase:
         return f"<{self.decorator_name} {self.__module__}.{self.__qualname__}>"
 
 
-class PureAsyncDecorator(_DecoratorBase):
+class PureAsyncDecorator(_DecoratorBase, Generic[P, R_co]):
     """``@asynq(pure=True)``: calling the function returns an AsyncTask."""
 
     _asynq_kind = "pure"
+
+    if TYPE_CHECKING:
+
+        @overload
+        def __get__(self, instance: None, owner: type | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: PureAsyncDecorator[Concatenate[_S, _P2], _R],
+            instance: _S,
+            owner: type | None = None,
+        ) -> PureAsyncDecoratorBinder[_P2, _R]: ...
+        @overload  # a staticmethod: its first parameter does not take the instance
+        def __get__(self, instance: object, owner: type | None = None) -> Self: ...
+        def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
 
     def __init__(
         self,
         fn: Any,
         task_cls: type[AsyncTask[Any]] = AsyncTask,
         kwargs: dict[str, Any] | None = None,
-        asyncio_fn: Callable[..., Any] | None = None,
+        asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
         decorator_name: str = "@asynq()",
     ) -> None:
         super().__init__(fn, decorator_name)
@@ -146,27 +195,44 @@ class PureAsyncDecorator(_DecoratorBase):
             return self.task_cls(generator, self.fn, args, kwargs, **self.task_kwargs)
         return self.task_cls(generator, self.fn, args, kwargs)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTask[R_co]:
         return self._make_task(args, kwargs)
 
-    def asyncio(self, *args: Any, **kwargs: Any) -> Any:
+    def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
         """A coroutine running the function on an asyncio event loop."""
         if self.asyncio_fn is not None:
             return self.asyncio_fn(*args, **kwargs)
         return asynq_to_async.run_task(self._make_task(args, kwargs))
 
 
-class AsyncDecorator(PureAsyncDecorator):
+class AsyncDecorator(PureAsyncDecorator[P, R_co]):
     """``@asynq()``: ``f(...)`` runs synchronously, ``f.asynq(...)`` returns an AsyncTask."""
 
     _asynq_kind = "async"
+
+    # The class shares PureAsyncDecorator's machinery, but a call returns the
+    # value rather than the task, hence the overrides that checkers see as
+    # incompatible.
+    if TYPE_CHECKING:
+
+        @overload  # type: ignore[override]
+        def __get__(self, instance: None, owner: type | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: AsyncDecorator[Concatenate[_S, _P2], _R],
+            instance: _S,
+            owner: type | None = None,
+        ) -> AsyncDecoratorBinder[_P2, _R]: ...
+        @overload  # a staticmethod: its first parameter does not take the instance
+        def __get__(self, instance: object, owner: type | None = None) -> Self: ...
+        def __get__(self, instance: Any, owner: type | None = None) -> Any: ...  # pyright: ignore[reportIncompatibleMethodOverride]
 
     def __init__(
         self,
         fn: Any,
         task_cls: type[AsyncTask[Any]] = AsyncTask,
         sync_fn: Callable[..., Any] | None = None,
-        asyncio_fn: Callable[..., Any] | None = None,
+        asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
         allow_sync_call: bool = False,
     ) -> None:
         super().__init__(fn, task_cls, None, asyncio_fn)
@@ -178,7 +244,7 @@ class AsyncDecorator(PureAsyncDecorator):
         elif self._generator_fn is not self.fn:
             self.asynq = self._plain_task  # type: ignore[method-assign]
 
-    def asynq(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
+    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTask[R_co]:
         """Returns the AsyncTask of this call; it runs when yielded or asked for its value."""
         return self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
 
@@ -188,7 +254,7 @@ class AsyncDecorator(PureAsyncDecorator):
     def _plain_task(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
         return self.task_cls(_call_plain(self.fn, args, kwargs), self.fn, args, kwargs)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:  # type: ignore[override]
         if _current_scope.get() is not None:
             asynq_to_async.check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
@@ -200,14 +266,28 @@ class AsyncDecorator(PureAsyncDecorator):
         return task._value
 
 
-class AsyncProxyDecorator(_DecoratorBase):
+class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
     """``@async_proxy()``: for a function returning a future; ``f(...)`` is its value."""
+
+    if TYPE_CHECKING:
+
+        @overload
+        def __get__(self, instance: None, owner: type | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: AsyncProxyDecorator[Concatenate[_S, _P2], _R],
+            instance: _S,
+            owner: type | None = None,
+        ) -> _BoundAsyncProxy[_P2, _R]: ...
+        @overload  # a staticmethod: its first parameter does not take the instance
+        def __get__(self, instance: object, owner: type | None = None) -> Self: ...
+        def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
 
     def __init__(
         self,
         fn: Any,
         sync_fn: Callable[..., Any] | None = None,
-        asyncio_fn: Callable[..., Any] | None = None,
+        asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
         allow_sync_call: bool = False,
         decorator_name: str = "@async_proxy()",
     ) -> None:
@@ -216,7 +296,7 @@ class AsyncProxyDecorator(_DecoratorBase):
         self.asyncio_fn = asyncio_fn
         self.allow_sync_call = allow_sync_call
 
-    def asynq(self, *args: Any, **kwargs: Any) -> FutureBase[Any]:
+    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]:
         if self.asyncio_fn is not None and _current_scope.get() is not None:
             return asynq_to_async.NativeCall(self.asyncio_fn, args, kwargs)
         future = self.fn(*args, **kwargs)
@@ -227,30 +307,30 @@ class AsyncProxyDecorator(_DecoratorBase):
             )
         return future
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
         if _current_scope.get() is not None:
             asynq_to_async.check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
             return self.sync_fn(*args, **kwargs)
         return self.asynq(*args, **kwargs).value()
 
-    def asyncio(self, *args: Any, **kwargs: Any) -> Any:
+    def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
         """A coroutine computing the returned future on an asyncio event loop."""
         if self.asyncio_fn is not None:
             return self.asyncio_fn(*args, **kwargs)
         return asynq_to_async.resolve_awaitables(self.asynq(*args, **kwargs))
 
 
-class AsyncWrapperDecorator(AsyncProxyDecorator):
+class AsyncWrapperDecorator(AsyncProxyDecorator[P, R_co]):
     """What ``make_async_decorator`` builds: ``.asynq`` is ``wrapper_fn``'s future."""
 
     _wraps_asynq_fns = True
 
-    def __init__(self, fn: Any, wrapper_fn: Callable[..., Any], name: str) -> None:
+    def __init__(self, fn: Any, wrapper_fn: Callable[P, FutureBase[R_co]], name: str) -> None:
         super().__init__(fn, decorator_name=f"@{name}()")
         self.wrapper_fn = wrapper_fn
 
-    def asynq(self, *args: Any, **kwargs: Any) -> FutureBase[Any]:
+    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]:
         future = self.wrapper_fn(*args, **kwargs)
         if not isinstance(future, FutureBase):
             raise TypeError(
@@ -260,8 +340,11 @@ class AsyncWrapperDecorator(AsyncProxyDecorator):
         return future
 
 
-class AsyncDecoratorBinder:
-    """A decorator object bound to an instance (or, for classmethods, a class)."""
+class AsyncDecoratorBinder(Generic[P, R_co]):
+    """A decorator object bound to an instance (or, for classmethods, a class).
+
+    Statically ``P`` is the parameters left once the instance is bound.
+    """
 
     __slots__ = ("decorator", "instance")
 
@@ -271,13 +354,13 @@ class AsyncDecoratorBinder:
         self.decorator = decorator
         self.instance = instance
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
         return self.decorator(self.instance, *args, **kwargs)
 
-    def asynq(self, *args: Any, **kwargs: Any) -> Any:
+    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTask[R_co]:
         return self.decorator.asynq(self.instance, *args, **kwargs)
 
-    def asyncio(self, *args: Any, **kwargs: Any) -> Any:
+    def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
         return self.decorator.asyncio(self.instance, *args, **kwargs)
 
     def is_decorator(self) -> bool:
@@ -292,8 +375,8 @@ class AsyncDecoratorBinder:
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
-            and other.decorator is self.decorator  # type: ignore[attr-defined]
-            and other.instance is self.instance  # type: ignore[attr-defined]
+            and other.decorator is self.decorator
+            and other.instance is self.instance
         )
 
     def __hash__(self) -> int:
@@ -306,15 +389,54 @@ class AsyncDecoratorBinder:
         return f"<bound {self.decorator!r} of {self.instance!r}>"
 
 
-class PureAsyncDecoratorBinder(AsyncDecoratorBinder):
+class PureAsyncDecoratorBinder(AsyncDecoratorBinder[P, R_co]):
     """A bound ``@asynq(pure=True)`` function: calling it returns a task; no ``.asynq``."""
 
     __slots__ = ()
 
     _asynq_kind = "pure"
 
-    def asynq(self, *args: Any, **kwargs: Any) -> Any:
+    if TYPE_CHECKING:
+        # Inherited at run time: the pure decorator's own call returns the task.
+        def __call__(  # type: ignore[override]
+            self, *args: P.args, **kwargs: P.kwargs
+        ) -> AsyncTask[R_co]: ...
+
+    def asynq(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AttributeError(f"{self!r} is pure: call it to get its task")
+
+
+if TYPE_CHECKING:
+
+    class _BoundAsyncProxy(AsyncDecoratorBinder[P, R_co]):
+        """How checkers see a bound ``@async_proxy()`` method (at run time an
+        AsyncDecoratorBinder): its ``.asynq`` returns the function's future."""
+
+        def asynq(  # type: ignore[override]
+            self, *args: P.args, **kwargs: P.kwargs
+        ) -> FutureBase[R_co]: ...
+
+    # How checkers see the decorator applied above @classmethod (1.x style):
+    # they hand it the plain function with its ``cls``, a first parameter of
+    # type ``type[...]``, which is what selects these classes. Access on the
+    # class or an instance binds ``cls``. (A plain function whose first
+    # parameter accepts classes, e.g. ``object``, is taken for one too; its
+    # calls are still checked, the first argument as Any.)
+
+    class _AsyncClassMethod(AsyncDecorator[Concatenate[Any, P], R_co]):
+        def __get__(  # type: ignore[override]
+            self, instance: Any, owner: type | None = None
+        ) -> AsyncDecoratorBinder[P, R_co]: ...
+
+    class _PureAsyncClassMethod(PureAsyncDecorator[Concatenate[Any, P], R_co]):
+        def __get__(  # type: ignore[override]
+            self, instance: Any, owner: type | None = None
+        ) -> PureAsyncDecoratorBinder[P, R_co]: ...
+
+    class _AsyncProxyClassMethod(AsyncProxyDecorator[Concatenate[Any, P], R_co]):
+        def __get__(  # type: ignore[override]
+            self, instance: Any, owner: type | None = None
+        ) -> _BoundAsyncProxy[P, R_co]: ...
 
 
 PureAsyncDecorator.binder_cls = PureAsyncDecoratorBinder
@@ -322,14 +444,99 @@ AsyncDecorator.binder_cls = AsyncDecoratorBinder
 AsyncProxyDecorator.binder_cls = AsyncDecoratorBinder
 
 
+# -- what the decorator factories return, as checkers see it -------------------
+#
+# A generator function's result type is the third argument of its Generator
+# return type; a plain function's (or one annotated ``-> R`` although it is a
+# generator) is R. A function whose first parameter is ``type[...]`` is a
+# classmethod under the decorator (see _AsyncClassMethod); methods and
+# staticmethods are told apart by the ``__get__`` overloads.
+
+
+class _AsynqDecorate(Protocol):
+    """What ``asynq()`` returns."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[type[_S], P], Generator[Any, Any, _R]], /
+    ) -> _AsyncClassMethod[P, _R]: ...
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[type[_S], P], _R], /
+    ) -> _AsyncClassMethod[P, _R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, Generator[Any, Any, _R]], /) -> AsyncDecorator[P, _R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, _R], /) -> AsyncDecorator[P, _R]: ...
+    def __call__(self, fn: Any, /) -> Any: ...
+
+
+class _PureAsynqDecorate(Protocol):
+    """What ``asynq(pure=True)`` returns."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[type[_S], P], Generator[Any, Any, _R]], /
+    ) -> _PureAsyncClassMethod[P, _R]: ...
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[type[_S], P], _R], /
+    ) -> _PureAsyncClassMethod[P, _R]: ...
+    @overload
+    def __call__(
+        self, fn: Callable[P, Generator[Any, Any, _R]], /
+    ) -> PureAsyncDecorator[P, _R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, _R], /) -> PureAsyncDecorator[P, _R]: ...
+    def __call__(self, fn: Any, /) -> Any: ...
+
+
+class _AsyncProxyDecorate(Protocol):
+    """What ``async_proxy()`` returns."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[type[_S], P], FutureBase[_R]], /
+    ) -> _AsyncProxyClassMethod[P, _R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, FutureBase[_R]], /) -> AsyncProxyDecorator[P, _R]: ...
+    def __call__(self, fn: Any, /) -> Any: ...
+
+
+@overload
+def asynq(
+    pure: Literal[False] = False,
+    sync_fn: Callable[..., Any] | None = None,
+    cls: type[AsyncTask[Any]] = AsyncTask,
+    asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    allow_sync_call: bool = False,
+) -> _AsynqDecorate: ...
+@overload
+def asynq(
+    pure: Literal[True],
+    sync_fn: None = None,
+    cls: type[AsyncTask[Any]] = AsyncTask,
+    asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    allow_sync_call: bool = False,
+    **kwargs: Any,
+) -> _PureAsynqDecorate: ...
+@overload
+def asynq(
+    pure: bool,
+    sync_fn: Callable[..., Any] | None = None,
+    cls: type[AsyncTask[Any]] = AsyncTask,
+    asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    allow_sync_call: bool = False,
+    **kwargs: Any,
+) -> Callable[[Any], Any]: ...
 def asynq(
     pure: bool = False,
     sync_fn: Callable[..., Any] | None = None,
     cls: type[AsyncTask[Any]] = AsyncTask,
-    asyncio_fn: Callable[..., Any] | None = None,
+    asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
     allow_sync_call: bool = False,
     **kwargs: Any,
-) -> Callable[[Any], Any]:
+) -> Any:
     """Makes a generator function (or a plain one) an asynq function.
 
     ``f(...)`` runs it synchronously and returns its result, ``f.asynq(...)``
@@ -342,9 +549,14 @@ def asynq(
             "write @asynq() with parentheses"
         )
     if kwargs and not pure:
-        raise TypeError(
+        raise AsynqMisuseError(
             f"asynq() got unexpected keyword arguments {sorted(kwargs)}: "
             "extra arguments for the task class are allowed only with pure=True"
+        )
+    if pure and sync_fn is not None:
+        raise AsynqMisuseError(
+            f"asynq(pure=True, sync_fn={sync_fn!r}): a pure asynq function has no "
+            "synchronous call, so it takes no sync_fn"
         )
     if not (isinstance(cls, type) and issubclass(cls, AsyncTask)):
         raise TypeError(f"asynq(cls={cls!r}): cls must be a subclass of AsyncTask")
@@ -357,12 +569,33 @@ def asynq(
     return decorate
 
 
+@overload
+def async_proxy(
+    pure: Literal[False] = False,
+    sync_fn: Callable[..., Any] | None = None,
+    asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    allow_sync_call: bool = False,
+) -> _AsyncProxyDecorate: ...
+@overload
+def async_proxy(
+    pure: Literal[True],
+    sync_fn: None = None,
+    asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    allow_sync_call: bool = False,
+) -> Callable[[_F], _F]: ...
+@overload
+def async_proxy(
+    pure: bool,
+    sync_fn: Callable[..., Any] | None = None,
+    asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    allow_sync_call: bool = False,
+) -> Callable[[Any], Any]: ...
 def async_proxy(
     pure: bool = False,
     sync_fn: Callable[..., Any] | None = None,
-    asyncio_fn: Callable[..., Any] | None = None,
+    asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
     allow_sync_call: bool = False,
-) -> Callable[[Any], Any]:
+) -> Any:
     """For a function that returns a future: ``f.asynq(...)`` returns that
     future and ``f(...)`` its value. With ``pure=True`` the function is
     returned unchanged."""
@@ -370,6 +603,11 @@ def async_proxy(
         raise TypeError(
             f"async_proxy() got the function {_callable_name(pure)} as its first "
             "argument: write @async_proxy() with parentheses"
+        )
+    if pure and sync_fn is not None:
+        raise AsynqMisuseError(
+            f"async_proxy(pure=True, sync_fn={sync_fn!r}): a pure proxy is the function "
+            "itself, so it takes no sync_fn"
         )
 
     def decorate(fn: Any) -> Any:
@@ -409,9 +647,9 @@ def get_async_fn(fn: Any, wrap_if_none: bool = False) -> Callable[..., FutureBas
     """
     kind = _kind(fn)
     if kind == "pure":
-        return fn  # type: ignore[no-any-return]
+        return fn
     if kind == "async":
-        return fn.asynq  # type: ignore[no-any-return]
+        return fn.asynq
     if not wrap_if_none:
         return None
     if not callable(fn):
@@ -440,9 +678,9 @@ def async_call(fn: Any, *args: Any, **kwargs: Any) -> FutureBase[Any]:
     """
     kind = _kind(fn)
     if kind == "pure":
-        return fn(*args, **kwargs)  # type: ignore[no-any-return]
+        return fn(*args, **kwargs)
     if kind == "async":
-        return fn.asynq(*args, **kwargs)  # type: ignore[no-any-return]
+        return fn.asynq(*args, **kwargs)
     if not callable(fn):
         raise TypeError(f"async_call() needs a callable, got {fn!r}")
     return ConstFuture(fn(*args, **kwargs))

@@ -68,7 +68,7 @@ class FutureBase(Generic[T_co]):
             self._compute()
         if self._error is not None:
             raise self._error
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
     def __call__(self) -> T_co:
         return self.value()
@@ -270,6 +270,9 @@ class FlushGroup(Protocol):
       are flushed in one round, their fetches running together in threads.
     - ``async flush_async()``: used under asyncio instead of a fetch in the
       loop's executor (e.g. for an asyncio client).
+    A group that is also a future (e.g. a BatchBase) must be computed once its
+    flush is complete: an asyncio scope that finds it still uncomputed after
+    asking it to flush (it is flushing for another scope) awaits it.
     """
 
     def get_priority(self) -> Any:

@@ -15,12 +15,14 @@ Invariants:
   may be flushed by it. The scheduler keeps its own stack, so a deep chain of
   tasks never deepens Python's.
 - The untraced loop has no debug checks; ``wait_for`` picks the traced step
-  once per loop when a debug option is on (see ``_debug.options.tracing``).
+  once per loop when a debug option is on (see ``_debug.options.tracing``)
+  or a recording of ``asynq_core.tracing`` is active in this thread.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import threading
 import time
 from typing import Any
@@ -56,6 +58,11 @@ class TaskScheduler:
         self._pending_groups: dict[Any, None] = {}
         self._max_depth = _debug.options.MAX_TASK_STACK_SIZE
         self._perf: dict[Any, list[Any]] = {}
+        # This thread's active recordings (asynq_core.tracing), outermost first:
+        # while there is one, wait_for picks the traced loop.
+        self._tracers: list[Any] = []
+        # Bound once: a synchronous call should not allocate two bound methods.
+        self._lean_loop = (self._step, self._flush)
         self.on_before_batch_flush = qcore.EventHook()
         self.on_after_batch_flush = qcore.EventHook()
 
@@ -80,36 +87,58 @@ class TaskScheduler:
             )
         options = _debug.options
         self._max_depth = options.MAX_TASK_STACK_SIZE
-        if options.tracing:
+        if options.tracing or self._tracers:
             step, flush = self._step_traced, self._flush_traced
         else:
-            step, flush = self._step, self._flush
+            step, flush = self._lean_loop
         contexts = None if active is None else active._contexts
-        if contexts:
-            _pause_contexts(contexts)
+        if not contexts:
+            try:
+                if state == NEW and active is None:
+                    # The common top-level call, inlined: its first step runs at
+                    # once, not through the stack, and most calls end there.
+                    task._depth = 0
+                    task._state = QUEUED
+                    task._scheduler = self
+                    next_task = step(task)
+                    if next_task is not None or not task._computed:
+                        self._run(task, None, step, flush, next_task)
+                else:
+                    self._wait(task, state, active, step, flush)
+            finally:
+                self.active_task = active
+            return
+        # The active task stops running while the nested loop runs others:
+        # its contexts are paused meanwhile. Their errors reach the caller
+        # once the awaited task is computed.
+        context_error = _pause_contexts(contexts)
         try:
-            if state == NEW:
-                depth = 0 if active is None else active._depth + 1
-                if depth > self._max_depth:
-                    task._schedule_computation(self)  # fails it: too deep
-                    return
-                # Run it at once rather than through the stack: most
-                # synchronous calls finish in this first step.
-                task._depth = depth
-                task._state = QUEUED
-                task._scheduler = self
-                next_task = step(task)
-                if task._computed and next_task is None:
-                    return
-                self._run(task, active, step, flush, next_task)
-                return
-            if state == QUEUED:
-                self._ready.append(task)  # run it first; the older entry goes stale
-            self._run(task, active, step, flush, None)
+            self._wait(task, state, active, step, flush)
         finally:
             self.active_task = active
-            if contexts:
-                _resume_contexts(contexts)
+            context_error = _resume_contexts(contexts) or context_error
+        if context_error is not None:
+            raise context_error
+
+    def _wait(self, task: Any, state: int, active: Any, step: Any, flush: Any) -> None:
+        if state == NEW:
+            depth = 0 if active is None else active._depth + 1
+            if depth > self._max_depth:
+                task._schedule_computation(self)  # fails it: too deep
+                return
+            # Run it at once rather than through the stack: most
+            # synchronous calls finish in this first step.
+            task._depth = depth
+            task._state = QUEUED
+            task._scheduler = self
+            next_task = step(task)
+            if task._computed and next_task is None:
+                return
+            self._run(task, active, step, flush, next_task)
+            return
+        if state == QUEUED:
+            self._ready.append(task)  # run it first; the older entry goes stale
+        self._run(task, active, step, flush, None)
 
     def _push_ready(self, task: Any) -> None:
         """A waiting task of this scheduler has all its dependencies computed."""
@@ -216,10 +245,9 @@ class TaskScheduler:
         for fetched in fetches:
             try:
                 deliver = fetched.result()
-            except BaseException as error:  # a fetch must not raise; if it does, go on
-                first_error = first_error or error
-            else:
                 deliver()
+            except BaseException as error:  # the other groups are still delivered
+                first_error = first_error or error
         for group in groups:
             try:
                 self.on_after_batch_flush(group)
@@ -290,9 +318,10 @@ class TaskScheduler:
                     else:
                         yielded._add_waiter(task)
                     if yielded._state == NEW and task._depth < self._max_depth:
-                        yielded._depth = task._depth + 1
+                        # A task (its _state says so); checkers see a FutureBase.
+                        yielded._depth = task._depth + 1  # type: ignore[attr-defined]
                         yielded._state = QUEUED
-                        yielded._scheduler = self
+                        yielded._scheduler = self  # type: ignore[attr-defined]
                         next_task = yielded
                     else:
                         yielded._schedule_computation(self)
@@ -324,10 +353,10 @@ class TaskScheduler:
                             future._waiters = task
                         else:
                             future._add_waiter(task)
-                    # Reversed, so that the first dependency is on top and runs first.
                     ready = self._ready
+                    start = len(ready)
                     depth = task._depth + 1
-                    for future in reversed(uncomputed):
+                    for future in uncomputed:
                         if future._state == NEW and depth <= self._max_depth:
                             future._depth = depth
                             future._state = QUEUED
@@ -335,6 +364,11 @@ class TaskScheduler:
                             ready.append(future)
                         else:
                             future._schedule_computation(self)
+                    if len(ready) - start > 1:
+                        # Reversed, so that the first dependency is on top and runs first.
+                        started = ready[start:]
+                        started.reverse()
+                        ready[start:] = started
                 # Re-read: the task may have entered its first context during this step.
                 contexts = task._contexts
                 if contexts:
@@ -356,6 +390,8 @@ class TaskScheduler:
                 task._error = error
             task._computed = True
             waiter = task._waiters
+            if waiter is None and task._on_computed is None:
+                return None
             if (
                 waiter is None
                 or type(waiter) is list
@@ -373,78 +409,111 @@ class TaskScheduler:
             waiter._state = QUEUED
             return waiter
 
-    # -- the traced variants (debug options on) ----------------------------
+    # -- the traced variants (debug options on, or something records) -----
+    #
+    # The objects in ``self._tracers`` (recordings of asynq_core.tracing) get
+    # ``_step_started()`` / ``_step_ended(task, start, end)`` around every step
+    # and ``_flush_started(group)`` / ``_flush_ended(group, start, end, error)``
+    # around every flush, timed once for all of them. Each event goes to the
+    # recordings active when it began, so a recording that starts or stops
+    # inside a step sees both ends of a step or neither.
 
     def _step_traced(self, task: Any) -> Any:
-        from . import debug, profiler
-
         options = _debug.options
+        tracers = tuple(self._tracers)
         if options.DUMP_CONTINUE_TASK:
+            from . import debug
+
             debug.write(f"asynq: continue {debug.repr(task)}")
+        for tracer in tracers:
+            tracer._step_started()
         start = time.perf_counter()
         next_task = None
         try:
             next_task = self._step(task)
         finally:
-            elapsed_us = (time.perf_counter() - start) * 1e6
+            end = time.perf_counter()
+            for tracer in tracers:
+                tracer._step_ended(task, start, end)
+            if options.tracing:
+                self._debug_step(task, (end - start) * 1e6)
+        return next_task
+
+    def _debug_step(self, task: Any, elapsed_us: float) -> None:
+        # Each option is tested before any work for it: with only OTEL_SPANS
+        # on, a step costs a few attribute reads here.
+        options = _debug.options
+        collect = options.COLLECT_PERF_STATS
+        stats = None
+        if collect or options.KEEP_DEPENDENCIES:
             stats = self._perf.get(task)
             if stats is None:
                 stats = self._perf[task] = [0.0, []]
             stats[0] += elapsed_us
-            if not task._computed:
+        if not task._computed:
+            dump = options.DUMP_DEPENDENCIES
+            if stats is not None or dump:
                 deps = _futures_in(task._yielded)
-                if options.KEEP_DEPENDENCIES or options.COLLECT_PERF_STATS:
+                if stats is not None:
                     stats[1].extend(_name_of(dep) for dep in deps)
-                if options.DUMP_DEPENDENCIES:
+                if dump:
+                    from . import debug
+
                     debug.write(f"asynq: {debug.repr(task)} waits for {deps!r}", 2)
-            else:
-                del self._perf[task]
-                if options.DUMP_COMPUTED:
-                    debug.write(f"asynq: computed {debug.repr(task)}")
-                if options.DUMP_EXCEPTIONS and task._error is not None:
-                    debug.dump_error(task._error)
-                if options.COLLECT_PERF_STATS:
-                    profiler.append(
-                        {
-                            "name": _name_of(task),
-                            "time_taken": stats[0],
-                            "dependencies": stats[1],
-                        }
-                    )
-        return next_task
+            return
+        self._perf.pop(task, None)
+        if options.DUMP_COMPUTED:
+            from . import debug
+
+            debug.write(f"asynq: computed {debug.repr(task)}")
+        if options.DUMP_EXCEPTIONS and task._error is not None:
+            from . import debug
+
+            debug.dump_error(task._error)
+        if collect and stats is not None:
+            from . import profiler
+
+            profiler.append(
+                {"name": _name_of(task), "time_taken": stats[0], "dependencies": stats[1]}
+            )
 
     def _flush_traced(self, group: Any) -> None:
-        from . import debug, profiler
-
         options = _debug.options
+        tracers = tuple(self._tracers)
         if options.DUMP_FLUSH_BATCH:
+            from . import debug
+
             debug.write(f"asynq: flush {debug.repr(group)}")
+        for tracer in tracers:
+            tracer._flush_started(group)
+        error = None
         start = time.perf_counter()
         try:
-            self._flush(group)
+            if options.OTEL_SPANS:
+                from . import tracing
+
+                tracing._flush_in_span(self, group)
+            else:
+                self._flush(group)
+        except BaseException as flush_error:
+            error = flush_error
+            raise
         finally:
+            end = time.perf_counter()
+            for tracer in tracers:
+                tracer._flush_ended(group, start, end, error)
             if options.COLLECT_PERF_STATS:
+                from . import profiler
+
                 profiler.append(
                     {
                         "name": _name_of(group),
-                        "time_taken": (time.perf_counter() - start) * 1e6,
+                        "time_taken": (end - start) * 1e6,
                         "dependencies": [],
                         "batch_size": len(getattr(group, "items", ())),
                     }
                 )
-
-
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _flush_pool() -> concurrent.futures.ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asynq-flush")
-    return _pool
+            del error  # the frame would otherwise keep the traceback alive
 
 
 class _ContextFailure:
@@ -547,11 +616,11 @@ def _uncomputed_in(yielded: Any, task: Any, out: list[Any]) -> list[Any]:
 def _bad_yield_message(value: Any, task: Any) -> str:
     name = _name_of(task)
     hint = ""
-    if hasattr(value, "gi_frame"):
+    if inspect.isgenerator(value):
         hint = (
             " It is a generator: call the function through .asynq() and decorate it with @asynq()."
         )
-    elif hasattr(value, "cr_frame") or hasattr(value, "__await__"):
+    elif inspect.isawaitable(value):
         hint = " It is an awaitable: asynq tasks yield futures, not coroutines."
     return (
         f"{name} yielded {value!r} of type {type(value).__name__}: a task may yield "
@@ -624,6 +693,20 @@ def _describe_stall(root: Any) -> str:
         f"{root!r} can never be computed: nothing is ready to run and no batch is "
         f"pending (waiting chain: {names}); a future it waits on is never set"
     )
+
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _flush_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The worker threads of concurrent flushes, shared by every scheduler."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asynq-flush")
+    return _pool
 
 
 class _ThreadState(threading.local):

@@ -2,6 +2,10 @@
 
 A generator's ``return value`` is the way to go; ``result(value); return``
 still works and raises AsyncTaskResult, which the scheduler catches.
+
+``AsynqMisuseError`` is what asynq 1.x reported with a failed ``assert``
+(``result(future)``, ``@asynq()`` applied twice, ...): a TypeError, and an
+AssertionError too so that code and tests written against 1.x still catch it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,12 @@ from typing import Any, NoReturn
 
 from .futures import FutureBase
 
-__all__ = ["AsyncTaskResult", "result"]
+__all__ = ["AsyncTaskResult", "AsynqMisuseError", "result"]
+
+
+class AsynqMisuseError(TypeError, AssertionError):
+    """A call that cannot be right, such as ``result()`` of a future or ``@asynq()``
+    applied twice (an AssertionError in asynq 1.x, hence both bases)."""
 
 
 class AsyncTaskResult(GeneratorExit):
@@ -24,7 +33,7 @@ class AsyncTaskResult(GeneratorExit):
 def result(value: Any) -> NoReturn:
     """Ends the running task with ``value`` (legacy spelling of ``return value``)."""
     if isinstance(value, FutureBase):
-        raise TypeError(
+        raise AsynqMisuseError(
             f"result({value!r}): the value is a future; "
             "you probably forgot to 'yield' it before returning"
         )

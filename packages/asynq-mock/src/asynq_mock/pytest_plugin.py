@@ -1,7 +1,8 @@
 """The pytest plugin of asynq-mock (entry point ``pytest11: asynq_mock``).
 
 Provides the ``asynq_patch`` fixture: a :class:`~asynq_mock.mock.PatchScope`
-whose patches are all undone when the test ends, whatever its outcome.
+whose patches are all undone when the test ends, whatever its outcome, and
+the ``asynq_max_rounds`` fixture: ``asynq_core.tracing.assert_max_rounds``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from asynq_core import tracing as _tracing
+
 from .mock import PatchScope
 
-__all__ = ["asynq_patch"]
+__all__ = ["asynq_patch", "asynq_max_rounds"]
 
 
 @pytest.fixture
@@ -29,3 +32,17 @@ def asynq_patch() -> Iterator[PatchScope]:
         yield scope
     finally:
         scope.stopall()
+
+
+# -- the round guard (asynq_core.tracing) ------------------------------------------
+
+
+@pytest.fixture
+def asynq_max_rounds() -> type[_tracing.assert_max_rounds]:
+    """``asynq_core.tracing.assert_max_rounds``, for tests that pin their batching.
+
+    ``with asynq_max_rounds(2): ...`` fails the test with a
+    ``TooManyRoundsError`` listing the rounds, the batch classes and the code
+    locations of the items if the block took more than two rounds of flushes.
+    """
+    return _tracing.assert_max_rounds

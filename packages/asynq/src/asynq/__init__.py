@@ -53,7 +53,7 @@ from asynq_core.futures import (
     none_future,
 )
 from asynq_core.scheduler import AsyncTaskError, TaskScheduler, get_active_task, get_scheduler
-from asynq_core.utils import AsyncTaskResult, result
+from asynq_core.utils import AsyncTaskResult, AsynqMisuseError, result
 from asynq_generator.generator import (
     END_OF_GENERATOR,
     Value,
@@ -109,6 +109,7 @@ __all__ = [
     "get_scheduler",
     "get_active_task",
     "AsyncTaskError",
+    "AsynqMisuseError",
     "result",
     # decorators
     "asynq",
