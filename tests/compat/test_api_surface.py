@@ -1,0 +1,192 @@
+"""Every name and module path a 1.6 code base imports exists, and the module
+paths are the very modules of the parts, so patching them reaches the implementation."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+import asynq
+from asynq.mock import patch
+
+MODULE_PATHS = {
+    "futures": "asynq_core.futures",
+    "async_task": "asynq_core.async_task",
+    "scheduler": "asynq_core.scheduler",
+    "decorators": "asynq_core.decorators",
+    "utils": "asynq_core.utils",
+    "debug": "asynq_core.debug",
+    "_debug": "asynq_core._debug",
+    "profiler": "asynq_core.profiler",
+    "asynq_to_async": "asynq_core.asynq_to_async",
+    "batching": "asynq_batching.batching",
+    "contexts": "asynq_contexts.contexts",
+    "scoped_value": "asynq_contexts.scoped_value",
+    "tools": "asynq_tools.tools",
+    "mock": "asynq_mock.mock",
+    "mock_": "asynq_mock.mock",
+    "generator": "asynq_generator.generator",
+}
+
+TOP_LEVEL_NAMES = """
+    FutureBase Future ConstFuture ErrorFuture none_future FutureIsAlreadyComputed
+    AsyncTask AsyncTaskCancelledError AsyncTaskResult
+    TaskScheduler get_scheduler get_active_task AsyncTaskError
+    asynq async_proxy has_async_fn is_pure_async_fn is_async_fn get_async_fn
+    get_async_or_sync_fn async_call make_async_decorator result
+    BatchBase BatchItemBase BatchingError BatchCancelledError
+    AsyncContext NonAsyncContext AsyncScopedValue async_override
+    async_generator Value list_of_generator take_first END_OF_GENERATOR
+    is_asyncio_mode
+    debug futures batching async_task scheduler decorators utils contexts
+    scoped_value tools profiler mock
+""".split()
+
+SUBMODULE_NAMES = {
+    "futures": "FutureBase Future ConstFuture ErrorFuture none_future FutureIsAlreadyComputed",
+    "async_task": "AsyncTask AsyncTaskCancelledError AsyncTaskResult",
+    "scheduler": "TaskScheduler get_scheduler get_active_task AsyncTaskError reset",
+    "decorators": (
+        "asynq async_proxy has_async_fn is_async_fn is_pure_async_fn get_async_fn "
+        "get_async_or_sync_fn lazy async_call make_async_decorator"
+    ),
+    "utils": "result",
+    "batching": (
+        "BatchBase BatchItemBase BatchingError BatchCancelledError DebugBatch DebugBatchItem sync"
+    ),
+    "contexts": "AsyncContext NonAsyncContext async_override",
+    "scoped_value": "AsyncScopedValue async_override",
+    "tools": (
+        "amap afilter afilterfalse asorted amax amin asift acached_per_instance alru_cache "
+        "alazy_constant aretry call_with_context deduplicate AsyncTimer AsyncEventHook"
+    ),
+    "mock": "patch",
+    "generator": "async_generator Value list_of_generator take_first END_OF_GENERATOR",
+    "debug": (
+        "options dump_asynq_stack format_asynq_stack dump_error format_error dump_stack "
+        "write str repr extract_tb format_tb filter_traceback AsynqStackTracebackFormatter "
+        "attach_exception_hook detach_exception_hook enable_original_exc_handler "
+        "enable_filter_traceback enable_traceback_syntax_highlight "
+        "enable_complex_assertions disable_complex_assertions sync"
+    ),
+    "profiler": "flush append reset incr_counter",
+    "asynq_to_async": "is_asyncio_mode",
+}
+
+
+@pytest.mark.parametrize("path", sorted(MODULE_PATHS))
+def test_module_paths_are_the_modules_of_the_parts(path: str) -> None:
+    imported = importlib.import_module(f"asynq.{path}")
+    implementation = sys.modules[MODULE_PATHS[path]]
+    assert imported is implementation
+    assert sys.modules[f"asynq.{path}"] is implementation
+    assert getattr(asynq, path) is implementation
+
+
+def test_from_imports_of_submodules_work_as_in_1x() -> None:
+    from asynq import debug, mock, tools
+    from asynq.batching import BatchBase
+    from asynq.mock_ import patch as patch_
+    from asynq.scoped_value import AsyncScopedValue
+
+    assert debug is asynq.debug and tools is asynq.tools and mock is asynq.mock
+    assert BatchBase is asynq.BatchBase
+    assert AsyncScopedValue is asynq.AsyncScopedValue
+    assert patch_ is patch
+
+
+def test_every_top_level_name_exists_and_is_in_all() -> None:
+    missing = [name for name in TOP_LEVEL_NAMES if not hasattr(asynq, name)]
+    assert missing == []
+    unlisted = [name for name in TOP_LEVEL_NAMES if name not in asynq.__all__]
+    assert unlisted == []
+
+
+def test_all_lists_only_names_that_exist_once() -> None:
+    assert len(asynq.__all__) == len(set(asynq.__all__))
+    assert [name for name in asynq.__all__ if not hasattr(asynq, name)] == []
+    namespace: dict[str, object] = {}
+    exec("from asynq import *", namespace)
+    assert set(asynq.__all__) <= set(namespace)
+
+
+def test_all_lists_every_public_name_of_the_umbrella() -> None:
+    public = {name for name in vars(asynq) if not name.startswith("_")}
+    assert public - set(asynq.__all__) == {"sys"}  # the umbrella's own import
+
+
+@pytest.mark.parametrize("module", sorted(SUBMODULE_NAMES))
+def test_submodules_have_their_1x_names(module: str) -> None:
+    mod = getattr(asynq, module)
+    assert [name for name in SUBMODULE_NAMES[module].split() if not hasattr(mod, name)] == []
+
+
+def test_top_level_names_are_the_submodules_objects() -> None:
+    assert asynq.ConstFuture is asynq.futures.ConstFuture
+    assert asynq.AsyncTask is asynq.async_task.AsyncTask
+    assert asynq.asynq is asynq.decorators.asynq
+    assert asynq.result is asynq.utils.result
+    assert asynq.BatchItemBase is asynq.batching.BatchItemBase
+    assert asynq.AsyncContext is asynq.contexts.AsyncContext
+    assert asynq.async_override is asynq.scoped_value.async_override
+    assert asynq.get_scheduler is asynq.scheduler.get_scheduler
+    assert asynq.debug.options is asynq._debug.options
+    assert asynq.debug.sync is asynq.batching.sync
+
+
+def test_patch_of_debug_stderr_reaches_every_debug_function() -> None:
+    original = asynq.debug.stderr
+    buffer = io.StringIO()
+    with patch("asynq.debug.stderr", buffer):
+        asynq.debug.write("hello", indent=2)
+        asynq.debug.dump_asynq_stack()
+        asynq.debug.dump_error(ValueError("boom"))
+    text = buffer.getvalue()
+    assert "  hello\n" in text
+    assert "no task is running" in text
+    assert "ValueError: boom" in text
+    assert asynq.debug.stderr is original
+
+
+def test_options_set_through_either_path_are_seen_by_the_other() -> None:
+    asynq.debug.options.DEBUG_STR_REPR_MAX_LENGTH = 12
+    assert asynq._debug.options.DEBUG_STR_REPR_MAX_LENGTH == 12
+    assert len(repr(asynq.ConstFuture("x" * 100)).split("value: ")[1]) < 20
+    asynq._debug.options.DUMP_ALL = True
+    assert asynq.debug.options.DUMP_FLUSH_BATCH and asynq.debug.options.DUMP_COMPUTED
+
+
+def test_importing_asynq_attaches_the_exception_hook() -> None:
+    """A fresh interpreter, so that no other test's hook handling interferes."""
+    program = (
+        "import asynq, sys\n"
+        "assert sys.excepthook.__module__ == asynq.debug.__name__, sys.excepthook\n"
+        "def fails():\n"
+        "    raise KeyError('uncaught')\n"
+        "@asynq.asynq()\n"
+        "def task():\n"
+        "    fails()\n"
+        "    yield\n"
+        "task()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    finished = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert finished.returncode == 1
+    assert finished.stderr.startswith("Traceback (most recent call last):")
+    assert "in task" in finished.stderr and "in fails" in finished.stderr
+    assert "asynq_core" not in finished.stderr  # the hook filters the library's own frames
+    assert finished.stderr.rstrip().endswith("KeyError: 'uncaught'")
+
+
+def test_patch_of_a_part_attribute_through_the_umbrella_path() -> None:
+    """``patch("asynq.batching.X")`` changes what code importing the part sees."""
+    with patch("asynq.tools.time") as fake_time:
+        assert sys.modules["asynq_tools.tools"].time is fake_time
+    assert sys.modules["asynq_tools.tools"].time is not fake_time

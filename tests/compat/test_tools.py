@@ -1,0 +1,227 @@
+"""asynq.tools as 1.6 code uses it: the async builtins batch their calls, the caches
+and deduplication share work, call_with_context, AsyncTimer and AsyncEventHook."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import compat_app as app
+import pytest
+
+from asynq import asynq
+from asynq.debug import sync
+from asynq.tools import (
+    AsyncEventHook,
+    AsyncTimer,
+    afilter,
+    afilterfalse,
+    alazy_constant,
+    alru_cache,
+    amap,
+    amax,
+    amin,
+    aretry,
+    asift,
+    asorted,
+    call_with_context,
+    deduplicate,
+)
+
+
+def seed_scores() -> None:
+    app.store.data.update({"score:1": 30, "score:2": 10, "score:3": 20, "score:4": 10})
+
+
+def test_amap_afilter_asorted_make_one_request_each() -> None:
+    seed_scores()
+
+    @asynq()
+    def is_high(uid: int) -> Any:
+        return (yield app.fetch_score.asynq(uid)) >= 20
+
+    assert amap(app.fetch_score, [1, 2, 3]) == [30, 10, 20]
+    assert afilter(is_high, [1, 2, 3, 4]) == [1, 3]
+    assert afilterfalse(is_high, [1, 2, 3, 4]) == [2, 4]
+    assert asorted([1, 2, 3, 4], key=app.fetch_score) == [2, 4, 3, 1]  # stable on ties
+    assert asorted([1, 2, 3, 4], key=app.fetch_score, reverse=True) == [1, 3, 2, 4]
+    assert app.MemcacheBatch.flush_count == 5
+    assert all(len(keys) > 1 for _, keys in app.store.requests)
+
+
+def test_async_builtins_inside_a_task_through_asynq() -> None:
+    seed_scores()
+
+    @asynq()
+    def report() -> Any:
+        scores, best, worst, split = yield (
+            amap.asynq(app.fetch_score, [1, 2, 3]),
+            amax.asynq([1, 2, 3, 4], key=app.fetch_score),
+            amin.asynq([1, 2, 3, 4], key=app.fetch_score),
+            asift.asynq(lambda uid: uid % 2 == 0, [1, 2, 3, 4]),
+        )
+        return scores, best, worst, split
+
+    assert report() == ([30, 10, 20], 1, 2, ([2, 4], [1, 3]))
+    assert app.MemcacheBatch.flush_count == 1  # every lookup of the round in one request
+
+
+def test_acached_per_instance_caches_per_instance_and_frees_with_it() -> None:
+    app.store.data.update({"user:1:name": "ann", "user:2:name": "bob"})
+    first, second = app.User(1), app.User(2)
+
+    @asynq()
+    def names(a: app.User, b: app.User) -> Any:
+        return (yield a.name.asynq(), a.name.asynq(), b.name.asynq())
+
+    assert names(first, second) == ("ann", "ann", "bob")
+    assert first.name() == "ann"
+    assert app.calls == ["User.name(1)", "User.name(2)"]
+    assert app.MemcacheBatch.flush_count == 1
+    caches = app.User.name.__acached_per_instance_cache__
+    assert len(caches) == 2
+    del first
+    gc.collect()
+    assert len(caches) == 1
+    assert app.User(2).name() == "bob"  # another instance: computed again
+    assert app.calls.count("User.name(2)") == 2
+
+
+def test_deduplicate_dirty_forgets_a_call_in_progress() -> None:
+    calls: list[int] = []
+
+    @deduplicate()
+    @asynq()
+    def slow(x: int) -> Any:
+        calls.append(x)
+        yield sync()
+        return x
+
+    @asynq()
+    def two() -> Any:
+        first = slow.asynq(1)
+        slow.dirty(1)
+        return (yield first, slow.asynq(1))
+
+    assert two() == (1, 1)
+    assert calls == [1, 1]
+
+
+def test_alru_cache_and_alazy_constant() -> None:
+    app.store.data["config"] = {"flag": True}
+    loads: list[str] = []
+
+    @alru_cache(maxsize=2)
+    @asynq()
+    def cached_score(uid: int) -> Any:
+        loads.append(f"score {uid}")
+        return (yield app.fetch_score.asynq(uid))
+
+    @alazy_constant()
+    @asynq()
+    def config() -> Any:
+        loads.append("config")
+        return (yield app.mc_get.asynq("config"))
+
+    seed_scores()
+    assert [cached_score(1), cached_score(1), cached_score(2)] == [30, 30, 10]
+    assert config() == config() == {"flag": True}
+    assert loads == ["score 1", "score 2", "config"]
+    config.dirty()
+    assert config() == {"flag": True}
+    assert loads.count("config") == 2
+    assert cached_score.cache_info().hits == 1
+
+
+def test_aretry_retries_the_given_errors() -> None:
+    attempts: list[int] = []
+
+    @aretry(ConnectionError, max_tries=3, sleep=0)
+    @asynq()
+    def flaky() -> Any:
+        attempts.append(1)
+        value = yield app.mc_get.asynq("flaky")
+        if len(attempts) < 3:
+            raise ConnectionError("try again")
+        return value
+
+    app.store.data["flaky"] = "finally"
+    assert flaky() == "finally"
+    assert len(attempts) == 3
+
+
+def test_call_with_context_puts_only_one_call_in_the_context() -> None:
+    log: list[str] = []
+
+    class Tag(app.AsyncContext):
+        def resume(self) -> None:
+            log.append("on")
+
+        def pause(self) -> None:
+            log.append("off")
+
+    @asynq()
+    def record(name: str) -> Any:
+        log.append(name)
+        return name
+        yield
+
+    @asynq()
+    def both() -> Any:
+        return (yield call_with_context.asynq(Tag(), record, "in"), record.asynq("out"))
+
+    assert both() == ("in", "out")
+    active = False
+    active_when: dict[str, bool] = {}
+    for entry in log:
+        if entry in ("on", "off"):
+            active = entry == "on"
+        else:
+            active_when[entry] = active
+    assert active_when == {"in": True, "out": False}
+    assert not active
+
+
+def test_async_timer_counts_only_its_own_task() -> None:
+    ticks = iter(range(0, 10_000_000, 1_000_000))  # each clock read: +1 ms
+
+    @asynq()
+    def other() -> Any:
+        return 1
+        yield
+
+    @asynq()
+    def timed() -> Any:
+        with AsyncTimer(clock=lambda: next(ticks)) as timer:
+            yield sync()
+        return timer
+
+    @asynq()
+    def both() -> Any:
+        return (yield timed.asynq(), other.asynq())
+
+    timer, _ = both()
+    assert timer.total_time == 2000  # two runs of 1 ms each, in microseconds
+
+
+def test_async_event_hook_calls_async_and_plain_handlers() -> None:
+    app.store.data["greeting"] = "hi"
+    received: list[Any] = []
+
+    @asynq()
+    def async_handler(name: str) -> Any:
+        greeting = yield app.mc_get.asynq("greeting")
+        received.append(f"{greeting} {name}")
+
+    hook = AsyncEventHook([async_handler, lambda name: received.append(f"plain {name}")])
+    hook.trigger("ann")
+    assert sorted(received) == ["hi ann", "plain ann"]
+
+    def broken(name: str) -> None:
+        raise ValueError(name)
+
+    failing = AsyncEventHook([broken, async_handler])
+    received.clear()
+    with pytest.raises(ValueError, match="bob"):
+        failing.safe_trigger("bob")
+    assert received == ["hi bob"]
