@@ -410,3 +410,12 @@ def test_profiler_append_reset_and_counter() -> None:
     profiler.reset()
     assert profiler.flush() == []
     assert profiler.incr_counter() == 1
+
+
+def test_deleting_a_flag_set_on_the_options_turns_the_traced_loop_off_again() -> None:
+    from asynq_core import _debug
+
+    _debug.options.DUMP_CONTEXTS = True
+    assert _debug.options.tracing
+    del _debug.options.DUMP_CONTEXTS
+    assert not _debug.options.tracing

@@ -85,20 +85,29 @@ class DebugOptions:
     # runs its traced loop, which makes an OpenTelemetry span per flush.
     OTEL_SPANS: bool = False
 
-    # Kept up to date by __setattr__ so that the scheduler pays one attribute
-    # read, not a scan of every flag, each time it starts a loop.
+    # Kept up to date by __setattr__/__delattr__ so that the scheduler pays
+    # one attribute read, not a scan of every flag, each time it starts a loop.
     tracing: bool = False
 
     def __setattr__(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
         if name in _LOOP_FLAGS:
-            object.__setattr__(
-                self,
-                "tracing",
-                bool(self.COLLECT_PERF_STATS)
-                or bool(self.OTEL_SPANS)
-                or any(getattr(self, n) for n in DUMP_FLAGS),
-            )
+            self._update_tracing()
+
+    def __delattr__(self, name: str) -> None:
+        # Deleting a flag set on the object restores the class default.
+        object.__delattr__(self, name)
+        if name in _LOOP_FLAGS:
+            self._update_tracing()
+
+    def _update_tracing(self) -> None:
+        object.__setattr__(
+            self,
+            "tracing",
+            bool(self.COLLECT_PERF_STATS)
+            or bool(self.OTEL_SPANS)
+            or any(getattr(self, n) for n in DUMP_FLAGS),
+        )
 
 
 options = DebugOptions()
