@@ -270,6 +270,9 @@ class FlushGroup(Protocol):
       are flushed in one round, their fetches running together in threads.
     - ``async flush_async()``: used under asyncio instead of a fetch in the
       loop's executor (e.g. for an asyncio client).
+    - ``cancel(error)``: fails every future of the group with ``error``;
+      called on the pending groups of a run abandoned because an error
+      escaped its outermost synchronous call (a group without it is dropped).
     A group that is also a future (e.g. a BatchBase) must be computed once its
     flush is complete: an asyncio scope that finds it still uncomputed after
     asking it to flush (it is flushing for another scope) awaits it.

@@ -14,6 +14,9 @@ Invariants:
   stack: every ready task may run in it, batches pending from outer levels
   may be flushed by it. The scheduler keeps its own stack, so a deep chain of
   tasks never deepens Python's.
+- An error escaping the outermost synchronous call (a hook, KeyboardInterrupt
+  out of a batch, ...) abandons its run: its queued tasks and pending batches
+  are cancelled, so the next run finds the scheduler empty.
 - The untraced loop has no debug checks; ``wait_for`` picks the traced step
   once per loop when a debug option is on (see ``_debug.options.tracing``)
   or a recording of ``asynq_core.tracing`` is active in this thread.
@@ -65,6 +68,9 @@ class TaskScheduler:
         self._lean_loop = (self._step, self._flush)
         self.on_before_batch_flush = qcore.EventHook()
         self.on_after_batch_flush = qcore.EventHook()
+        # Flushes in progress: a synchronous call made while one runs (from a
+        # batch or a hook) is nested in a run even though no task is active.
+        self._flushing = 0
 
     def __repr__(self) -> str:
         return (
@@ -105,6 +111,10 @@ class TaskScheduler:
                         self._run(task, None, step, flush, next_task)
                 else:
                     self._wait(task, state, active, step, flush)
+            except BaseException as error:
+                if active is None and not self._flushing:
+                    self._abandon_run(error)
+                raise
             finally:
                 self.active_task = active
             return
@@ -206,22 +216,72 @@ class TaskScheduler:
         return group
 
     def _flush(self, group: Any) -> None:
-        if getattr(group, "concurrent", False):
-            peers = [peer for peer in self._pending_groups if getattr(peer, "concurrent", False)]
-            if peers:
-                for peer in peers:
-                    del self._pending_groups[peer]
-                self._flush_concurrently([group, *peers])
-                return
-        # The group is flushed even if a before-hook fails, so no waiter is
-        # stranded; the hook's error then reaches the synchronous caller.
-        # (qcore's compiled EventHook does not expose its handler list, so the
-        # hooks are called unconditionally: once per flush, not per step.)
+        self._flushing += 1
         try:
-            self.on_before_batch_flush(group)
+            if getattr(group, "concurrent", False):
+                peers = [p for p in self._pending_groups if getattr(p, "concurrent", False)]
+                if peers:
+                    for peer in peers:
+                        del self._pending_groups[peer]
+                    self._flush_concurrently([group, *peers])
+                    return
+            # The group is flushed even if a before-hook fails, so no waiter is
+            # stranded; the hook's error then reaches the synchronous caller.
+            # (qcore's compiled EventHook does not expose its handler list, so the
+            # hooks are called unconditionally: once per flush, not per step.)
+            try:
+                self.on_before_batch_flush(group)
+            finally:
+                group.flush()
+            self.on_after_batch_flush(group)
         finally:
-            group.flush()
-        self.on_after_batch_flush(group)
+            self._flushing -= 1
+
+    def _abandon_run(self, error: BaseException) -> None:
+        """``error`` ended the outermost synchronous call before its task was done.
+
+        The pending groups are forgotten, after those that can be cancelled
+        (``cancel(error)``, as batches) were, which fails their futures. Then
+        every task the run left queued is cancelled: its generator closed, it
+        fails with AsyncTaskCancelledError, which wakes its waiters, cancelled
+        in turn. So nothing of the abandoned run resumes inside the next one
+        (a task waiting on a future that nothing computes stays waiting).
+        """
+        from .async_task import AsyncTaskCancelledError  # a cycle at import time
+
+        groups = list(self._pending_groups)
+        self._pending_groups.clear()
+        for group in groups:
+            cancel = getattr(group, "cancel", None)
+            if cancel is not None:
+                try:
+                    cancel(AsyncTaskCancelledError(f"{group!r} was abandoned: {error!r}"))
+                except Exception:  # a group that cannot be cancelled is dropped
+                    pass
+        # No task runs while generators are closed: a context exited by the
+        # close must not be paused twice (the scheduler paused it already).
+        self.active_task = None
+        # The stack is taken away before any generator is closed, so that a
+        # synchronous call made by a ``finally`` block runs none of its tasks;
+        # waiters woken by a cancellation land on the new stack, handled next.
+        while self._ready:
+            queued, self._ready = self._ready, []
+            for task in reversed(queued):
+                if task._state != QUEUED:
+                    continue
+                cancelled = AsyncTaskCancelledError(
+                    f"{task!r} was abandoned: {error!r} ended the run"
+                )
+                # Errors of the closed generator or of on_computed subscribers
+                # are dropped: ``error`` is what the caller must see.
+                try:
+                    task._generator.close()
+                except BaseException:
+                    pass
+                try:
+                    task._finish(None, cancelled)
+                except BaseException:
+                    pass
 
     def _flush_concurrently(self, groups: list[Any]) -> None:
         """Flushes groups that opted in (``concurrent = True``) in one round: their
@@ -689,9 +749,11 @@ def _describe_stall(root: Any) -> str:
     names = " -> ".join(repr(task) for task in chain)
     if len(chain) > 1 and current._state == RUNNING:
         return f"dependency cycle: {names}, which asked synchronously for the value of {root!r}"
+    never_set = [dep for dep in _futures_in(current._yielded) if dep._state is None]
+    culprits = ", ".join(repr(dep) for dep in never_set[:3]) or "a future it waits on"
     return (
         f"{root!r} can never be computed: nothing is ready to run and no batch is "
-        f"pending (waiting chain: {names}); a future it waits on is never set"
+        f"pending (waiting chain: {names}); {culprits} is never set"
     )
 
 
