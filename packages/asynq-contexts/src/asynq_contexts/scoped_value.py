@@ -5,11 +5,21 @@
 whenever that task stops, the value the others see is put back. A ``set()``
 made inside an override stays the overriding task's own until the override
 exits; outside any override ``set()`` changes the value for everyone.
+
+The overridden value lives in a context variable, set while the overriding
+task runs: so it is per thread, and per coroutine under asyncio. A native
+coroutine started by a task inside the ``with`` block (an ``asyncio_fn``,
+an asyncio task it creates) starts with a copy of the task's context and
+sees the value the task saw; what it sets stays its own. Invariant: the
+variable is set only between an override's ``resume()`` and ``pause()``
+(which resets it with the token ``resume()`` got, in the same context), so
+``get()`` reads it when it is set and the shared value otherwise.
 """
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from contextvars import ContextVar, Token
+from typing import Any, Generic, TypeVar
 
 from .contexts import AsyncContext, async_override
 
@@ -17,35 +27,42 @@ __all__ = ["AsyncScopedValue", "async_override"]
 
 T = TypeVar("T")
 
+_UNSET: Any = object()
+
 
 class AsyncScopedValue(Generic[T]):
     """Holds a value; ``override(v)`` sets it for one task's scope only."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "_override")
 
     def __init__(self, default: T) -> None:
+        # The value outside any override, shared by every thread and coroutine.
         self._value = default
+        self._override: ContextVar[T] = ContextVar(f"AsyncScopedValue at 0x{id(self):x}")
 
     def get(self) -> T:
         """The current value."""
-        return self._value
+        return self._override.get(self._value)
 
     def set(self, value: T) -> None:
         """Sets the value (for the overriding task only, inside an override)."""
-        self._value = value
+        if self._override.get(_UNSET) is _UNSET:
+            self._value = value
+        else:
+            self._override.set(value)
 
     def override(self, value: T) -> AsyncContext:
         """A context that sets the value to ``value`` for the task that enters it."""
         return _ScopedValueOverride(self, value)
 
     def __call__(self) -> T:
-        return self._value
+        return self._override.get(self._value)
 
     def __str__(self) -> str:
-        return f"AsyncScopedValue({self._value!s})"
+        return f"AsyncScopedValue({self.get()!s})"
 
     def __repr__(self) -> str:
-        return f"AsyncScopedValue({self._value!r})"
+        return f"AsyncScopedValue({self.get()!r})"
 
 
 class _ScopedValueOverride(AsyncContext, Generic[T]):
@@ -54,19 +71,18 @@ class _ScopedValueOverride(AsyncContext, Generic[T]):
     def __init__(self, target: AsyncScopedValue[T], value: T) -> None:
         self._target = target
         self._value = value
-        self._saved: T | None = None
+        self._token: Token[T] | None = None
 
     def resume(self) -> None:
-        target = self._target
-        self._saved = target._value
-        target._value = self._value
+        self._token = self._target._override.set(self._value)
 
     def pause(self) -> None:
-        target = self._target
+        variable = self._target._override
+        token = self._token
+        self._token = None
         # Keeps what the task set inside the override for when it runs again.
-        self._value = target._value
-        target._value = self._saved  # type: ignore[assignment]
-        self._saved = None
+        self._value = variable.get()
+        variable.reset(token)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"<override of {self._target!r} with {self._value!r}>"

@@ -63,14 +63,15 @@ _current_scope = asynq_to_async._current_scope
 
 # Static typing: ``P`` is the decorated function's parameters and ``R_co``
 # what a synchronous call returns (the generator's return value). The
-# ``__get__`` overloads drop the first parameter (self or cls) when a method
-# is bound; they live under TYPE_CHECKING so that binding costs no extra call.
+# ``__get__`` overloads drop the first parameter (``self``) when a method is
+# bound (classmethods: see _AsyncClassMethod); like every declaration made
+# only for checkers they live under TYPE_CHECKING, so binding costs no extra
+# call at run time.
 P = ParamSpec("P")
 R_co = TypeVar("R_co", covariant=True)
 _P2 = ParamSpec("_P2")
 _R = TypeVar("_R")
 _S = TypeVar("_S")
-_T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -418,22 +419,23 @@ if TYPE_CHECKING:
 
     # How checkers see the decorator applied above @classmethod (1.x style):
     # they hand it the plain function with its ``cls``, a first parameter of
-    # type ``type[...]``, which is what selects these classes. Access on the
-    # class or an instance binds ``cls``. (A plain function whose first
-    # parameter accepts classes, e.g. ``object``, is taken for one too; its
-    # calls are still checked, the first argument as Any.)
+    # type ``type[...]``, which is what selects these classes; ``P`` is the
+    # parameters after ``cls``. Access on the class or an instance binds
+    # ``cls``. Taken for one too: a function whose first parameter accepts
+    # classes (``object``, ``Any``) or whose parameters are unknown (``...``);
+    # called unbound, such a function has its arguments unchecked.
 
-    class _AsyncClassMethod(AsyncDecorator[Concatenate[Any, P], R_co]):
+    class _AsyncClassMethod(AsyncDecorator[..., R_co], Generic[P, R_co]):
         def __get__(  # type: ignore[override]
             self, instance: Any, owner: type | None = None
         ) -> AsyncDecoratorBinder[P, R_co]: ...
 
-    class _PureAsyncClassMethod(PureAsyncDecorator[Concatenate[Any, P], R_co]):
+    class _PureAsyncClassMethod(PureAsyncDecorator[..., R_co], Generic[P, R_co]):
         def __get__(  # type: ignore[override]
             self, instance: Any, owner: type | None = None
         ) -> PureAsyncDecoratorBinder[P, R_co]: ...
 
-    class _AsyncProxyClassMethod(AsyncProxyDecorator[Concatenate[Any, P], R_co]):
+    class _AsyncProxyClassMethod(AsyncProxyDecorator[..., R_co], Generic[P, R_co]):
         def __get__(  # type: ignore[override]
             self, instance: Any, owner: type | None = None
         ) -> _BoundAsyncProxy[P, R_co]: ...
@@ -695,13 +697,13 @@ def make_async_decorator(
     return AsyncWrapperDecorator(fn, wrapper_fn, name)
 
 
-def lazy(fn: Callable[..., Any]) -> Callable[..., Future[Any]]:
+def lazy(fn: Callable[P, _R]) -> Callable[P, Future[_R]]:
     """Calling the result returns a Future computing ``fn(...)`` when first needed."""
     if not callable(fn):
         raise TypeError(f"lazy() needs a callable, got {fn!r}")
 
     @functools.wraps(fn)
-    def make_future(*args: Any, **kwargs: Any) -> Future[Any]:
+    def make_future(*args: P.args, **kwargs: P.kwargs) -> Future[_R]:
         return Future(lambda: fn(*args, **kwargs))
 
     return make_future

@@ -185,7 +185,12 @@ def async_generator(
     def decorate(
         fn: Callable[P, Generator[Any, Any, Any]],
     ) -> Callable[P, AsyncGeneratorIterator[Any]]:
-        raw = fn.__func__ if isinstance(fn, (staticmethod, classmethod)) else fn
+        # Under @staticmethod/@classmethod (1.x style) fn is, at run time, the
+        # method object (checkers see the function): wrap its function, and
+        # the result in the same kind of method object.
+        target: Any = fn
+        method_type: Any = type(target) if isinstance(target, (staticmethod, classmethod)) else None
+        raw = target if method_type is None else target.__func__
         if not inspect.isgeneratorfunction(raw):
             raise TypeError(
                 f"@async_generator() needs a generator function (one that yields "
@@ -196,11 +201,7 @@ def async_generator(
         def start(*args: P.args, **kwargs: P.kwargs) -> AsyncGeneratorIterator[Any]:
             return AsyncGeneratorIterator(raw(*args, **kwargs), raw, args, kwargs)
 
-        if isinstance(fn, staticmethod):
-            return staticmethod(start)
-        if isinstance(fn, classmethod):
-            return classmethod(start)
-        return start
+        return start if method_type is None else method_type(start)
 
     return decorate
 

@@ -36,7 +36,7 @@ import pkgutil
 import types
 import unittest.mock as _mock
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, overload
 from unittest.mock import (
     ANY,
     DEFAULT,
@@ -80,6 +80,10 @@ __all__ = [
     "seal",
     "sentinel",
 ]
+
+_TT = TypeVar("_TT", bound=type[Any])
+_R = TypeVar("_R")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 # Callables that a patch wraps when given as ``new`` (classes, mocks, asynq
 # functions and other callable objects are installed as they are).
@@ -276,12 +280,18 @@ class _AsyncPatch(_mock._patch):
         finally:
             self.new = given
 
+    # As unittest.mock's: a decorated function keeps its return type (the
+    # mock a DEFAULT ``new`` adds as an argument is not in its signature).
+    @overload
+    def __call__(self, func: _TT) -> _TT: ...
+    @overload
+    def __call__(self, func: Callable[..., _R]) -> Callable[..., _R]: ...
     def __call__(self, func: Any) -> Any:
         if inspect.isgeneratorfunction(func):
             return self._decorate_generator(func)
         return super().__call__(func)
 
-    def _decorate_generator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+    def _decorate_generator(self, func: Any) -> Callable[..., Any]:
         if hasattr(func, "patchings"):
             func.patchings.append(self)
             return func
@@ -327,7 +337,7 @@ class _AsyncPatch(_mock._patch):
 class _AsyncPatchDict(_mock._patch_dict):
     """unittest.mock's ``patch.dict``, honouring this module's TEST_PREFIX and generators."""
 
-    def __call__(self, func: Any) -> Any:
+    def __call__(self, func: _F) -> _F:
         if inspect.isgeneratorfunction(func):
 
             @functools.wraps(func)
@@ -335,7 +345,7 @@ class _AsyncPatchDict(_mock._patch_dict):
                 with self:
                     return (yield from func(*args, **kwargs))
 
-            return patched
+            return patched  # type: ignore[return-value]
         return super().__call__(func)
 
     def decorate_class(self, klass: Any) -> Any:
@@ -377,7 +387,7 @@ class AsyncPatcher:
         *,
         unsafe: bool = False,
         **kwargs: Any,
-    ) -> Any:
+    ) -> _AsyncPatch:
         """Patches ``target`` ('package.module.attribute'), as ``unittest.mock.patch``.
 
         The installed mock (or plain function given as ``new``) also answers
@@ -410,7 +420,7 @@ class AsyncPatcher:
         *,
         unsafe: bool = False,
         **kwargs: Any,
-    ) -> Any:
+    ) -> _AsyncPatch:
         """Patches the attribute ``attribute`` of the object ``target``, as
         ``unittest.mock.patch.object``."""
         if type(target) is str:
@@ -442,7 +452,7 @@ class AsyncPatcher:
         autospec: Any = None,
         new_callable: Any = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> _AsyncPatch:
         """Patches several attributes of ``target`` (an object, or its dotted
         name) at once, as ``unittest.mock.patch.multiple``; attributes given
         ``DEFAULT`` get async-aware mocks, passed by name to decorated functions."""
@@ -475,7 +485,7 @@ class AsyncPatcher:
         values: Mapping[Any, Any] | Iterable[tuple[Any, Any]] = (),
         clear: bool = False,
         **kwargs: Any,
-    ) -> Any:
+    ) -> _AsyncPatchDict:
         """Sets ``values`` (and ``kwargs``) in a dict (or its dotted name) and
         restores it afterwards, as ``unittest.mock.patch.dict``."""
         return _AsyncPatchDict(in_dict, values, clear, **kwargs)

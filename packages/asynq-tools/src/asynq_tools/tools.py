@@ -29,8 +29,9 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, Protocol, TypeVar, overload
 
 import qcore
 
@@ -65,6 +66,28 @@ __all__ = [
 
 _MISSING: Any = object()
 
+P = ParamSpec("P")
+R_co = TypeVar("R_co", covariant=True)
+_T = TypeVar("_T")
+_T2 = TypeVar("_T2")
+_R = TypeVar("_R")
+_D = TypeVar("_D")
+
+
+class _AsynqFunction(Protocol[P, R_co]):
+    """What the caching and retrying decorators take: an asynq function
+    (``@asynq()``, ``@async_proxy()``, or one of these decorators' results)."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]: ...
+
+
+class _WrapAsynqFunction(Protocol):
+    """What ``deduplicate()``, ``aretry()``, ... return: keeps the signature."""
+
+    def __call__(self, fn: _AsynqFunction[P, _R], /) -> AsyncWrapperDecorator[P, _R]: ...
+
 
 # -- calling a function for many elements --------------------------------------
 
@@ -90,19 +113,236 @@ def _element_caller(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
     return call_now
 
 
+def _iterate(iterable: Iterable[_T], tool: str) -> Iterator[_T]:
+    """``iter(iterable)``, with an error naming ``tool`` if it is not iterable."""
+    try:
+        return iter(iterable)
+    except TypeError:
+        raise TypeError(
+            f"{tool}() needs an iterable, got {iterable!r} "
+            f"('{type(iterable).__name__}' object is not iterable)"
+        ) from None
+
+
+# The builtin look-alikes are typed like the builtins. An element function is
+# typed by what calling it returns, so an asynq function counts as its value
+# (a pure one, whose call returns a task, as that task). A decorated function
+# loses its type variables and overloads (the decorator's ParamSpec cannot
+# carry them), so checkers see the tools as the classes below, which exist
+# only for them; the _as_* functions hand the tools over unchanged.
+
+if TYPE_CHECKING:
+    from asynq_core.decorators import AsyncDecorator
+
+    class _AMap(AsyncDecorator[..., Any]):
+        @overload  # type: ignore[override]
+        def __call__(self, function: Callable[[_T], _R], sequence: Iterable[_T], /) -> list[_R]: ...
+        @overload
+        def __call__(
+            self, function: Callable[[_T, _T2], _R], s1: Iterable[_T], s2: Iterable[_T2], /
+        ) -> list[_R]: ...
+        @overload
+        def __call__(
+            self,
+            function: Callable[..., _R],
+            s1: Iterable[Any],
+            s2: Iterable[Any],
+            s3: Iterable[Any],
+            /,
+            *sequences: Iterable[Any],
+        ) -> list[_R]: ...
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def asynq(
+            self, function: Callable[[_T], _R], sequence: Iterable[_T], /
+        ) -> AsyncTask[list[_R]]: ...
+        @overload
+        def asynq(
+            self, function: Callable[[_T, _T2], _R], s1: Iterable[_T], s2: Iterable[_T2], /
+        ) -> AsyncTask[list[_R]]: ...
+        @overload
+        def asynq(
+            self,
+            function: Callable[..., _R],
+            s1: Iterable[Any],
+            s2: Iterable[Any],
+            s3: Iterable[Any],
+            /,
+            *sequences: Iterable[Any],
+        ) -> AsyncTask[list[_R]]: ...
+        def asynq(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def asyncio(
+            self, function: Callable[[_T], _R], sequence: Iterable[_T], /
+        ) -> Coroutine[Any, Any, list[_R]]: ...
+        @overload
+        def asyncio(
+            self, function: Callable[[_T, _T2], _R], s1: Iterable[_T], s2: Iterable[_T2], /
+        ) -> Coroutine[Any, Any, list[_R]]: ...
+        @overload
+        def asyncio(
+            self,
+            function: Callable[..., _R],
+            s1: Iterable[Any],
+            s2: Iterable[Any],
+            s3: Iterable[Any],
+            /,
+            *sequences: Iterable[Any],
+        ) -> Coroutine[Any, Any, list[_R]]: ...
+        def asyncio(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    class _Extreme(AsyncDecorator[..., Any]):
+        """``amax`` and ``amin``: of one iterable (with an optional default) or
+        of several arguments, like ``max`` and ``min``."""
+
+        @overload
+        def __call__(
+            self, iterable: Iterable[_T], /, *, key: Callable[[_T], Any] | None = None
+        ) -> _T: ...
+        @overload
+        def __call__(
+            self, iterable: Iterable[_T], /, *, key: Callable[[_T], Any] | None = None, default: _D
+        ) -> _T | _D: ...
+        @overload
+        def __call__(
+            self, arg1: _T, arg2: _T, /, *args: _T, key: Callable[[_T], Any] | None = None
+        ) -> _T: ...
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def asynq(
+            self, iterable: Iterable[_T], /, *, key: Callable[[_T], Any] | None = None
+        ) -> AsyncTask[_T]: ...
+        @overload
+        def asynq(
+            self, iterable: Iterable[_T], /, *, key: Callable[[_T], Any] | None = None, default: _D
+        ) -> AsyncTask[_T | _D]: ...
+        @overload
+        def asynq(
+            self, arg1: _T, arg2: _T, /, *args: _T, key: Callable[[_T], Any] | None = None
+        ) -> AsyncTask[_T]: ...
+        def asynq(self, *args: Any, **kwargs: Any) -> Any: ...
+        @overload
+        def asyncio(
+            self, iterable: Iterable[_T], /, *, key: Callable[[_T], Any] | None = None
+        ) -> Coroutine[Any, Any, _T]: ...
+        @overload
+        def asyncio(
+            self, iterable: Iterable[_T], /, *, key: Callable[[_T], Any] | None = None, default: _D
+        ) -> Coroutine[Any, Any, _T | _D]: ...
+        @overload
+        def asyncio(
+            self, arg1: _T, arg2: _T, /, *args: _T, key: Callable[[_T], Any] | None = None
+        ) -> Coroutine[Any, Any, _T]: ...
+        def asyncio(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    class _Filter(AsyncDecorator[..., Any]):
+        def __call__(  # type: ignore[override]
+            self, function: Callable[[_T], Any] | None, sequence: Iterable[_T]
+        ) -> list[_T]: ...
+        def asynq(
+            self, function: Callable[[_T], Any] | None, sequence: Iterable[_T]
+        ) -> AsyncTask[list[_T]]: ...
+        def asyncio(
+            self, function: Callable[[_T], Any] | None, sequence: Iterable[_T]
+        ) -> Coroutine[Any, Any, list[_T]]: ...
+
+    class _Sift(AsyncDecorator[..., Any]):
+        def __call__(  # type: ignore[override]
+            self, pred: Callable[[_T], Any], items: Iterable[_T]
+        ) -> tuple[list[_T], list[_T]]: ...
+        def asynq(
+            self, pred: Callable[[_T], Any], items: Iterable[_T]
+        ) -> AsyncTask[tuple[list[_T], list[_T]]]: ...
+        def asyncio(
+            self, pred: Callable[[_T], Any], items: Iterable[_T]
+        ) -> Coroutine[Any, Any, tuple[list[_T], list[_T]]]: ...
+
+    class _Sorted(AsyncDecorator[..., Any]):
+        def __call__(  # type: ignore[override]
+            self,
+            iterable: Iterable[_T],
+            key: Callable[[_T], Any] | None = None,
+            reverse: bool = False,
+        ) -> list[_T]: ...
+        def asynq(
+            self,
+            iterable: Iterable[_T],
+            key: Callable[[_T], Any] | None = None,
+            reverse: bool = False,
+        ) -> AsyncTask[list[_T]]: ...
+        def asyncio(
+            self,
+            iterable: Iterable[_T],
+            key: Callable[[_T], Any] | None = None,
+            reverse: bool = False,
+        ) -> Coroutine[Any, Any, list[_T]]: ...
+
+    class _CallWithContext(AsyncDecorator[..., Any]):
+        def __call__(
+            self,
+            context: AbstractContextManager[Any],
+            fn: Callable[..., _R],
+            *args: Any,
+            **kwargs: Any,
+        ) -> _R: ...
+        def asynq(
+            self,
+            context: AbstractContextManager[Any],
+            fn: Callable[..., _R],
+            *args: Any,
+            **kwargs: Any,
+        ) -> AsyncTask[_R]: ...
+        def asyncio(
+            self,
+            context: AbstractContextManager[Any],
+            fn: Callable[..., _R],
+            *args: Any,
+            **kwargs: Any,
+        ) -> Coroutine[Any, Any, _R]: ...
+
+
+def _as_filter(tool: Any) -> _Filter:
+    return tool
+
+
+def _as_sift(tool: Any) -> _Sift:
+    return tool
+
+
+def _as_sorted(tool: Any) -> _Sorted:
+    return tool
+
+
+def _as_call_with_context(tool: Any) -> _CallWithContext:
+    return tool
+
+
+def _as_amap(tool: Any) -> _AMap:
+    return tool
+
+
+def _as_extreme(tool: Any) -> _Extreme:
+    return tool
+
+
+@_as_amap
 @asynq()
 def amap(function: Any, sequence: Iterable[Any], *sequences: Iterable[Any]) -> Any:
     """Like ``list(map(function, sequence, ...))``; all calls run in the same round."""
     call = _element_caller(function, "amap")
     if sequences:
-        return (yield [call(*args) for args in zip(sequence, *sequences, strict=False)])
-    return (yield [call(item) for item in sequence])
+        iterators = [_iterate(each, "amap") for each in (sequence, *sequences)]
+        return (yield [call(*args) for args in zip(*iterators, strict=False)])
+    return (yield [call(item) for item in _iterate(sequence, "amap")])
 
 
+@_as_filter
 @asynq()
-def afilter(function: Any, sequence: Iterable[Any]) -> Any:
+def afilter(
+    function: Callable[[_T], Any] | None, sequence: Iterable[_T]
+) -> Generator[Any, Any, list[_T]]:
     """Like ``list(filter(function, sequence))``; ``function=None`` keeps truthy items."""
-    items = list(sequence)
+    items = list(_iterate(sequence, "afilter"))
     if function is None:
         return [item for item in items if item]
     call = _element_caller(function, "afilter")
@@ -110,10 +350,13 @@ def afilter(function: Any, sequence: Iterable[Any]) -> Any:
     return [item for item, keep in zip(items, verdicts, strict=True) if keep]
 
 
+@_as_filter
 @asynq()
-def afilterfalse(function: Any, sequence: Iterable[Any]) -> Any:
+def afilterfalse(
+    function: Callable[[_T], Any] | None, sequence: Iterable[_T]
+) -> Generator[Any, Any, list[_T]]:
     """Like ``list(itertools.filterfalse(function, sequence))``: the items it rejects."""
-    items = list(sequence)
+    items = list(_iterate(sequence, "afilterfalse"))
     if function is None:
         return [item for item in items if not item]
     call = _element_caller(function, "afilterfalse")
@@ -121,23 +364,29 @@ def afilterfalse(function: Any, sequence: Iterable[Any]) -> Any:
     return [item for item, keep in zip(items, verdicts, strict=True) if not keep]
 
 
+@_as_sift
 @asynq()
-def asift(pred: Any, items: Iterable[Any]) -> Any:
+def asift(
+    pred: Callable[[_T], Any], items: Iterable[_T]
+) -> Generator[Any, Any, tuple[list[_T], list[_T]]]:
     """Splits ``items`` into ``(yes, no)`` lists by ``pred``, keeping their order."""
-    items = list(items)
+    elements = list(_iterate(items, "asift"))
     call = _element_caller(pred, "asift")
-    verdicts = yield [call(item) for item in items]
-    yes: list[Any] = []
-    no: list[Any] = []
-    for item, verdict in zip(items, verdicts, strict=True):
+    verdicts = yield [call(item) for item in elements]
+    yes: list[_T] = []
+    no: list[_T] = []
+    for item, verdict in zip(elements, verdicts, strict=True):
         (yes if verdict else no).append(item)
     return (yes, no)
 
 
+@_as_sorted
 @asynq()
-def asorted(iterable: Iterable[Any], key: Any = None, reverse: bool = False) -> Any:
+def asorted(
+    iterable: Iterable[_T], key: Callable[[_T], Any] | None = None, reverse: bool = False
+) -> Generator[Any, Any, list[_T]]:
     """Like ``sorted``, with a key function that may be async; stable, also with ``reverse``."""
-    items = list(iterable)
+    items: list[Any] = list(_iterate(iterable, "asorted"))  # comparable when there is no key
     if key is None:
         return sorted(items, reverse=reverse)
     call = _element_caller(key, "asorted")
@@ -148,12 +397,14 @@ def asorted(iterable: Iterable[Any], key: Any = None, reverse: bool = False) -> 
     return [items[index] for index in order]
 
 
+@_as_extreme
 @asynq()
 def amax(*args: Any, key: Any = None, default: Any = _MISSING) -> Any:
     """Like ``max``: of one iterable or of several arguments, with ``key`` and ``default``."""
     return (yield from _extreme(args, key, default, "amax", max))
 
 
+@_as_extreme
 @asynq()
 def amin(*args: Any, key: Any = None, default: Any = _MISSING) -> Any:
     """Like ``min``: of one iterable or of several arguments, with ``key`` and ``default``."""
@@ -166,7 +417,7 @@ def _extreme(
     if not args:
         raise TypeError(f"{tool} expected at least 1 argument, got 0")
     if len(args) == 1:
-        items = list(args[0])
+        items = list(_iterate(args[0], tool))
     elif default is not _MISSING:
         raise TypeError(f"Cannot specify a default for {tool}() with multiple positional arguments")
     else:
@@ -183,13 +434,18 @@ def _extreme(
     return items[pick(range(len(items)), key=keys.__getitem__)]
 
 
+@_as_call_with_context
 @asynq()
-def call_with_context(context: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+def call_with_context(
+    context: AbstractContextManager[Any], fn: Callable[..., _R], *args: Any, **kwargs: Any
+) -> Generator[Any, Any, _R]:
     """Calls ``fn(*args, **kwargs)`` inside ``with context``.
 
     Useful to yield several calls at once of which only one should run in the
     context: ``yield call_with_context.asynq(ctx, f, x), g.asynq(y)``.
     """
+    if not (hasattr(context, "__enter__") and hasattr(context, "__exit__")):
+        raise TypeError(f"call_with_context() needs a context manager, got {context!r}")
     with context:
         return (yield async_call.asynq(fn, *args, **kwargs))
 
@@ -298,7 +554,7 @@ class _DeduplicatedBinder(AsyncDecoratorBinder):
         self.decorator.dirty(self.instance, *args, **kwargs)
 
 
-class _DeduplicatedFunction(AsyncWrapperDecorator):
+class _DeduplicatedFunction(AsyncWrapperDecorator[P, R_co]):
     """What ``deduplicate`` returns: make_async_decorator's object, whose
     ``dirty`` binds to the instance like the function does."""
 
@@ -307,8 +563,8 @@ class _DeduplicatedFunction(AsyncWrapperDecorator):
     def __init__(
         self,
         fn: Any,
-        wrapper_fn: Callable[..., FutureBase[Any]],
-        dirty: Callable[..., None],
+        wrapper_fn: Callable[P, FutureBase[R_co]],
+        dirty: Callable[P, None],
     ) -> None:
         super().__init__(fn, wrapper_fn, "deduplicate")
         self.dirty = dirty
@@ -328,9 +584,13 @@ def _task_running_or_below(task: Any) -> bool:
 # -- the decorators -------------------------------------------------------------
 
 
+class _Deduplicate(Protocol):
+    def __call__(self, fn: _AsynqFunction[P, _R], /) -> _DeduplicatedFunction[P, _R]: ...
+
+
 def deduplicate(
     keygetter: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
-) -> Callable[[Any], Any]:
+) -> _Deduplicate:
     """Makes concurrent identical calls of an asynq function share one task.
 
     While a call is in progress, another call with the same arguments (in the
@@ -372,7 +632,7 @@ def deduplicate(
     return decorate
 
 
-def acached_per_instance() -> Callable[[Any], Any]:
+def acached_per_instance() -> _WrapAsynqFunction:
     """Caches the results of an async method per instance, like
     ``qcore.caching.cached_per_instance``.
 
@@ -458,10 +718,33 @@ class CacheInfo(NamedTuple):
     currsize: int
 
 
+if TYPE_CHECKING:
+
+    class _LruCached(AsyncWrapperDecorator[P, R_co]):
+        """What checkers see of an ``alru_cache`` function (at run time an
+        AsyncWrapperDecorator with these two functions set on it)."""
+
+        def cache_info(self) -> CacheInfo: ...
+        def cache_clear(self) -> None: ...
+
+    class _LazyConstant(AsyncWrapperDecorator[[], R_co]):
+        """What checkers see of an ``alazy_constant`` function."""
+
+        def dirty(self) -> None: ...
+
+
+class _LruCache(Protocol):
+    def __call__(self, fn: _AsynqFunction[P, _R], /) -> _LruCached[P, _R]: ...
+
+
+class _MakeLazyConstant(Protocol):
+    def __call__(self, fn: _AsynqFunction[[], _R], /) -> _LazyConstant[_R]: ...
+
+
 def alru_cache(
     maxsize: int | None = 128,
     key_fn: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
-) -> Callable[[Any], Any]:
+) -> _LruCache:
     """Caches the values of an asynq function, keeping the ``maxsize`` most
     recently used (``None``: no limit; ``0``: no caching), like
     ``functools.lru_cache``.
@@ -550,7 +833,7 @@ def alru_cache(
     return decorate
 
 
-def alazy_constant(ttl: float = 0) -> Callable[[Any], Any]:
+def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
     """Caches the value of an asynq function of no arguments, like
     ``qcore.caching.lazy_constant``.
 
@@ -613,7 +896,7 @@ def aretry(
     exception_cls: type[BaseException] | tuple[type[BaseException], ...],
     max_tries: int = 10,
     sleep: float = 0.05,
-) -> Callable[[Any], Any]:
+) -> _WrapAsynqFunction:
     """Retries an asynq function while it raises ``exception_cls`` (a class or a
     tuple of classes), at most ``max_tries`` calls in all, sleeping ``sleep``
     seconds between them (a blocking ``time.sleep``); the last error is raised."""
@@ -700,13 +983,13 @@ class AsyncEventHook(qcore.EventHook):
     error in handler order.
     """
 
-    @asynq()
-    def trigger(self, *args: Any) -> Any:
+    @asynq()  # an asynq function where EventHook has a plain method
+    def trigger(self, *args: Any) -> Generator[Any, Any, None]:  # pyright: ignore[reportIncompatibleMethodOverride]
         """Calls every handler with ``args``; stops at a plain handler that raises."""
         yield _start_handlers(self, args, stop_at_error=True)
 
     @asynq()
-    def safe_trigger(self, *args: Any) -> Any:
+    def safe_trigger(self, *args: Any) -> Generator[Any, Any, None]:  # pyright: ignore[reportIncompatibleMethodOverride]
         """Calls every handler with ``args``, then raises the first error, if any."""
         yield _start_handlers(self, args, stop_at_error=False)
 
