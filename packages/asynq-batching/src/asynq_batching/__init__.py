@@ -1,12 +1,13 @@
 """asynq-batching: batches of deferred items that the asynq scheduler flushes together.
 
 ``batching`` holds the building blocks (BatchBase, BatchItemBase, the debug
-batch and ``sync``); ``stores`` holds ready-made batched clients for SQL
-(DB-API), Redis and memcached built on them. Core never imports this package:
-it sees batches only through its deferred-future seam.
+batch and ``sync``); ``loaders`` turns a bulk function into a batched async
+function in one line (``@batched()``); ``stores`` holds ready-made batched
+clients for SQL (DB-API), Redis and memcached built on them. Core never
+imports this package: it sees batches only through its deferred-future seam.
 """
 
-from . import batching
+from . import batching, loaders
 from .__about__ import __version__
 from .batching import (
     BatchBase,
@@ -17,10 +18,12 @@ from .batching import (
     DebugBatchItem,
     sync,
 )
+from .loaders import BatchedLoader, BoundLoader, MissingKeyError, batched
 
 __all__ = [
     "__version__",
     "batching",
+    "loaders",
     "BatchBase",
     "BatchCancelledError",
     "BatchingError",
@@ -28,4 +31,8 @@ __all__ = [
     "DebugBatch",
     "DebugBatchItem",
     "sync",
+    "batched",
+    "BatchedLoader",
+    "BoundLoader",
+    "MissingKeyError",
 ]

@@ -16,15 +16,36 @@ Invariants:
   on its items.
 - Debug batches are per thread, like schedulers: the active ``DebugBatch`` of
   a name in one thread is never flushed by another.
+
+Beyond asynq 1.6 (the optional parts of core's FlushGroup protocol):
+- ``begin_flush()`` lets a flush fetch off the scheduler's thread (under
+  asyncio in the loop's executor, with ``concurrent = True`` in a thread pool
+  next to other batches): ``_flush`` then runs in *capture mode*, where
+  ``set_value``/``set_error`` on the batch's items only record the results,
+  and the delivery applies them on the scheduler's thread. Nothing of the
+  scheduler's state is touched from another thread.
+- ``max_batch_size``: a batch that reaches it is split: its
+  ``_try_switch_active_batch`` makes the next piece active, and the pieces
+  stay linked (the new batch created during that call is the next piece).
+  The pieces are one flush group (the first piece); flushing any piece
+  flushes all of them at once, so no task runs between them, and with
+  ``concurrent = True`` their fetches run together. Every piece of a split
+  batch leaves the open state at the same time (flushed or cancelled
+  together); the first piece is marked done last, once every piece is.
+- A subclass may define ``async def _flush_async(self)`` for asyncio clients:
+  ``flush_async`` (what an asyncio scope uses) exists only then.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from asynq_core import _debug
-from asynq_core.futures import DeferredFuture, FutureBase
+from asynq_core.futures import DeferredFuture, FutureBase, FutureIsAlreadyComputed
 from asynq_core.scheduler import TaskScheduler
 
 __all__ = [
@@ -58,12 +79,43 @@ class BatchBase(FutureBase[None]):
     (compute every item with ``set_value``/``set_error``), and optionally
     ``_cancel()``. The batch itself is a future whose value is None once it
     is flushed or cancelled; yielding it waits for its flush.
+
+    Class attributes a subclass may set:
+    - ``max_batch_size``: None (no limit) or the number of items after which
+      the batch is split (see the module docstring). For the pieces to be
+      linked, ``_try_switch_active_batch`` must create the next batch then,
+      not lazily on the next request.
+    - ``concurrent = True``: its fetch may run in a thread at the same time as
+      other batches' (and its pieces' fetches run together).
+    - ``fetch_in_thread = False``: ``_flush`` must run on the scheduler's
+      thread (e.g. its client is a sqlite3 connection, or not safe to use
+      from two threads): it then never fetches in a worker thread, and under
+      asyncio blocks the loop while it runs.
+    - ``async def _flush_async(self)``: the flush used under asyncio.
     """
+
+    max_batch_size: int | None = None
+    concurrent: bool = False
+    fetch_in_thread: bool = True
+    _flush_async: Callable[..., Awaitable[None]] | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.items: list[BatchItemBase[Any]] = []
         self._status = _OPEN
+        # The pieces of a split batch, shared by all of them (None: not split).
+        self._pieces: list[BatchBase] | None = None
+        # While a fetch runs off-thread: id(item) -> (item, value, error).
+        self._captured: dict[int, tuple[Any, Any, BaseException | None]] | None = None
+        full = _splitting.batch
+        if full is not None:
+            # Created by the _try_switch_active_batch of a full batch: its next piece.
+            _splitting.batch = None
+            pieces = full._pieces
+            if pieces is None:
+                pieces = full._pieces = [full]
+            pieces.append(self)
+            self._pieces = pieces
 
     # -- state -------------------------------------------------------------
 
@@ -81,10 +133,15 @@ class BatchBase(FutureBase[None]):
         """Of the batches pending when no task can go on, the highest is flushed first."""
         return (0, len(self.items))
 
+    def pieces(self) -> list[BatchBase]:
+        """The pieces of this batch if it was split by ``max_batch_size``, else ``[self]``."""
+        return [self] if self._pieces is None else list(self._pieces)
+
     # -- flushing ----------------------------------------------------------
 
     def flush(self) -> None:
-        """Computes every item (once; later calls do nothing).
+        """Computes every item (once; later calls do nothing), and those of the
+        other pieces if the batch was split.
 
         Errors of ``_flush`` go to the items it left unset, not to the caller;
         only an error that is not an ``Exception`` (KeyboardInterrupt,
@@ -93,24 +150,143 @@ class BatchBase(FutureBase[None]):
         """
         if self._status != _OPEN:
             return
+        pieces = self.pieces()
+        if len(pieces) > 1 and self.concurrent and self.fetch_in_thread:
+            fetch = self._begin_flush()
+            if fetch is not None:
+                fetch()()
+            return
+        errors = [piece._start_flush() for piece in pieces]
+        _run_pieces(pieces, errors)
+        _finish_pieces(pieces, errors)
+
+    @property
+    def begin_flush(self) -> Callable[[], Callable[[], Callable[[], None]] | None]:
+        """Starts the flush on the scheduler's thread and returns ``fetch`` (see
+        core's ``FlushGroup``), or None if the batch is not open.
+
+        ``fetch()`` runs ``_flush`` of every piece in capture mode (the pieces
+        together if the batch is ``concurrent``) and never raises; the
+        ``deliver()`` it returns, called on the scheduler's thread, computes
+        the items and raises what ``flush()`` would raise. Exists only if
+        ``fetch_in_thread`` is true: the scheduler otherwise calls ``flush()``.
+        """
+        if not self.fetch_in_thread:
+            raise AttributeError(
+                f"{type(self).__name__} has no begin_flush: its fetch_in_thread is false"
+            )
+        return self._begin_flush
+
+    def _begin_flush(self) -> Callable[[], Callable[[], None]] | None:
+        if self._status != _OPEN:
+            return None
+        pieces = self.pieces()
+        errors = [piece._start_flush() for piece in pieces]
+
+        def deliver() -> None:
+            _finish_pieces(pieces, errors)
+
+        for piece, error in zip(pieces, errors, strict=True):
+            if error is None and piece.items:
+                piece._captured = {}
+        together = self.concurrent and len(pieces) > 1
+
+        def fetch() -> Callable[[], None]:
+            if together:
+                _run_pieces_together(pieces, errors)
+            else:
+                _run_pieces(pieces, errors)
+            return deliver
+
+        return fetch
+
+    @property
+    def flush_async(self) -> Callable[[], Coroutine[Any, Any, None]]:
+        """The flush used under asyncio; exists only if the subclass defines
+        ``async def _flush_async(self)`` (else asyncio runs the fetch of
+        ``begin_flush`` in the loop's executor)."""
+        if type(self)._flush_async is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no flush_async: it defines no async _flush_async()"
+            )
+        return self._flush_pieces_async
+
+    async def _flush_pieces_async(self) -> None:
+        if self._status != _OPEN:
+            return
+        pieces = self.pieces()
+        errors = [piece._start_flush() for piece in pieces]
+
+        async def run(index: int) -> None:
+            piece = pieces[index]
+            if errors[index] is None and piece.items:
+                try:
+                    await piece._flush_async()  # type: ignore[misc]
+                except BaseException as error:
+                    errors[index] = error
+
+        if self.concurrent:
+            await asyncio.gather(*(run(index) for index in range(len(pieces))))
+        else:
+            for index in range(len(pieces)):
+                await run(index)
+        _finish_pieces(pieces, errors)
+
+    def _start_flush(self) -> BaseException | None:
+        """On the scheduler's thread: closes the batch and makes a fresh one active.
+
+        Returns the error of ``_try_switch_active_batch`` (it goes to the items).
+        """
         self._status = _FLUSHING
-        fatal: BaseException | None = None
-        flush_error: BaseException | None = None
         try:
             self._try_switch_active_batch()
-            if self.items:
-                self._flush()
         except BaseException as error:
-            flush_error = error
-            if not isinstance(error, Exception):
-                fatal = error
+            return error
+        return None
+
+    def _run_flush(self) -> BaseException | None:
+        """Runs ``_flush`` (in any thread); returns its error."""
+        if not self.items:
+            return None
+        try:
+            self._flush()
+        except BaseException as error:
+            return error
+        return None
+
+    def _finish_flush(
+        self, flush_error: BaseException | None, mark_done: bool
+    ) -> BaseException | None:
+        """On the scheduler's thread: applies the captured results, gives every
+        item still unset ``flush_error`` (or an AssertionError), and marks the
+        batch flushed. Returns the error the caller must raise, if any."""
+        captured = self._captured
+        first_subscriber_error = None
+        if captured is not None:
+            self._captured = None
+            for item, value, error in captured.values():
+                try:
+                    if error is None:
+                        FutureBase.set_value(item, value)
+                    else:
+                        FutureBase.set_error(item, error)
+                except Exception as subscriber_error:
+                    if first_subscriber_error is None:
+                        first_subscriber_error = subscriber_error
         self._status = _FLUSHED
-        subscriber_error = self._settle_unset_items(flush_error)
-        self._mark_done()
-        if fatal is not None:
-            raise fatal
-        if subscriber_error is not None:
-            raise subscriber_error
+        errors = [first_subscriber_error, self._settle_unset_items(flush_error)]
+        if mark_done:
+            errors.append(self._mark_done())
+        if flush_error is not None and not isinstance(flush_error, Exception):
+            return flush_error
+        return next((error for error in errors if error is not None), None)
+
+    def _capture(self, item: Any, value: Any, error: BaseException | None) -> None:
+        captured = self._captured
+        assert captured is not None
+        if item._computed or id(item) in captured:
+            raise FutureIsAlreadyComputed(item)
+        captured[id(item)] = (item, value, error)
 
     def _settle_unset_items(self, error: BaseException | None) -> BaseException | None:
         """Gives every item still unset ``error`` (or an AssertionError).
@@ -120,7 +296,7 @@ class BatchBase(FutureBase[None]):
         """
         first_subscriber_error = None
         for item in self.items:
-            if item.is_computed():
+            if item._computed:
                 continue
             if error is None:
                 item_error: BaseException = AssertionError(
@@ -139,7 +315,8 @@ class BatchBase(FutureBase[None]):
         """Fails every item with ``error`` (a BatchCancelledError by default).
 
         Does nothing on a batch already flushed or cancelled; refused while the
-        batch is flushing (its request is already being made).
+        batch is flushing (its request is already being made). Cancelling a
+        piece of a split batch cancels every piece.
         """
         if error is not None and not isinstance(error, BaseException):
             raise TypeError(
@@ -149,21 +326,35 @@ class BatchBase(FutureBase[None]):
             raise BatchingError(f"{self!r}.cancel(): the batch is flushing")
         if self._status != _OPEN:
             return
-        self._status = _CANCELLED
         if error is None:
             error = BatchCancelledError(f"{self!r} was cancelled")
-        try:
-            self._try_switch_active_batch()
-            self._cancel()
-        finally:
-            subscriber_error = self._settle_unset_items(error)
-            self._mark_done()
-        if subscriber_error is not None:
-            raise subscriber_error
+        pieces = self.pieces()
+        for piece in pieces:
+            piece._status = _CANCELLED
+        raised: list[BaseException | None] = []
+        for piece in pieces:
+            try:
+                piece._try_switch_active_batch()
+                piece._cancel()
+            except BaseException as cancel_error:
+                raised.append(cancel_error)
+            raised.append(piece._settle_unset_items(error))
+            if piece is not pieces[0]:
+                raised.append(piece._mark_done())
+        raised.append(pieces[0]._mark_done())
+        first_error = next((error for error in raised if error is not None), None)
+        if first_error is not None:
+            raise first_error
 
-    def _mark_done(self) -> None:
+    def _mark_done(self) -> BaseException | None:
+        """Computes the batch itself; returns the error of an ``on_computed``
+        subscriber, if one raised (every subscriber still ran)."""
         if not self._computed:
-            self.set_value(None)
+            try:
+                self.set_value(None)
+            except Exception as subscriber_error:
+                return subscriber_error
+        return None
 
     # -- subclass hooks ----------------------------------------------------
 
@@ -186,20 +377,98 @@ class BatchBase(FutureBase[None]):
         self.flush()
 
     def _schedule_computation(self, scheduler: TaskScheduler) -> None:
-        # A task that yields the batch itself waits for its flush.
+        # A task that yields the batch itself waits for its flush (of all its pieces).
         if not self._computed:
-            scheduler.add_pending_group(self)
+            scheduler.add_pending_group(self if self._pieces is None else self._pieces[0])
 
     def __repr__(self) -> str:
         name = type(self).__name__
         return f"<{name} at 0x{id(self):x} ({len(self.items)} items, {self._status})>"
 
 
+_future_set_value = FutureBase.set_value
+_future_set_error = FutureBase.set_error
+
+
+class _Splitting(threading.local):
+    """The batch whose ``_try_switch_active_batch`` runs because it is full."""
+
+    batch: BatchBase | None = None
+
+
+_splitting = _Splitting()
+
+
+def _run_pieces(pieces: list[BatchBase], errors: list[BaseException | None]) -> None:
+    """Runs ``_flush`` of each started piece, in order, recording its error.
+
+    After an error that must stop the program (not an Exception) the later
+    pieces do not run: they get that error.
+    """
+    fatal: BaseException | None = None
+    for index, piece in enumerate(pieces):
+        if errors[index] is not None:
+            continue
+        if fatal is not None:
+            errors[index] = fatal
+            continue
+        error = errors[index] = piece._run_flush()
+        if error is not None and not isinstance(error, Exception):
+            fatal = error
+
+
+def _run_pieces_together(pieces: list[BatchBase], errors: list[BaseException | None]) -> None:
+    """Runs ``_flush`` of the started pieces at the same time: the first in
+    this thread, the others in the pieces' pool."""
+    started = [index for index, error in enumerate(errors) if error is None]
+    running = []
+    for index in started[1:]:
+        try:
+            running.append((index, _piece_pool().submit(pieces[index]._run_flush)))
+        except RuntimeError:  # the interpreter is shutting down: run it here
+            errors[index] = pieces[index]._run_flush()
+    if started:
+        errors[started[0]] = pieces[started[0]]._run_flush()
+    for index, future in running:
+        errors[index] = future.result()
+
+
+def _finish_pieces(pieces: list[BatchBase], errors: list[BaseException | None]) -> None:
+    """Settles every piece (the first one marked done last, so that whoever
+    waits on the group sees all of them done) and raises the first error that
+    must reach the caller."""
+    to_raise = [
+        piece._finish_flush(error, mark_done=index > 0)
+        for index, (piece, error) in enumerate(zip(pieces, errors, strict=True))
+    ]
+    to_raise.append(pieces[0]._mark_done())
+    fatal = next((e for e in to_raise if e is not None and not isinstance(e, Exception)), None)
+    first = fatal or next((e for e in to_raise if e is not None), None)
+    if first is not None:
+        raise first
+
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _piece_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """Worker threads for the pieces of concurrent split batches. Separate from
+    core's flush pool, whose workers wait on these: they never wait on each other."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asynq-piece")
+    return _pool
+
+
 class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
     """One request of a batch; it joins ``batch`` when created.
 
     ``batch`` is its batch and ``index`` its position in ``batch.items``.
-    Asking its value flushes the batch.
+    Asking its value flushes the batch. Its flush group is its batch, or the
+    first piece if the batch was split.
     """
 
     def __init__(self, batch: BatchBase) -> None:
@@ -211,13 +480,57 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
                 f"{batch._status}; items must join the active batch "
                 "(_try_switch_active_batch replaces it when a flush starts)"
             )
+        limit = batch.max_batch_size
+        if limit is not None:
+            if type(limit) is not int or limit < 1:  # a bool is not a size
+                raise ValueError(
+                    f"{type(batch).__name__}.max_batch_size must be None or an int >= 1, "
+                    f"got {limit!r}"
+                )
+            if len(batch.items) >= limit:
+                raise BatchingError(
+                    f"{type(self).__name__}(): {batch!r} is full (max_batch_size={limit}); "
+                    "its _try_switch_active_batch must make a new batch the active one"
+                )
         super().__init__()
         self.batch = batch
         self.index = len(batch.items)
         batch.items.append(self)
+        if limit is not None and self.index + 1 >= limit:
+            _splitting.batch = batch
+            try:
+                batch._try_switch_active_batch()
+            finally:
+                _splitting.batch = None
 
     def flush_group(self) -> BatchBase:
-        return self.batch
+        batch = self.batch
+        return batch if batch._pieces is None else batch._pieces[0]
+
+    # FutureBase's methods are called directly (not through super()): this is
+    # the hot path of every flush, and nothing sits between them in the MRO.
+    def set_value(self, value: Any) -> None:
+        if self.batch._captured is None:
+            _future_set_value(self, value)
+        else:
+            self.batch._capture(self, value, None)
+
+    def set_error(self, error: BaseException) -> None:
+        batch = self.batch
+        if batch._captured is None:
+            _future_set_error(self, error)
+        elif not isinstance(error, BaseException):
+            raise TypeError(f"{type(self).__name__}.set_error() takes an exception, got {error!r}")
+        else:
+            batch._capture(self, None, error)
+
+    def is_computed(self) -> bool:
+        """True once computed, or (while its batch fetches off-thread) once its
+        result is recorded."""
+        if self._computed:
+            return True
+        captured = self.batch._captured
+        return captured is not None and id(self) in captured
 
     def _compute(self) -> None:
         self.batch.flush()
@@ -234,6 +547,9 @@ class DebugBatch(BatchBase):
     ``name`` tells apart independent sequences of debug batches, ``index``
     counts the batches of a name in this thread.
     """
+
+    # No I/O: flushing in place costs less than a hop to a worker thread.
+    fetch_in_thread = False
 
     def __init__(self, name: str = "default", index: int = 0) -> None:
         super().__init__()
@@ -268,7 +584,12 @@ _debug_batches = _DebugBatches()
 
 def _active_debug_batch(name: str) -> DebugBatch:
     active = _debug_batches.active
-    batch = active.get(name)
+    try:
+        batch = active.get(name)
+    except TypeError:
+        raise TypeError(
+            f"DebugBatchItem(): the batch name must be hashable (a str), got {name!r}"
+        ) from None
     if batch is None:
         batch = active[name] = DebugBatch(name)
     return batch

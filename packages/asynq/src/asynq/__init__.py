@@ -16,6 +16,7 @@ import asynq_generator.generator as generator
 import asynq_mock.mock as mock
 import asynq_tools.tools as tools
 from asynq_batching.batching import BatchBase, BatchCancelledError, BatchingError, BatchItemBase
+from asynq_batching.loaders import MissingKeyError, batched
 from asynq_contexts.contexts import AsyncContext, NonAsyncContext, async_override
 from asynq_contexts.scoped_value import AsyncScopedValue
 from asynq_core import (
@@ -127,6 +128,9 @@ __all__ = [
     "BatchItemBase",
     "BatchingError",
     "BatchCancelledError",
+    # beyond 1.x: one-line loaders (asynq_batching.loaders)
+    "batched",
+    "MissingKeyError",
     # contexts
     "AsyncContext",
     "NonAsyncContext",

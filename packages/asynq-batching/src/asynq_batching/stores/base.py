@@ -145,6 +145,7 @@ class _StoreBatch(BatchBase):
         super().__init__()
         self.store = store
         self.operation = operation
+        self.fetch_in_thread = store.fetch_in_thread
 
     def get_priority(self) -> Any:
         return (0 if self.operation == GET else 1, len(self.items))
@@ -209,6 +210,10 @@ class BatchedStore:
     ``_partition`` if keys live on several servers; ``_check_key`` says which
     keys are valid.
     """
+
+    # False for clients that must be used from the thread of the scheduler (see
+    # BatchBase.fetch_in_thread): their flushes then never run in a worker thread.
+    fetch_in_thread = True
 
     def __init__(self, *, max_batch_size: int, codec: Codec | None = None) -> None:
         owner = type(self).__name__

@@ -64,6 +64,9 @@ class MemcacheStore(BatchedStore):
     never; memcached counts whole seconds) applies to every ``set``.
     """
 
+    # A pymemcache Client owns one socket: two flushes must not use it at once.
+    fetch_in_thread = False
+
     def __init__(
         self,
         client: Client | PooledClient | HashClient,
@@ -131,9 +134,10 @@ class MemcacheStore(BatchedStore):
             raise ValueError(f"MemcacheStore.{method}(): invalid key {key!r}: {error}") from None
 
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
-        if not self.is_pool:
+        client = self.client
+        if not isinstance(client, HashClient):  # what is_pool says, for checkers
             return [(None, keys)]
-        hasher = self.client.hasher
+        hasher = client.hasher
         by_server: dict[str, list[Any]] = {}
         for key in keys:
             server = hasher.get_node(self.key_prefix + key)
@@ -143,9 +147,10 @@ class MemcacheStore(BatchedStore):
         return list(by_server.items())
 
     def _client_of(self, server: str | None) -> Any:
-        if server is None:
-            return self.client
-        return self.client.clients[server]
+        client = self.client
+        if server is None or not isinstance(client, HashClient):
+            return client
+        return client.clients[server]
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
         prefix = self.key_prefix

@@ -119,6 +119,8 @@ class RedisStore(BatchedStore):
         by_node: dict[str, list[Any]] = {}
         for key in keys:
             node = cluster.get_node_from_key(self.key_prefix + key)
+            if node is None:
+                raise redis.RedisError(f"{self!r}: the cluster has no node for key {key!r}")
             by_node.setdefault(node.name, []).append(key)
         return list(by_node.items())
 

@@ -57,6 +57,9 @@ class SqlStore(BatchedStore):
     unless a ``codec`` is set (then the column holds its bytes).
     """
 
+    # DB-API connections are not shared between threads (sqlite3 refuses it).
+    fetch_in_thread = False
+
     def __init__(
         self,
         connection: Any,
