@@ -386,7 +386,6 @@ class BatchBase(FutureBase[None]):
         return f"<{name} at 0x{id(self):x} ({len(self.items)} items, {self._status})>"
 
 
-_future_set_value = FutureBase.set_value
 _future_set_error = FutureBase.set_error
 
 
@@ -492,7 +491,12 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
                     f"{type(self).__name__}(): {batch!r} is full (max_batch_size={limit}); "
                     "its _try_switch_active_batch must make a new batch the active one"
                 )
-        super().__init__()
+        # FutureBase.__init__, inlined: this runs once per lookup.
+        self._computed = False
+        self._value = None
+        self._error = None
+        self._waiters = None
+        self._on_computed = None
         self.batch = batch
         self.index = len(batch.items)
         batch.items.append(self)
@@ -507,13 +511,20 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
         batch = self.batch
         return batch if batch._pieces is None else batch._pieces[0]
 
-    # FutureBase's methods are called directly (not through super()): this is
-    # the hot path of every flush, and nothing sits between them in the MRO.
+    # While the batch fetches off-thread (begin_flush), results are captured
+    # and delivered later on the scheduler's thread; otherwise this is the hot
+    # path of every flush, hence FutureBase's code inlined or called directly.
     def set_value(self, value: Any) -> None:
-        if self.batch._captured is None:
-            _future_set_value(self, value)
-        else:
+        if self.batch._captured is not None:
             self.batch._capture(self, value, None)
+            return
+        if self._computed:
+            raise FutureIsAlreadyComputed(self)
+        # FutureBase.set_value, inlined: this runs once per lookup.
+        self._value = value
+        self._computed = True
+        if self._waiters is not None or self._on_computed is not None:
+            self._notify()
 
     def set_error(self, error: BaseException) -> None:
         batch = self.batch

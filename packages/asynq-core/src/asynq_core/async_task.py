@@ -116,7 +116,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self._pending -= 1
         if self._pending == 0:
             self._state = QUEUED
-            self._scheduler._push_ready(self)
+            self._scheduler._ready.append(self)
 
     def _finish(self, value: Any, error: BaseException | None) -> None:
         self._generator = None  # frees the finished frame

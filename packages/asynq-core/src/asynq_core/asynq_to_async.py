@@ -163,19 +163,30 @@ class _CoroutineWaiter:
             self._future.set_result(None)
 
 
+class _WakingStack(list[Any]):
+    """The ready stack of a scope: a task made ready from outside the scope's
+    own steps (a flush of another scope, a native call's end) wakes the
+    coroutine if it sleeps."""
+
+    def __init__(self, scope: AsyncioScope) -> None:
+        super().__init__()
+        self._scope = scope
+
+    def append(self, task: Any) -> None:
+        super().append(task)
+        self._scope._wake()
+
+
 class AsyncioScope(TaskScheduler):
     """The scheduler of one root ``.asyncio()`` call; see the module docstring."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
+        self._ready = _WakingStack(self)
         self._loop = loop
         self._busy = 0
         self._wakeup: asyncio.Future[None] | None = None
         self.finished = False
-
-    def _push_ready(self, task: Any) -> None:
-        self._ready.append(task)
-        self._wake()
 
     def _wake(self) -> None:
         wakeup = self._wakeup

@@ -150,10 +150,6 @@ class TaskScheduler:
             self._ready.append(task)  # run it first; the older entry goes stale
         self._run(task, active, step, flush, None)
 
-    def _push_ready(self, task: Any) -> None:
-        """A waiting task of this scheduler has all its dependencies computed."""
-        self._ready.append(task)
-
     def add_pending_group(self, group: Any) -> None:
         """Remembers a flush group some task waits on (the deferred-future seam)."""
         self._pending_groups[group] = None
@@ -265,7 +261,8 @@ class TaskScheduler:
         # synchronous call made by a ``finally`` block runs none of its tasks;
         # waiters woken by a cancellation land on the new stack, handled next.
         while self._ready:
-            queued, self._ready = self._ready, []
+            queued = self._ready[:]
+            self._ready.clear()
             for task in reversed(queued):
                 if task._state != QUEUED:
                     continue
