@@ -522,7 +522,7 @@ def render_markdown(results: Results, command: str, elapsed_s: float) -> str:
         lines += ["```", *"\n\n".join(results.errors).splitlines(), "```"]
     lines += [
         "",
-        "Equivalents: asyncio awaits coroutines for tasks, gathers lists, awaits a "
+        "Equivalents: asyncio awaits each level of a chain as a Task, gathers lists, awaits a "
         "finished asyncio Future for a ConstFuture, uses a per-request aiodataloader "
         "DataLoader for a batch and `loop.run_until_complete` on one long-lived loop for "
         "a synchronous call; see benchmarks/README.md.",
