@@ -727,3 +727,12 @@ def test_assert_max_rounds_rejects_bad_limits() -> None:
     for bad in (-1, "2", 1.5, True, None):
         with pytest.raises(ValueError, match=rf"assert_max_rounds\(\) takes .* got {bad!r}"):
             assert_max_rounds(bad)  # type: ignore[arg-type]
+
+
+def test_a_group_with_a_trace_name_is_recorded_under_it(make_batch) -> None:
+    batch = make_batch("Users")
+    batch.trace_name = "users.get"
+    with record() as recording:
+        fetch_all(batch, [1, 2])
+    assert [flush.batch for flush in recording.flushes] == ["users.get"]
+    assert "users.get" in recording.summary()

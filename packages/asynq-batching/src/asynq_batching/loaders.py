@@ -156,6 +156,11 @@ class _LoaderBatch(BatchBase):
                 "a bulk function returns a dict {key: value} or a list with one value per key"
             )
 
+    @property
+    def trace_name(self) -> str:
+        """How asynq_core.tracing names this batch: the loader's name."""
+        return self.loader.name
+
     def __repr__(self) -> str:
         return f"<batch of {self.loader.name} ({len(self.items)} keys, {self._status})>"
 

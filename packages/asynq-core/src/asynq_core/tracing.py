@@ -98,7 +98,8 @@ class TaskStep(NamedTuple):
 class Flush:
     """One flush of a group (a batch) by the scheduler.
 
-    ``batch`` names the batch class (``batch_class.__qualname__``), ``items``
+    ``batch`` names the batch: its ``trace_name`` attribute if it has one,
+    else its class (``batch_class.__qualname__``); ``items``
     counts its items, ``round`` is the index of its round. ``start`` is in
     seconds since the recording started. ``error`` is what ``flush()`` raised
     or else the error of the first failed item (None if all succeeded);
@@ -785,7 +786,10 @@ def _group_of(future: Any) -> Any:
 
 
 def _batch_name(group: Any) -> str:
-    return type(group).__qualname__
+    # A group may name itself (a store client's batch: "SqlStore.get"), so that
+    # the batches of one generic class are told apart in summaries and traces.
+    name = getattr(group, "trace_name", None)
+    return name if isinstance(name, str) else type(group).__qualname__
 
 
 def _outcome_of(
@@ -867,9 +871,13 @@ _BAND_COLORS = ("#eef3fa", "#fafbfd")
 
 
 def _render_svg(recording: Recording, width: int) -> str:
-    label_width, right, top, row_height, axis_height = 170, 24, 78, 30, 44
+    right, top, row_height, axis_height = 24, 78, 30, 44
     batches = list(dict.fromkeys(flush.batch for flush in recording.flushes))
     rows = ["tasks", *batches]
+    # Row labels are about 7 px a character; the column grows to fit them,
+    # up to a third of the picture (longer ones are clipped).
+    label_chars = min(max(len(f"flush {name}") for name in rows), (width // 3 - 20) // 7)
+    label_width = max(170, 7 * label_chars + 20)
     height = top + row_height * len(rows) + axis_height
     last_event = max(
         [step.start + step.duration for step in recording.steps]
@@ -979,7 +987,9 @@ def _render_svg(recording: Recording, width: int) -> str:
             f'y2="{y + row_height}" stroke="#e4e4e4" stroke-width="1"/>'
         )
         label = name if index == 0 else f"flush {name}"
-        out.append(_text(label_width - 8, y + row_height / 2 + 4, _clip(label, 24), anchor="end"))
+        out.append(
+            _text(label_width - 8, y + row_height / 2 + 4, _clip(label, label_chars), anchor="end")
+        )
     # Task steps, merged where they are closer than a pixel.
     y = row_y(0) + 6
     for start, end, count in _merge_spans(

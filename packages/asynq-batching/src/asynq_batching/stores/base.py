@@ -147,6 +147,11 @@ class _StoreBatch(BatchBase):
         self.operation = operation
         self.fetch_in_thread = store.fetch_in_thread
 
+    @property
+    def trace_name(self) -> str:
+        """How asynq_core.tracing names this batch, e.g. ``SqlStore(users).get``."""
+        return f"{self.store._trace_label()}.{self.operation}"
+
     def get_priority(self) -> Any:
         return (0 if self.operation == GET else 1, len(self.items))
 
@@ -293,6 +298,10 @@ class BatchedStore:
         self.close()
 
     # -- hooks for backends --------------------------------------------------
+
+    def _trace_label(self) -> str:
+        """This store in tracing's names of its batches; subclasses may say more."""
+        return type(self).__name__
 
     def _check_key(self, method: str, key: Any) -> None:
         """Raises TypeError/ValueError naming ``method`` if ``key`` is not a valid key."""

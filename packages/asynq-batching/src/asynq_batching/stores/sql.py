@@ -167,5 +167,8 @@ class SqlStore(BatchedStore):
         sql = f"DELETE FROM {self.table} WHERE {self.key_column} IN ({', '.join(marks)})"
         self._execute(sql, params, write=True)
 
+    def _trace_label(self) -> str:
+        return f"SqlStore({self.table})"
+
     def __repr__(self) -> str:
         return f"<SqlStore {self.table}({self.key_column} -> {self.value_column})>"
