@@ -24,7 +24,7 @@ from . import scheduler as _scheduler
 from .futures import FutureBase
 from .futures import _short_repr as _short
 from .scheduler import DONE, NEW, QUEUED, RUNNING, AsyncTaskError
-from .utils import AsyncTaskResult
+from .utils import AsyncTaskResult, callable_name
 
 __all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
 
@@ -183,8 +183,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         return f"<{type(self).__name__} {self._call_str()} ({status})>"
 
     def _call_str(self) -> str:
-        fn = self.fn
-        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+        name = callable_name(self.fn)
         parts = [_short(arg) for arg in self.args or ()]
         parts += [f"{key}={_short(arg)}" for key, arg in (self.kwargs or {}).items()]
         return f"{name}({', '.join(parts)})"

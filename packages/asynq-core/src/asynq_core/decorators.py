@@ -35,7 +35,7 @@ from . import asynq_to_async
 from . import scheduler as _scheduler_module
 from .async_task import AsyncTask
 from .futures import ConstFuture, Future, FutureBase
-from .utils import AsynqMisuseError
+from .utils import AsynqMisuseError, callable_name
 
 __all__ = [
     "asynq",
@@ -73,10 +73,6 @@ _P2 = ParamSpec("_P2")
 _R = TypeVar("_R")
 _S = TypeVar("_S")
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _callable_name(fn: Any) -> str:
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
 def _call_plain(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -119,7 +115,7 @@ class _DecoratorBase:
             fn = fn.__func__
         if not self._wraps_asynq_fns and isinstance(fn, (_DecoratorBase, AsyncDecoratorBinder)):
             raise AsynqMisuseError(
-                f"{decorator_name} applied to {_callable_name(fn)}, which is already "
+                f"{decorator_name} applied to {callable_name(fn)}, which is already "
                 "an asynq function: apply the decorator once"
             )
         if not callable(fn):
@@ -303,7 +299,7 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
         future = self.fn(*args, **kwargs)
         if not isinstance(future, FutureBase):
             raise TypeError(
-                f"{self.decorator_name} function {_callable_name(self.fn)} returned "
+                f"{self.decorator_name} function {callable_name(self.fn)} returned "
                 f"{future!r}, not a future"
             )
         return future
@@ -335,7 +331,7 @@ class AsyncWrapperDecorator(AsyncProxyDecorator[P, R_co]):
         future = self.wrapper_fn(*args, **kwargs)
         if not isinstance(future, FutureBase):
             raise TypeError(
-                f"{self.decorator_name} wrapper of {_callable_name(self.fn)} returned "
+                f"{self.decorator_name} wrapper of {callable_name(self.fn)} returned "
                 f"{future!r}, not a future"
             )
         return future
@@ -547,7 +543,7 @@ def asynq(
     """
     if callable(pure) and not isinstance(pure, bool):
         raise TypeError(
-            f"asynq() got the function {_callable_name(pure)} as its first argument: "
+            f"asynq() got the function {callable_name(pure)} as its first argument: "
             "write @asynq() with parentheses"
         )
     if kwargs and not pure:
@@ -603,7 +599,7 @@ def async_proxy(
     returned unchanged."""
     if callable(pure) and not isinstance(pure, bool):
         raise TypeError(
-            f"async_proxy() got the function {_callable_name(pure)} as its first "
+            f"async_proxy() got the function {callable_name(pure)} as its first "
             "argument: write @async_proxy() with parentheses"
         )
     if pure and sync_fn is not None:

@@ -6,6 +6,8 @@ still works and raises AsyncTaskResult, which the scheduler catches.
 ``AsynqMisuseError`` is what asynq 1.x reported with a failed ``assert``
 (``result(future)``, ``@asynq()`` applied twice, ...): a TypeError, and an
 AssertionError too so that code and tests written against 1.x still catch it.
+
+``callable_name`` is how every asynq package names a function in its messages.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, NoReturn
 
 from .futures import FutureBase
 
-__all__ = ["AsyncTaskResult", "AsynqMisuseError", "result"]
+__all__ = ["AsyncTaskResult", "AsynqMisuseError", "callable_name", "result"]
 
 
 class AsynqMisuseError(TypeError, AssertionError):
@@ -38,3 +40,8 @@ def result(value: Any) -> NoReturn:
             "you probably forgot to 'yield' it before returning"
         )
     raise AsyncTaskResult(value)
+
+
+def callable_name(fn: Any) -> str:
+    """The qualified name of a function (or its repr), for error messages."""
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
