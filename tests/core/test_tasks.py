@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from asynq_core import (
     AsyncTask,
     AsyncTaskCancelledError,
+    AsyncTaskError,
     ConstFuture,
     ErrorFuture,
     Future,
@@ -611,3 +612,54 @@ def test_task_dump_shows_what_it_waits_for(debug_output) -> None:
     assert "parent()" in shown[0]
     assert "waiting for:" in shown[0]
     assert "child(" in shown[0]
+
+
+def test_a_waiting_task_given_a_value_from_outside_never_resumes(make_batch) -> None:
+    batch = make_batch("late")
+    log = []
+
+    @asynq()
+    def inner() -> Any:
+        try:
+            value = yield batch.item("from the batch")
+            log.append("resumed")
+            return value
+        finally:
+            log.append("closed")
+
+    @asynq()
+    def outer() -> Any:
+        task = inner.asynq()
+        yield [task, setter.asynq(task)]
+        return task.value()
+
+    @asynq()
+    def setter(task: Any) -> Any:
+        yield None
+        task.set_value("from outside")
+
+    assert outer() == "from outside"
+    batch.flush()  # the item it waited on is computed later: the task stays done
+    assert log == ["closed"]
+
+
+def test_set_error_with_a_non_exception_leaves_the_task_untouched() -> None:
+    @asynq()
+    def plain() -> Any:
+        yield None
+        return 1
+
+    task = plain.asynq()
+    with pytest.raises(TypeError, match=r"AsyncTask.set_error\(\) takes an exception, got 'oops'"):
+        task.set_error("oops")  # type: ignore[arg-type]
+    assert task.value() == 1
+
+
+def test_a_running_task_cannot_be_given_a_value_from_outside() -> None:
+    @asynq()
+    def self_setting() -> Any:
+        yield None
+        get_active_task().set_value(2)
+
+    with pytest.raises(AsyncTaskError, match=r"self_setting\(\).*is running"):
+        self_setting()

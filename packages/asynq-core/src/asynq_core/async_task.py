@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from . import scheduler as _scheduler
 from .futures import FutureBase
 from .futures import _short_repr as _short
-from .scheduler import DONE, NEW, QUEUED, RUNNING, AsyncTaskError
+from .scheduler import DONE, NEW, QUEUED, RUNNING, WAITING, AsyncTaskError, _futures_in
 from .utils import AsyncTaskResult, callable_name
 
 __all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
@@ -135,19 +135,39 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self._finish(None, error)
 
     def set_value(self, value: Any) -> None:
-        self._detach()
-        super().set_value(value)
+        if not self._computed:
+            self._detach()
+        FutureBase.set_value(self, value)
 
     def set_error(self, error: BaseException) -> None:
-        self._detach()
-        super().set_error(error)
+        if not isinstance(error, BaseException):
+            raise TypeError(f"{type(self).__name__}.set_error() takes an exception, got {error!r}")
+        if not self._computed:
+            self._detach()
+        FutureBase.set_error(self, error)
 
     def _detach(self) -> None:
-        # Computed from outside (e.g. by a cache): the generator will not run.
-        if self._state == NEW and self._generator is not None:
-            self._generator.close()
-            self._generator = None
+        """Computed from outside (e.g. by a cache): the generator never runs again.
+
+        A waiting task stops waiting (it leaves its dependencies' waiters, so
+        their completion cannot resume it); a queued one's stack entry goes
+        stale. Its generator is closed, which runs its ``finally`` blocks.
+        """
+        state = self._state
+        if state == RUNNING:
+            raise AsyncTaskError(
+                f"{self!r} is running: it cannot be given a value from outside; "
+                "return the value from its generator instead"
+            )
+        if state == WAITING:
+            for dependency in _futures_in(self._yielded):
+                dependency._remove_waiter(self)
+            self._yielded = None
+        generator = self._generator
+        self._generator = None
         self._state = DONE
+        if generator is not None:
+            generator.close()
 
     # -- the contexts seam -------------------------------------------------
 

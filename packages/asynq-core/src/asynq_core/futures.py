@@ -152,6 +152,14 @@ class FutureBase(Generic[T_co]):
         else:
             self._waiters = [waiters, waiter]
 
+    def _remove_waiter(self, waiter: Any) -> None:
+        waiters = self._waiters
+        if waiters is waiter:
+            self._waiters = None
+        elif type(waiters) is list:
+            # Every registration: a task may wait on the same future twice.
+            self._waiters = [each for each in waiters if each is not waiter] or None
+
     @property
     def on_computed(self) -> qcore.EventHook:
         """Event hook fired with this future once it is computed."""
