@@ -419,3 +419,13 @@ def test_deleting_a_flag_set_on_the_options_turns_the_traced_loop_off_again() ->
     assert _debug.options.tracing
     del _debug.options.DUMP_CONTEXTS
     assert not _debug.options.tracing
+
+
+def test_flags_the_loop_does_not_read_keep_the_lean_loop() -> None:
+    from asynq_core import _debug
+
+    _debug.options.DUMP_SCHEDULE_TASK = True  # accepted for 1.x code, prints nothing
+    _debug.options.KEEP_DEPENDENCIES = True
+    assert not _debug.options.tracing
+    _debug.options.DUMP_COMPUTED = True
+    assert _debug.options.tracing

@@ -31,17 +31,36 @@ DUMP_FLAGS = (
 )
 
 
-# The flags that make the scheduler choose its traced loop.
-_LOOP_FLAGS = frozenset((*DUMP_FLAGS, "COLLECT_PERF_STATS", "OTEL_SPANS"))
+# The flags the traced loop reads; setting one makes the scheduler choose it.
+# The other DUMP_* names are kept for asynq 1.x code (DUMP_ALL sets them too);
+# DUMP_CONTEXTS and DUMP_SYNC are read where contexts and sync() are used.
+_LOOP_FLAGS = frozenset(
+    (
+        "DUMP_CONTINUE_TASK",
+        "DUMP_DEPENDENCIES",
+        "DUMP_COMPUTED",
+        "DUMP_EXCEPTIONS",
+        "DUMP_FLUSH_BATCH",
+        "COLLECT_PERF_STATS",
+        "OTEL_SPANS",
+    )
+)
 
 
 class DebugOptions:
     """Mutable flags read by the scheduler each time it starts a loop.
 
-    ``DUMP_*`` flags print what the scheduler does; setting ``DUMP_ALL`` sets
-    them all. ``COLLECT_PERF_STATS`` records a profile entry per finished task
-    and flushed batch (see ``asynq_core.profiler``). Any of them makes the
+    These ``DUMP_*`` flags print to ``asynq_core.debug.stderr``: CONTINUE_TASK
+    (each step of a task), DEPENDENCIES (what a task waits on), COMPUTED,
+    EXCEPTIONS (a task's error), FLUSH_BATCH, CONTEXTS (entering and leaving
+    an AsyncContext) and SYNC (``sync()`` items). ``COLLECT_PERF_STATS``
+    records a profile entry per finished task and flushed batch (see
+    ``asynq_core.profiler``). Setting one of those the loop reads makes the
     scheduler choose its traced loop; with all off it runs the lean one.
+    ``DUMP_ALL`` sets every ``DUMP_*`` flag. The other flags of asynq 1.x
+    (the remaining ``DUMP_*``, ``KEEP_DEPENDENCIES``,
+    ``SCHEDULER_STATE_DUMP_INTERVAL``) are accepted so that 1.x code runs,
+    and change nothing.
     """
 
     # Annotated, or checkers take the upper-case names for constants.
