@@ -415,9 +415,9 @@ def test_profiler_append_reset_and_counter() -> None:
 def test_deleting_a_flag_set_on_the_options_turns_the_traced_loop_off_again() -> None:
     from asynq_core import _debug
 
-    _debug.options.DUMP_CONTEXTS = True
+    _debug.options.DUMP_COMPUTED = True
     assert _debug.options.tracing
-    del _debug.options.DUMP_CONTEXTS
+    del _debug.options.DUMP_COMPUTED
     assert not _debug.options.tracing
 
 

@@ -502,7 +502,7 @@ class TaskScheduler:
         options = _debug.options
         collect = options.COLLECT_PERF_STATS
         stats = None
-        if collect or options.KEEP_DEPENDENCIES:
+        if collect:
             stats = self._perf.get(task)
             if stats is None:
                 stats = self._perf[task] = [0.0, []]
