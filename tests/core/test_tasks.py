@@ -663,3 +663,18 @@ def test_a_running_task_cannot_be_given_a_value_from_outside() -> None:
 
     with pytest.raises(AsyncTaskError, match=r"self_setting\(\).*is running"):
         self_setting()
+
+
+def test_kwargs_of_a_call_without_keywords_is_a_dict_that_cannot_be_changed() -> None:
+    import copy
+    import json
+    import pickle
+
+    task = identity.asynq(1)
+    assert isinstance(task.kwargs, dict) and task.kwargs == {}
+    assert json.dumps(task.kwargs) == "{}"
+    assert type(pickle.loads(pickle.dumps(task.kwargs))) is dict
+    assert copy.deepcopy(task.kwargs) == {}
+    with pytest.raises(TypeError, match="shared and read-only"):
+        task.kwargs["x"] = 1
+    assert identity.asynq(value=2).kwargs == {"value": 2}

@@ -16,8 +16,7 @@ as a synchronous call would.
 from __future__ import annotations
 
 import linecache
-from collections.abc import Generator, Mapping
-from types import MappingProxyType
+from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
 from . import scheduler as _scheduler
@@ -31,7 +30,26 @@ __all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
 T_co = TypeVar("T_co", covariant=True)
 
 _state = _scheduler._state
-_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+class _NoKeywordArguments(dict[str, Any]):
+    """The ``kwargs`` of every task called without keyword arguments: a real
+    (empty) dict for the code that reads it, which refuses to be changed,
+    since all those tasks share it."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            "the kwargs of a task called without keyword arguments are shared and read-only"
+        )
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    update = setdefault = pop = popitem = clear = _refuse
+
+    def __reduce__(self) -> Any:
+        return (dict, ())
+
+
+_NO_KWARGS: dict[str, Any] = _NoKeywordArguments()
 
 
 class AsyncTaskCancelledError(GeneratorExit):
@@ -78,6 +96,8 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self.fn = fn
         self.args = args
         # Most calls have no keyword arguments: keep no empty dict per task.
+        # Most calls have no keyword arguments: they share one empty dict
+        # instead of keeping 64 bytes each.
         self.kwargs = kwargs or _NO_KWARGS
         creator = self.creator = _state.scheduler.active_task
         self.iteration_index = 0
