@@ -106,7 +106,6 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self._contexts: dict[int, Any] | None = (
             None if creator is None or not creator._contexts else dict(creator._contexts)
         )
-        self._depth = 0
 
     # -- the scheduler's side (double dispatch) ----------------------------
 
