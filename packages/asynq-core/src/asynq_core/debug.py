@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from ._debug import options
+from .futures import _short_repr
 from .scheduler import get_active_task
 
 __all__ = [
@@ -67,27 +68,12 @@ def write(text: builtins.str, indent: int = 0) -> None:
 
 def str(source: Any, truncate: bool = True) -> builtins.str:
     """``str(source)`` that never raises, cut to ``options.DEBUG_STR_REPR_MAX_LENGTH``."""
-    try:
-        text = builtins.str(source)
-    except Exception as e:
-        text = f"<unprintable {type(source).__name__}: {type(e).__name__}>"
-    return _truncate(text) if truncate else text
+    return _short_repr(source, builtins.str, truncate)
 
 
 def repr(source: Any, truncate: bool = True) -> builtins.str:
     """``repr(source)`` that never raises, cut to ``options.DEBUG_STR_REPR_MAX_LENGTH``."""
-    try:
-        text = builtins.repr(source)
-    except Exception as e:
-        text = f"<unprintable {type(source).__name__}: {type(e).__name__}>"
-    return _truncate(text) if truncate else text
-
-
-def _truncate(text: builtins.str) -> builtins.str:
-    limit = options.DEBUG_STR_REPR_MAX_LENGTH
-    if limit and len(text) > limit:
-        return text[: max(limit - 3, 0)] + "..."
-    return text
+    return _short_repr(source, builtins.repr, truncate)
 
 
 def format_asynq_stack() -> list[builtins.str] | None:

@@ -199,13 +199,17 @@ class FutureBase(Generic[T_co]):
         write(repr(self), indent)
 
 
-def _short_repr(value: object) -> str:
+def _short_repr(
+    value: object, to_text: Callable[[object], str] = repr, truncate: bool = True
+) -> str:
+    """``to_text(value)`` that never raises, cut to ``options.DEBUG_STR_REPR_MAX_LENGTH``
+    (what messages and ``asynq_core.debug.repr``/``str`` show of a value)."""
     try:
-        text = repr(value)
+        text = to_text(value)
     except Exception as e:  # a broken __repr__ must not break ours
         text = f"<unprintable {type(value).__name__}: {type(e).__name__}>"
     limit = _debug.options.DEBUG_STR_REPR_MAX_LENGTH
-    if limit and len(text) > limit:
+    if truncate and limit and len(text) > limit:
         text = text[: max(limit - 3, 0)] + "..."
     return text
 
