@@ -4,7 +4,9 @@ Two tables (or two key prefixes in Redis or memcached) hold the data: an
 answer id maps to its author's user id, a user id to the user's name.
 ``Naive`` looks each one up when asked, one request per call; ``Batched`` is
 the same code written with asynq, so the lookups that many calls make in one
-round go to the store as one request. ``demo.py`` runs both side by side.
+round go to the store together: one request, or several sent in the same
+round when they are more than the store takes at once (``max_batch_size``,
+400 keys for SQL). ``demo.py`` runs both side by side.
 """
 
 from __future__ import annotations
@@ -107,8 +109,9 @@ class Batched:
 
     ``all_author_names`` yields the tasks of every ``author_of_answer`` call at
     once; each of them yields one lookup, and when no task can go on the
-    scheduler sends all those lookups in one request. The names follow in a
-    second one: two round trips for any number of answers.
+    scheduler sends all those lookups together. The names follow in a second
+    round: two rounds for any number of answers (each one request, unless it
+    holds more keys than the store's ``max_batch_size``, which splits it).
     """
 
     def __init__(self, site: Site) -> None:

@@ -6,7 +6,8 @@
 Builds ``n`` answers in the store (SQLite in memory by default; ``--store
 redis://host:port`` or ``memcached://host:port``), then asks for the names
 of all their authors twice: with plain functions (one request per lookup)
-and with asynq (one request per round of lookups). Each request first waits
+and with asynq (one round of requests per round of lookups: one request,
+unless it has more keys than the store takes at once). Each request first waits
 ``--latency-ms`` to stand for the network. The batched run is recorded
 (``asynq.tracing``): its summary is printed, ``--trace`` writes it as a
 Chrome trace (open it in Perfetto) and ``--svg`` as a timeline. The last

@@ -99,3 +99,15 @@ def test_dump_sync_writes_each_flush(monkeypatch: pytest.MonkeyPatch) -> None:
     _debug.options.DUMP_SYNC = True
     DebugBatchItem("dumped").value()
     assert "sync flush of <DebugBatch 'dumped'" in buffer.getvalue()
+
+
+def test_a_thread_whose_debug_batch_another_thread_flushed_gets_a_new_one() -> None:
+    pending = DebugBatchItem("shared", result=1)
+    worker = threading.Thread(target=pending.value)  # flushes this thread's batch there
+    worker.start()
+    worker.join()
+    assert pending.value() == 1
+    later = DebugBatchItem("shared", result=2)
+    assert later.batch is not pending.batch
+    assert later.batch.index == pending.batch.index + 1
+    assert later.value() == 2

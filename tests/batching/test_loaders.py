@@ -393,9 +393,10 @@ def test_failed_loads_are_not_cached() -> None:
 
 def test_cache_calls_outside_a_run_or_without_a_cache_are_clear_errors() -> None:
     cached, _ = users_loader(cache=True)
-    with pytest.raises(BatchingError, match=r"prime.*outside a scheduler run"):
+    with pytest.raises(BatchingError, match=r"prime\(\) outside a scheduler run"):
         cached.prime(1, "x")
-    cached.clear(1)  # nothing to forget outside a run
+    with pytest.raises(BatchingError, match=r"clear\(\) outside a scheduler run"):
+        cached.clear(1)
     uncached, _ = users_loader()
     with pytest.raises(BatchingError, match=r"cache=True"):
         uncached.prime(1, "x")
@@ -439,6 +440,16 @@ def test_decorator_misuse_is_a_clear_error() -> None:
         batched(missing="maybe")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="default is used only with missing='default'"):
         batched(missing="error", default=0)
+    with pytest.raises(TypeError, match=r"batched\(cache='no'\): cache must be True or False"):
+        batched(cache="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"batched\(concurrent=1\): concurrent must be True"):
+        batched(concurrent=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"batched\(fetch_in_thread=None\): fetch_in_thread"):
+        batched(fetch_in_thread=None)  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"batched\(concurrent=True, fetch_in_thread=False\): a concurrent"
+    ):
+        batched(concurrent=True, fetch_in_thread=False)
 
     def three(a: Any, b: Any, c: Any) -> Any:
         return None

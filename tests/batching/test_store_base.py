@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import sys
 import threading
 import zlib
 from collections.abc import Collection, Iterable, Mapping
@@ -362,3 +363,98 @@ def test_get_many_calls_of_one_round_share_one_request() -> None:
 
     assert main() == [{"a": 1, "b": 2}, {"b": 2, "c": 3}, 3]
     assert store.requests == [("get", "s0", ["a", "b", "c", "x"])]
+
+
+def test_a_key_that_cannot_be_hashed_is_refused_when_the_call_is_made() -> None:
+    store = ShardedDict()
+    # A tuple is Hashable to isinstance, yet hashing this one fails.
+    with pytest.raises(
+        TypeError, match=r"ShardedDict.get\(\): keys must be hashable, got \('x', \[1\]\)"
+    ):
+        store.get.asynq(("x", [1]))
+    with pytest.raises(TypeError, match=r"ShardedDict.delete_many\(\): keys must be hashable"):
+        store.delete_many.asynq(["fine", ("y", [2])])
+    assert store.get("fine") is MISSING  # the store still works
+    assert [operation for operation, _, _ in store.requests] == ["get"]
+
+
+def test_the_store_works_in_a_thread_whose_batch_another_thread_flushed() -> None:
+    store = ShardedDict()
+    store.set_many({"a": 1, "b": 2})
+    pending = store.get.asynq("a")
+    worker = threading.Thread(target=pending.value)  # flushes this thread's batch there
+    worker.start()
+    worker.join()
+    assert pending.value() == 1
+    assert store.get("b") == 2  # a new batch replaced the flushed one
+    assert store.get_many(["a", "b"]) == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("other_sets", [0, 5])
+@pytest.mark.parametrize("other_deletes", [0, 5])
+def test_a_set_and_a_delete_of_one_key_in_one_round_end_deleted(
+    other_sets: int, other_deletes: int
+) -> None:
+    store = ShardedDict()
+    store.set("k", "old")
+    store.requests.clear()
+
+    @asynq()
+    def main() -> Any:
+        yield [
+            store.delete.asynq("k"),
+            store.set.asynq("k", "new"),
+            *(store.set.asynq(f"s{i}", i) for i in range(other_sets)),
+            *(store.delete.asynq(f"d{i}") for i in range(other_deletes)),
+            store.get.asynq("k"),
+        ]
+
+    main()
+    # Sets, then deletes, then gets, whatever the sizes of the batches.
+    assert [operation for operation, _, _ in store.requests] == ["set", "delete", "get"]
+    assert store.get("k") is MISSING
+
+
+@pytest.mark.parametrize("codec", [None, PickleCodec(), JsonCodec()])
+def test_storing_missing_is_a_clear_error(codec: Any) -> None:
+    store = ShardedDict(codec=codec)
+    with pytest.raises(TypeError, match=r"ShardedDict.set\(\): cannot store MISSING .* under 'k'"):
+        store.set.asynq("k", MISSING)
+    with pytest.raises(TypeError, match=r"ShardedDict.set_many\(\): cannot store MISSING"):
+        store.set_many({"a": 1, "b": MISSING})
+    assert store.requests == []
+
+
+def test_a_store_subclass_may_leave_max_batch_size_to_its_default() -> None:
+    class Minimal(BatchedStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.data: dict[Any, Any] = {}
+
+        def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
+            return {key: self.data[key] for key in keys if key in self.data}
+
+        def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
+            self.data.update(values)
+            return ()
+
+    store = Minimal()
+    assert store.max_batch_size == 100
+    store.set_many({f"k{i}": i for i in range(250)})
+    assert store.request_count == 3
+    assert store.get("k249") == 249
+
+
+def test_star_import_works_without_the_optional_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asynq_batching.stores as stores
+
+    for name in ("redis", "pymemcache"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    for name in ("asynq_batching.stores.redis", "asynq_batching.stores.memcache"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    namespace: dict[str, Any] = {}
+    exec("from asynq_batching.stores import *", namespace)
+    assert namespace["SqlStore"] is stores.SqlStore
+    assert "RedisStore" not in stores.__all__ and "MemcacheStore" not in stores.__all__
+    with pytest.raises(ImportError, match="pip install 'asynq-batching\\[redis\\]'"):
+        _ = stores.RedisStore  # still looked up by name (it needs the redis extra)

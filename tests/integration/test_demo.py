@@ -74,6 +74,17 @@ def test_batched_and_naive_agree_and_batched_makes_two_round_trips(authors: Any,
     assert site.round_trips() - before == 2
 
 
+def test_a_round_with_more_keys_than_sql_takes_at_once_is_split(authors: Any) -> None:
+    site = authors.open_site("sqlite://")
+    aids = authors.fill(site, 1000, 250)
+    before = site.round_trips()
+    names = authors.Batched(site).all_author_names(aids)
+    assert names == [f"User {i % 250}" for i in range(1000)]
+    # Still two rounds: 1000 answers in requests of at most 400 keys (3), then 250 users (1).
+    assert site.round_trips() - before == 4
+    assert site.answers.max_batch_size == 400
+
+
 def test_the_demo_on_redis(redis_server: Any) -> None:
     result = run_demo("--store", f"redis://127.0.0.1:{redis_server.port}", "--n", "60")
     assert round_trips(result) == (120, 2)

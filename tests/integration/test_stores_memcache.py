@@ -285,3 +285,59 @@ def test_a_dead_server_in_the_pool_fails_only_its_keys(
 
         main()
         assert outcomes == {key: key if key in on_live else "refused" for key in keys}
+
+
+def test_a_ttl_over_30_days_is_sent_as_a_unix_time(address: tuple[str, int], prefix: str) -> None:
+    from asynq_batching.stores.memcache import MemcacheStore
+
+    forty_days = 40 * 24 * 3600  # memcached reads a relative expiry over 30 days as a Unix time
+    url = f"memcached://{address[0]}:{address[1]}"
+    with MemcacheStore.from_url(url, ttl=forty_days, key_prefix=prefix) as store:
+        store.set_many({"a": 1, "b": 2})
+        assert store.get_many(["a", "b"]) == {"a": 1, "b": 2}
+        for key in ("a", "b"):
+            assert forty_days - 10 <= remaining_ttl(address, prefix + key) <= forty_days + 1
+    with pytest.raises(ValueError, match=r"MemcacheStore\(\): ttl=3153600000 would end after 2038"):
+        MemcacheStore.from_url(url, ttl=100 * 365 * 24 * 3600)
+
+
+def test_bad_timeouts_are_refused() -> None:
+    from asynq_batching.stores.memcache import MemcacheStore
+
+    for timeout in (0, -1, float("inf"), float("nan"), True, "5"):
+        with pytest.raises(ValueError, match=r"MemcacheStore.from_url\(\): timeout must be"):
+            MemcacheStore.from_url("memcached://127.0.0.1:1", timeout=timeout)
+
+
+def test_a_pool_that_ignores_errors_reads_misses_and_drops_writes_of_a_dead_server(
+    memcached_server: Any, closed_port: int, prefix: str
+) -> None:
+    from pymemcache.client.hash import HashClient
+
+    from asynq_batching.stores.memcache import MemcacheStore
+
+    client = HashClient(
+        [memcached_server.address, ("127.0.0.1", closed_port)],
+        connect_timeout=1,
+        timeout=1,
+        ignore_exc=True,
+    )
+    with MemcacheStore(client, key_prefix=prefix) as store:
+        keys = [f"k{i}" for i in range(40)]
+        alive = f"127.0.0.1:{memcached_server.port}"
+        on_live = [key for key in keys if client.hasher.get_node(prefix + key) == alive]
+        assert 0 < len(on_live) < len(keys)
+
+        @asynq()
+        def write_then_read(key: str) -> Any:
+            yield store.set.asynq(key, key)
+            value = yield store.get.asynq(key)
+            yield store.delete.asynq(key)
+            return value
+
+        @asynq()
+        def main() -> Any:
+            return (yield [write_then_read.asynq(key) for key in keys])
+
+        assert main() == [key if key in on_live else MISSING for key in keys]
+        assert store.get_many(keys) == {}

@@ -182,6 +182,12 @@ def test_bad_arguments_are_refused() -> None:
         RedisStore("localhost")
     with pytest.raises(ValueError, match=r"RedisStore\(\): ttl must be None or a number"):
         RedisStore.from_url("redis://127.0.0.1:1", ttl=-5)
+    for retries in (-1, True, 1.5, "2"):  # redis-py retries forever for a negative count
+        with pytest.raises(ValueError, match=r"RedisStore.from_url\(\): retries must be an int"):
+            RedisStore.from_url("redis://127.0.0.1:1", retries=retries)
+    for timeout in (0, -1, float("inf"), float("nan"), True, "5"):
+        with pytest.raises(ValueError, match=r"RedisStore.from_url\(\): timeout must be"):
+            RedisStore.from_url("redis://127.0.0.1:1", timeout=timeout)
 
 
 def test_keys_must_be_str(store: Any) -> None:

@@ -389,6 +389,16 @@ class BatchBase(FutureBase[None]):
 _future_set_error = FutureBase.set_error
 
 
+def _check_size(where: str, value: Any, *, optional: bool = False) -> None:
+    """Raises ValueError unless ``value`` is an int >= 1 (not a bool), or None if
+    ``optional``; ``where`` names the function and option in the message."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        none = "None or " if optional else ""
+        raise ValueError(f"{where} must be {none}an int >= 1, got {value!r}")
+
+
 class _Splitting(threading.local):
     """The batch whose ``_try_switch_active_batch`` runs because it is full."""
 
@@ -481,11 +491,8 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
             )
         limit = batch.max_batch_size
         if limit is not None:
-            if type(limit) is not int or limit < 1:  # a bool is not a size
-                raise ValueError(
-                    f"{type(batch).__name__}.max_batch_size must be None or an int >= 1, "
-                    f"got {limit!r}"
-                )
+            if not batch.items:  # checked once per batch, by its first item
+                _check_size(f"{type(batch).__name__}.max_batch_size", limit, optional=True)
             if len(batch.items) >= limit:
                 raise BatchingError(
                     f"{type(self).__name__}(): {batch!r} is full (max_batch_size={limit}); "
@@ -603,6 +610,8 @@ def _active_debug_batch(name: str) -> DebugBatch:
         ) from None
     if batch is None:
         batch = active[name] = DebugBatch(name)
+    elif batch._status != _OPEN:  # flushed by another thread, which could not replace it
+        batch = active[name] = DebugBatch(name, batch.index + 1)
     return batch
 
 

@@ -40,8 +40,9 @@ from asynq_core.async_task import AsyncTask
 from asynq_core.asynq_to_async import _current_scope, check_sync_call, run_task
 from asynq_core.decorators import is_async_fn
 from asynq_core.futures import ConstFuture, FutureBase
+from asynq_core.utils import callable_name
 
-from .batching import _OPEN, BatchBase, BatchingError, BatchItemBase
+from .batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size
 
 __all__ = ["batched", "BatchedLoader", "BoundLoader", "MissingKeyError"]
 
@@ -189,7 +190,8 @@ class BatchedLoader(Generic[K, V]):
     ``loader.asyncio(key)`` a coroutine of it. On a method, the same calls
     work on the instance (``obj.loader.asynq(key)``), one batch per instance.
     With ``cache=True``, ``prime(key, value)`` and ``clear(key)`` act on the
-    current run's cache (see the module docstring).
+    current run's cache (see the module docstring); outside a run both raise
+    BatchingError.
     """
 
     _asynq_kind = "async"
@@ -216,12 +218,12 @@ class BatchedLoader(Generic[K, V]):
             raise TypeError(f"@batched() needs a function, got {fn!r}")
         if is_async_fn(fn) or isinstance(fn, (BatchedLoader, BoundLoader)):
             raise TypeError(
-                f"@batched() applied to {_name_of(fn)}, which is already an asynq function: "
+                f"@batched() applied to {callable_name(fn)}, which is already an asynq function: "
                 "decorate the plain bulk function"
             )
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.name = f"@batched() {_name_of(fn)}"
+        self.name = f"@batched() {callable_name(fn)}"
         self.is_method = _is_method(fn, self.name)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.max_size = max_size
@@ -259,7 +261,8 @@ class BatchedLoader(Generic[K, V]):
         self._prime(None, key, value)
 
     def clear(self, key: Any = _ALL_KEYS) -> None:
-        """Forgets ``key`` (every key if none is given) in the current run's cache."""
+        """Forgets ``key`` (every key if none is given) in the current run's cache.
+        Needs ``cache=True`` and a run (inside a task)."""
         self._check_not_method("clear")
         self._clear(None, key)
 
@@ -326,21 +329,11 @@ class BatchedLoader(Generic[K, V]):
         return run_task(task)
 
     def _prime(self, instance: Any, key: Any, value: Any) -> None:
-        self._check_cache("prime")
         _check_key(self.name, key)
-        cache = self._run_cache(self._owner(instance), create=True)
-        if cache is None:
-            raise BatchingError(
-                f"{self.name}.prime() outside a scheduler run: the cache lives for one run, "
-                "so prime inside an asynq task or a coroutine started with .asyncio()"
-            )
-        cache[key] = ConstFuture(value)
+        self._cache_of_run("prime", instance)[key] = ConstFuture(value)
 
     def _clear(self, instance: Any, key: Any) -> None:
-        self._check_cache("clear")
-        cache = self._run_cache(self._owner(instance), create=False)
-        if cache is None:
-            return
+        cache = self._cache_of_run("clear", instance)
         if key is _ALL_KEYS:
             cache.clear()
         else:
@@ -352,12 +345,20 @@ class BatchedLoader(Generic[K, V]):
             return self.fn(keys)
         return self.fn(instance, keys)
 
-    def _check_cache(self, method: str) -> None:
+    def _cache_of_run(self, method: str, instance: Any) -> dict[Any, FutureBase[Any]]:
+        """The current run's cache, for ``prime``/``clear``; BatchingError if there is none."""
         if not self.cache:
             raise BatchingError(
                 f"{self.name}.{method}(): the loader has no cache; decorate with "
                 "@batched(cache=True)"
             )
+        cache = self._run_cache(self._owner(instance), create=True)
+        if cache is None:
+            raise BatchingError(
+                f"{self.name}.{method}() outside a scheduler run: the cache lives for one "
+                "run, so call it inside an asynq task or a coroutine started with .asyncio()"
+            )
+        return cache
 
     def _owner(self, instance: Any) -> _Owner:
         if instance is None:
@@ -491,6 +492,7 @@ def batched(
       other concurrent batches' (one round costs the slowest, not the sum).
     - ``fetch_in_thread=False``: ``f`` must run on the scheduler's thread (its
       client is tied to it, e.g. sqlite3); under asyncio it then blocks the loop.
+      It excludes ``concurrent=True``. The three options are bools.
 
     ``f`` may be a method ``f(self, keys)`` (one batch per instance, decorator
     outside ``@classmethod``/``@staticmethod``), and ``async def`` for asyncio
@@ -499,13 +501,10 @@ def batched(
     """
     if callable(max_size) and not isinstance(max_size, int):
         raise TypeError(
-            f"batched() got the function {_name_of(max_size)} as its first argument: write "
+            f"batched() got the function {callable_name(max_size)} as its first argument: write "
             "@batched() with parentheses"
         )
-    if max_size is not None and (
-        isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1
-    ):
-        raise ValueError(f"batched(max_size={max_size!r}): max_size must be None or an int >= 1")
+    _check_size(f"batched(max_size={max_size!r}): max_size", max_size, optional=True)
     if missing is None:
         missing = "error" if default is _NO_DEFAULT else "default"
     if missing not in ("error", "default"):
@@ -515,14 +514,21 @@ def batched(
             f"batched(missing='error', default={default!r}): a default is used only with "
             "missing='default'"
         )
+    flags = {"cache": cache, "concurrent": concurrent, "fetch_in_thread": fetch_in_thread}
+    for option, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"batched({option}={flag!r}): {option} must be True or False")
+    if concurrent and not fetch_in_thread:
+        raise ValueError(
+            "batched(concurrent=True, fetch_in_thread=False): a concurrent flush fetches in a "
+            "worker thread, which fetch_in_thread=False forbids; choose one"
+        )
     return _Batched(
         {
             "max_size": max_size,
             "missing": missing,
             "default": None if default is _NO_DEFAULT else default,
-            "cache": bool(cache),
-            "concurrent": bool(concurrent),
-            "fetch_in_thread": bool(fetch_in_thread),
+            **flags,
         }
     )
 
@@ -573,10 +579,6 @@ def _is_method(fn: Any, name: str) -> bool:
             f"for a method), got the signature {inspect.signature(fn)}"
         )
     return len(required) == 2
-
-
-def _name_of(fn: Any) -> str:
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:

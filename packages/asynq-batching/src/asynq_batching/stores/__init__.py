@@ -22,8 +22,8 @@ from .base import (
 from .sql import SqlStore
 
 if TYPE_CHECKING:
-    from .memcache import MemcacheStore
-    from .redis import RedisStore
+    from .memcache import MemcacheStore as MemcacheStore
+    from .redis import RedisStore as RedisStore
 
 __all__ = [
     "MISSING",
@@ -34,9 +34,9 @@ __all__ = [
     "PickleCodec",
     "BytesCodec",
     "SqlStore",
-    "RedisStore",
-    "MemcacheStore",
 ]
+# RedisStore and MemcacheStore are importable by name but left out of __all__:
+# ``from asynq_batching.stores import *`` must work without the extras.
 
 _OPTIONAL = {"RedisStore": "redis", "MemcacheStore": "memcache"}
 

@@ -3,8 +3,9 @@
 ``BatchedStore`` turns ``get``/``set``/``delete`` calls made by many tasks into
 few requests: each operation has its own batch per thread (a flush sends one
 kind of command), and a flush sends one request per server for each chunk of
-at most ``max_batch_size`` distinct keys. Backends implement four hooks
-(``_partition``, ``_fetch``, ``_store``, ``_remove``), each one request.
+at most ``max_batch_size`` distinct keys. Backends implement three hooks that
+each make one request (``_fetch``, ``_store``, ``_remove``) and, if keys live
+on several servers, ``_partition``, which groups the keys by server.
 
 Invariants:
 - Missing keys are never confused with stored values: ``get`` returns its
@@ -14,8 +15,10 @@ Invariants:
   whose keys it carried, with the backend's own exception; other requests of
   the same flush still run. A value that cannot be decoded fails only the
   items of its key.
-- Writes flush before reads when both are pending (their batches have a
-  higher priority), so tasks of one round read what the others wrote.
+- The pending batches of a store flush in a fixed order, whatever their
+  sizes: sets, then deletes, then gets (``_RANK``). So tasks of one round
+  read what the others wrote, and of a set and a delete of one key in one
+  round the delete wins (a cache entry invalidated in a round stays so).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import json
 import math
 import pickle
 import threading
-from collections.abc import Collection, Hashable, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import qcore
@@ -32,7 +35,7 @@ import qcore
 from asynq_core.decorators import async_proxy, asynq
 from asynq_core.futures import FutureBase
 
-from ..batching import BatchBase, BatchingError, BatchItemBase
+from ..batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size
 
 __all__ = [
     "MISSING",
@@ -43,9 +46,12 @@ __all__ = [
     "BytesCodec",
     "BatchedStore",
     "ttl_seconds",
+    "check_timeout",
 ]
 
 GET, SET, DELETE = "get", "set", "delete"
+# The rank of each operation's batches: of those pending, the highest flushes first.
+_RANK = {SET: 2, DELETE: 1, GET: 0}
 
 _Store = TypeVar("_Store", bound="BatchedStore")
 
@@ -138,6 +144,15 @@ def ttl_seconds(owner: str, ttl: float | None) -> float | None:
     return float(ttl)
 
 
+def check_timeout(owner: str, timeout: Any) -> float:
+    """Checks a timeout given to ``owner``: a finite number of seconds > 0."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ValueError(f"{owner}: timeout must be a number of seconds, got {timeout!r}")
+    if not 0 < timeout < math.inf:
+        raise ValueError(f"{owner}: timeout must be finite and > 0, got {timeout!r}")
+    return timeout
+
+
 class _StoreBatch(BatchBase):
     """The open batch of one operation of one store, in one thread."""
 
@@ -153,7 +168,7 @@ class _StoreBatch(BatchBase):
         return f"{self.store._trace_label()}.{self.operation}"
 
     def get_priority(self) -> Any:
-        return (0 if self.operation == GET else 1, len(self.items))
+        return (_RANK[self.operation], len(self.items))
 
     def _try_switch_active_batch(self) -> None:
         self.store._replace_active_batch(self)
@@ -210,24 +225,21 @@ class BatchedStore:
     server); ``on_request`` is an event hook called before each request with
     ``(operation, server, keys)`` (``server`` is None for a single server).
 
-    Subclasses implement ``_fetch``, ``_store`` and ``_remove`` (one request
-    each, with at most ``max_batch_size`` keys, all of one server), and
-    ``_partition`` if keys live on several servers; ``_check_key`` says which
-    keys are valid.
+    Subclasses call ``super().__init__(max_batch_size=..., codec=...)``
+    (at most ``max_batch_size`` keys per request, 100 by default; ``codec``
+    None stores values as given), implement ``_fetch``, ``_store`` and
+    ``_remove`` (one request each, with at most ``max_batch_size`` keys, all
+    of one server), and ``_partition`` if keys live on several servers;
+    ``_check_key`` says which keys are valid.
     """
 
     # False for clients that must be used from the thread of the scheduler (see
     # BatchBase.fetch_in_thread): their flushes then never run in a worker thread.
     fetch_in_thread = True
 
-    def __init__(self, *, max_batch_size: int, codec: Codec | None = None) -> None:
+    def __init__(self, *, max_batch_size: int = 100, codec: Codec | None = None) -> None:
         owner = type(self).__name__
-        if (
-            isinstance(max_batch_size, bool)
-            or not isinstance(max_batch_size, int)
-            or max_batch_size < 1
-        ):
-            raise ValueError(f"{owner}: max_batch_size must be an int >= 1, got {max_batch_size!r}")
+        _check_size(f"{owner}: max_batch_size", max_batch_size)
         if codec is not None and not (
             callable(getattr(codec, "encode", None)) and callable(getattr(codec, "decode", None))
         ):
@@ -305,8 +317,12 @@ class BatchedStore:
 
     def _check_key(self, method: str, key: Any) -> None:
         """Raises TypeError/ValueError naming ``method`` if ``key`` is not a valid key."""
-        if not isinstance(key, Hashable):
-            raise TypeError(f"{type(self).__name__}.{method}(): keys must be hashable, got {key!r}")
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                f"{type(self).__name__}.{method}(): keys must be hashable, got {key!r}"
+            ) from None
 
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         """Splits ``keys`` by the server holding them: ``(server, keys)`` pairs."""
@@ -329,7 +345,8 @@ class BatchedStore:
     def _active_batch(self, operation: str) -> _StoreBatch:
         batches = self._active.by_operation
         batch = batches.get(operation)
-        if batch is None:
+        # A batch another thread flushed stays here: that thread could not replace it.
+        if batch is None or batch._status != _OPEN:
             batch = batches[operation] = _StoreBatch(self, operation)
         return batch
 
@@ -424,6 +441,11 @@ class BatchedStore:
     # -- helpers -----------------------------------------------------------
 
     def _encode(self, method: str, key: Any, value: Any) -> Any:
+        if value is MISSING:
+            raise TypeError(
+                f"{type(self).__name__}.{method}(): cannot store MISSING (what get returns "
+                f"for a key the store does not hold) under {key!r}"
+            )
         if self.codec is None:
             return value
         try:
@@ -446,6 +468,42 @@ class BatchedStore:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+class _ServerStore(BatchedStore):
+    """What the stores on a key-value server's client (Redis, memcached) share:
+    str keys, ``key_prefix`` prepended to them on the wire, values encoded with
+    ``codec`` (``JsonCodec()`` by default), ``ttl`` (seconds, None for never)
+    for every set, and ``close()`` closing the client."""
+
+    client: Any
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        key_prefix: str,
+        codec: Codec | None,
+        ttl: float | None,
+        max_batch_size: int,
+    ) -> None:
+        super().__init__(
+            max_batch_size=max_batch_size, codec=JsonCodec() if codec is None else codec
+        )
+        owner = f"{type(self).__name__}()"
+        if not isinstance(key_prefix, str):
+            raise TypeError(f"{owner}: key_prefix must be a str, got {key_prefix!r}")
+        self.client = client
+        self.key_prefix = key_prefix
+        self.ttl = ttl_seconds(owner, ttl)
+
+    def _check_key(self, method: str, key: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"{type(self).__name__}.{method}(): keys are str, got {key!r}")
+
+    def close(self) -> None:
+        """Closes the client's connections (it reconnects if used again)."""
+        self.client.close()
 
 
 @asynq()

@@ -15,11 +15,20 @@ Invariants:
 - A failing server fails only the items of its keys; the pool's other
   servers are still asked. ``from_url`` clients have connect and read
   timeouts, so a dead server never hangs the waiting tasks.
+- A ``HashClient`` with ``ignore_exc=True`` is honoured as pymemcache does:
+  a failing server's keys read as missing and writes to it are dropped
+  without an error. Its ``retry_attempts``/``dead_timeout`` are not used: a
+  failing server is asked again at every flush and its keys never move to
+  another server.
+- A ttl over 30 days is sent as a Unix time (memcached reads any expiry
+  over 30 days as one), so it cannot end after 2038-01-19 (memcached's
+  32-bit clock).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -32,9 +41,13 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "asynq_batching.stores.memcache needs pymemcache: pip install 'asynq-batching[memcache]'"
     ) from error
 
-from .base import BatchedStore, Codec, JsonCodec, ttl_seconds
+from .base import Codec, _ServerStore, check_timeout
 
 __all__ = ["MemcacheStore", "parse_memcached_url"]
+
+# memcached reads an expiry of more than 30 days as a Unix time, and keeps 32-bit times.
+_MAX_RELATIVE_EXPIRE = 30 * 24 * 3600
+_MAX_UNIX_TIME = 2**31 - 1
 
 
 def parse_memcached_url(url: str) -> list[tuple[str, int]]:
@@ -55,17 +68,20 @@ def parse_memcached_url(url: str) -> list[tuple[str, int]]:
     return servers
 
 
-class MemcacheStore(BatchedStore):
+class MemcacheStore(_ServerStore):
     """Batched ``get``/``set``/``delete`` on a pymemcache ``Client``,
     ``PooledClient`` or ``HashClient`` (a pool of servers).
 
     ``key_prefix`` is prepended to every key on the wire; values are encoded
     with ``codec`` (``JsonCodec()`` by default); ``ttl`` (seconds, None for
-    never; memcached counts whole seconds) applies to every ``set``.
+    never; memcached counts whole seconds; it must end before 2038-01-19)
+    applies to every ``set``.
     """
 
     # A pymemcache Client owns one socket: two flushes must not use it at once.
     fetch_in_thread = False
+
+    client: Client | PooledClient | HashClient
 
     def __init__(
         self,
@@ -76,21 +92,23 @@ class MemcacheStore(BatchedStore):
         ttl: float | None = None,
         max_batch_size: int = 500,
     ) -> None:
-        super().__init__(
-            max_batch_size=max_batch_size, codec=JsonCodec() if codec is None else codec
-        )
         if not isinstance(client, (Client, PooledClient, HashClient)):
             raise TypeError(
                 "MemcacheStore() needs a pymemcache Client, PooledClient or HashClient, "
                 f"got {client!r}"
             )
-        if not isinstance(key_prefix, str):
-            raise TypeError(f"MemcacheStore(): key_prefix must be a str, got {key_prefix!r}")
-        ttl = ttl_seconds("MemcacheStore()", ttl)
-        self.client = client
-        self.key_prefix = key_prefix
-        self.expire = 0 if ttl is None else math.ceil(ttl)
+        super().__init__(
+            client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
+        )
+        self.expire = 0 if self.ttl is None else math.ceil(self.ttl)
+        if self.expire > _MAX_RELATIVE_EXPIRE and time.time() + self.expire > _MAX_UNIX_TIME:
+            raise ValueError(
+                f"MemcacheStore(): ttl={ttl!r} would end after 2038-01-19, the last time "
+                "memcached can keep; use ttl=None for values that never expire"
+            )
         self.is_pool = isinstance(client, HashClient)
+        # A pool that ignores errors: a failed request reads as misses, writes are dropped.
+        self.ignore_exc = self.is_pool and bool(getattr(client, "ignore_exc", False))
 
     @classmethod
     def from_url(
@@ -108,8 +126,7 @@ class MemcacheStore(BatchedStore):
         for ``memcached://host1:port1,host2:port2``), whose connects and reads
         time out after ``timeout`` seconds. ``client_options`` go to pymemcache."""
         servers = parse_memcached_url(url)
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"MemcacheStore.from_url(): timeout must be > 0, got {timeout!r}")
+        check_timeout("MemcacheStore.from_url()", timeout)
         options = {"connect_timeout": timeout, "timeout": timeout, **client_options}
         client: Client | HashClient
         if len(servers) == 1:
@@ -121,8 +138,7 @@ class MemcacheStore(BatchedStore):
         )
 
     def _check_key(self, method: str, key: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"MemcacheStore.{method}(): keys are str, got {key!r}")
+        super()._check_key(method, key)
         client = self.client
         try:
             check_key_helper(
@@ -146,33 +162,42 @@ class MemcacheStore(BatchedStore):
             by_server.setdefault(server, []).append(key)
         return list(by_server.items())
 
-    def _client_of(self, server: str | None) -> Any:
+    def _run(self, server: str | None, method: str, failed: Any, *args: Any, **kwargs: Any) -> Any:
+        """Calls ``method`` of the client of ``server`` (a server of the pool, or
+        the client itself); in a pool with ``ignore_exc`` its errors give ``failed``."""
         client = self.client
-        if server is None or not isinstance(client, HashClient):
-            return client
-        return client.clients[server]
+        if server is not None and isinstance(client, HashClient):
+            client = client.clients[server]
+        try:
+            return getattr(client, method)(*args, **kwargs)
+        except Exception:
+            if not self.ignore_exc:
+                raise
+            return failed
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
         prefix = self.key_prefix
-        found = self._client_of(server).get_many([prefix + key for key in keys])
+        found = self._run(server, "get_many", {}, [prefix + key for key in keys])
         return {key: found[prefix + key] for key in keys if prefix + key in found}
 
     def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
         by_wire = {self.key_prefix + key: key for key in values}
-        refused = self._client_of(server).set_many(
+        expire = self.expire
+        if expire > _MAX_RELATIVE_EXPIRE:
+            expire += int(time.time())
+        refused = self._run(
+            server,
+            "set_many",
+            (),
             {wire: values[key] for wire, key in by_wire.items()},
-            expire=self.expire,
+            expire=expire,
             noreply=False,
         )
         return [by_wire[wire.decode() if isinstance(wire, bytes) else wire] for wire in refused]
 
     def _remove(self, server: str | None, keys: list[Any]) -> None:
         prefix = self.key_prefix
-        self._client_of(server).delete_many([prefix + key for key in keys], noreply=False)
-
-    def close(self) -> None:
-        """Closes the client's connections (it reconnects if used again)."""
-        self.client.close()
+        self._run(server, "delete_many", None, [prefix + key for key in keys], noreply=False)
 
     def __repr__(self) -> str:
         kind = "pool" if self.is_pool else "server"

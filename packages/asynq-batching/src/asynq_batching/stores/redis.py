@@ -30,18 +30,21 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "asynq_batching.stores.redis needs redis-py: pip install 'asynq-batching[redis]'"
     ) from error
 
-from .base import BatchedStore, Codec, JsonCodec, ttl_seconds
+from .base import Codec, _ServerStore, check_timeout
 
 __all__ = ["RedisStore"]
 
 
-class RedisStore(BatchedStore):
+class RedisStore(_ServerStore):
     """Batched ``get``/``set``/``delete`` on a ``redis.Redis`` or ``redis.RedisCluster``.
 
     ``key_prefix`` is prepended to every key on the wire; values are encoded
     with ``codec`` (``JsonCodec()`` by default; ``BytesCodec()`` for raw
     bytes); ``ttl`` (seconds, None for never) applies to every ``set``.
+    ``is_cluster`` tells whether the client is a ``RedisCluster``.
     """
+
+    client: redis.Redis | RedisCluster
 
     def __init__(
         self,
@@ -52,24 +55,15 @@ class RedisStore(BatchedStore):
         ttl: float | None = None,
         max_batch_size: int = 1000,
     ) -> None:
-        super().__init__(
-            max_batch_size=max_batch_size, codec=JsonCodec() if codec is None else codec
-        )
         if not isinstance(client, (redis.Redis, RedisCluster)):
             raise TypeError(
                 f"RedisStore() needs a redis.Redis or redis.RedisCluster, got {client!r}"
             )
-        if not isinstance(key_prefix, str):
-            raise TypeError(f"RedisStore(): key_prefix must be a str, got {key_prefix!r}")
-        ttl = ttl_seconds("RedisStore()", ttl)
-        self.client = client
-        self.key_prefix = key_prefix
-        self.ttl_ms = None if ttl is None else max(1, round(ttl * 1000))
-        self.cluster = client if isinstance(client, RedisCluster) else None
-
-    @property
-    def is_cluster(self) -> bool:
-        return self.cluster is not None
+        super().__init__(
+            client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
+        )
+        self.ttl_ms = None if self.ttl is None else max(1, round(self.ttl * 1000))
+        self.is_cluster = isinstance(client, RedisCluster)
 
     @classmethod
     def from_url(
@@ -87,12 +81,14 @@ class RedisStore(BatchedStore):
     ) -> RedisStore:
         """A store on a new client for ``url`` (``redis://host:port/db``), whose
         connects and reads time out after ``timeout`` seconds and are retried
-        ``retries`` times. With ``cluster=True`` the URL names one node of a
-        Redis Cluster. ``client_options`` go to redis-py."""
+        ``retries`` times (an int >= 0). With ``cluster=True`` the URL names
+        one node of a Redis Cluster. ``client_options`` go to redis-py."""
         if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"RedisStore.from_url() takes a redis:// URL, got {url!r}")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"RedisStore.from_url(): timeout must be > 0, got {timeout!r}")
+        check_timeout("RedisStore.from_url()", timeout)
+        # redis-py retries forever for a negative count.
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"RedisStore.from_url(): retries must be an int >= 0, got {retries!r}")
         options: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
@@ -108,13 +104,9 @@ class RedisStore(BatchedStore):
             client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
         )
 
-    def _check_key(self, method: str, key: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"RedisStore.{method}(): keys are str, got {key!r}")
-
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
-        cluster = self.cluster
-        if cluster is None:
+        cluster = self.client
+        if not isinstance(cluster, RedisCluster):  # what is_cluster says, for checkers
             return [(None, keys)]
         by_node: dict[str, list[Any]] = {}
         for key in keys:
@@ -126,10 +118,11 @@ class RedisStore(BatchedStore):
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
         wire = [self.key_prefix + key for key in keys]
-        if self.cluster is not None:
-            values = self.cluster.mget_nonatomic(wire)
+        client = self.client
+        if isinstance(client, RedisCluster):  # what is_cluster says, for checkers
+            values = client.mget_nonatomic(wire)
         else:
-            values = self.client.mget(wire)
+            values = client.mget(wire)
         return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
 
     def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
@@ -152,10 +145,6 @@ class RedisStore(BatchedStore):
         for key in wire:
             pipe.delete(key)
         pipe.execute()
-
-    def close(self) -> None:
-        """Closes the client's connections (it reconnects if used again)."""
-        self.client.close()
 
     def __repr__(self) -> str:
         kind = "cluster" if self.is_cluster else "redis"
