@@ -42,8 +42,9 @@ class _NoKeywordArguments(dict[str, Any]):
             "the kwargs of a task called without keyword arguments are shared and read-only"
         )
 
+    # Assigned, not defined: the overloads of dict's methods need not be repeated.
     __setitem__ = __delitem__ = __ior__ = _refuse
-    update = setdefault = pop = popitem = clear = _refuse
+    update = setdefault = pop = popitem = clear = _refuse  # pyright: ignore[reportAssignmentType]
 
     def __reduce__(self) -> Any:
         return (dict, ())
