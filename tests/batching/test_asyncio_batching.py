@@ -214,17 +214,21 @@ def test_an_async_bulk_function_is_awaited_under_asyncio() -> None:
 
 def test_a_batch_flushing_for_one_request_is_awaited_by_another() -> None:
     calls: list[list[int]] = []
+    flush_started = threading.Event()
+    release_flush = threading.Event()
+    late_waits = asyncio.Event()
 
     @batched()
     def slow(keys: list[int]) -> list[int]:
         calls.append(list(keys))
-        time.sleep(0.05)
+        flush_started.set()
+        assert release_flush.wait(5), "the late request never waited on the flush"
         return keys
 
-    async def nap() -> None:
-        await asyncio.sleep(0.01)
+    async def until_the_flush_started() -> None:
+        assert await asyncio.to_thread(flush_started.wait, 5)
 
-    @asynq(asyncio_fn=nap)
+    @asynq(asyncio_fn=until_the_flush_started)
     def pause() -> Any:
         yield None
 
@@ -234,16 +238,22 @@ def test_a_batch_flushing_for_one_request_is_awaited_by_another() -> None:
 
     @asynq()
     def late() -> Any:
-        # Joins the batch of this thread, then waits on native I/O while the
+        # Joins the batch of this thread, then waits on native I/O until the
         # quick request flushes that batch in the executor.
         pending = slow.asynq(2)
         yield pause.asynq()
+        assert not pending.is_computed()  # the flush is in progress, held by release_flush
+        late_waits.set()  # wakes release() only once this scope awaits the flush
         return (yield pending)
 
-    async def main() -> Any:
-        return await asyncio.gather(quick.asyncio(), late.asyncio())
+    async def release() -> None:
+        await late_waits.wait()
+        release_flush.set()
 
-    assert run(main()) == [1, 2]
+    async def main() -> Any:
+        return await asyncio.gather(quick.asyncio(), late.asyncio(), release())
+
+    assert run(main()) == [1, 2, None]
     assert calls == [[1, 2]]
 
 

@@ -241,9 +241,10 @@ def test_an_override_is_not_seen_by_other_threads_while_its_task_runs() -> None:
     inside = threading.Event()
     read = threading.Event()
     seen_by_thread: list[str] = []
+    reader_waited: list[bool] = []
 
     def reader() -> None:
-        inside.wait(timeout=5)
+        reader_waited.append(inside.wait(timeout=5))
         seen_by_thread.append(level.get())
         read.set()
 
@@ -251,7 +252,7 @@ def test_an_override_is_not_seen_by_other_threads_while_its_task_runs() -> None:
     def task() -> Any:
         with level.override("mine"):
             inside.set()
-            read.wait(timeout=5)
+            assert read.wait(timeout=5)
             return level.get()
         yield None  # a generator function
 
@@ -259,4 +260,6 @@ def test_an_override_is_not_seen_by_other_threads_while_its_task_runs() -> None:
     thread.start()
     assert task() == "mine"
     thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert reader_waited == [True]
     assert seen_by_thread == ["default"]

@@ -2,9 +2,10 @@
 
 Every test gets a fresh scheduler for its thread, fresh profiler entries and
 the debug options (and debug module switches) restored afterwards, so tests
-never see each other's state. ``make_batch`` builds a tiny flush group of
-deferred futures (the seam asynq-batching plugs into), enough to exercise the
-scheduler's batching without depending on asynq-batching.
+never see each other's state (the root conftest resets the scheduler).
+``make_batch`` builds a tiny flush group of deferred futures (the seam
+asynq-batching plugs into), enough to exercise the scheduler's batching
+without depending on asynq-batching.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 
 import pytest
 
-import asynq_core
 from asynq_core import _debug, debug, profiler
 from asynq_core.futures import DeferredFuture
 
@@ -38,7 +38,8 @@ class TinyItem(DeferredFuture[Any]):
 
 
 class TinyBatch:
-    """A flush group: on flush, each item gets ``compute(key)`` (or its error)."""
+    """A flush group: on flush, each item gets ``compute(key)`` (or its error);
+    then ``flush()`` raises ``fail_with`` if given (a flush that breaks)."""
 
     def __init__(
         self,
@@ -46,11 +47,13 @@ class TinyBatch:
         priority: Any,
         compute: Callable[[Any], Any],
         flush_log: list[tuple[str, list[Any]]],
+        fail_with: BaseException | None = None,
     ) -> None:
         self.name = name
         self.priority = priority
         self.compute = compute
         self.flush_log = flush_log
+        self.fail_with = fail_with
         self.items: list[TinyItem] = []
         self.flush_count = 0
 
@@ -76,6 +79,8 @@ class TinyBatch:
                 item.set_error(error)
             else:
                 item.set_value(value)
+        if self.fail_with is not None:
+            raise self.fail_with
 
     def __repr__(self) -> str:
         return f"<TinyBatch {self.name}>"
@@ -93,10 +98,8 @@ def fresh_state() -> Iterator[None]:
             "_original_hook",
         )
     }
-    asynq_core.scheduler.reset()
     profiler.reset()
     yield
-    asynq_core.scheduler.reset()
     profiler.reset()
     for name in list(vars(_debug.options)):
         if name not in saved_options:
@@ -117,10 +120,15 @@ def flush_log() -> list[tuple[str, list[Any]]]:
 def make_batch(
     flush_log: list[tuple[str, list[Any]]],
 ) -> Callable[..., TinyBatch]:
-    """``make_batch(name, priority=0, compute=lambda key: key)`` -> TinyBatch."""
+    """``make_batch(name, priority=0, compute=lambda key: key, fail_with=None)`` -> TinyBatch."""
 
-    def make(name: str, priority: Any = 0, compute: Callable[[Any], Any] = lambda key: key):
-        return TinyBatch(name, priority, compute, flush_log)
+    def make(
+        name: str,
+        priority: Any = 0,
+        compute: Callable[[Any], Any] = lambda key: key,
+        fail_with: BaseException | None = None,
+    ) -> TinyBatch:
+        return TinyBatch(name, priority, compute, flush_log, fail_with)
 
     return make
 

@@ -33,13 +33,6 @@ def test_the_fixture_starts_patches_at_once(asynq_patch: PatchScope) -> None:
     assert settings is targets.SETTINGS and settings["mode"] == "fixture"
 
 
-def test_the_previous_tests_patches_are_undone() -> None:
-    assert targets.fetch_user is ORIGINAL_FETCH_USER
-    assert targets.Service().get(1) == 2
-    assert targets.plain_double(3) == 6
-    assert targets.SETTINGS == {"mode": "real"}
-
-
 def test_patch_scope_stops_latest_first() -> None:
     with PatchScope() as scope:
         scope("mock_targets.fetch_user", return_value="outer")
@@ -88,16 +81,28 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
 PLUGIN_USER_TESTS = """
     import os.path
 
+    SETTINGS = {"mode": "real"}
+
     def test_patches_and_fails(asynq_patch):
         exists = asynq_patch("os.path.exists", return_value="patched")
         assert os.path.exists("/nowhere") == "patched"
         assert os.path.exists.asynq("/nowhere").value() == "patched"
         exists.assert_called_with("/nowhere")
-        raise AssertionError("the patch must be undone anyway")
+        asynq_patch.object(os.path, "ismount", return_value="object")
+        asynq_patch.multiple("os.path", getctime=lambda path: "multiple")
+        asynq_patch.dict(SETTINGS, mode="dict", extra=1)
+        assert os.path.ismount.asynq("/").value() == "object"
+        assert os.path.getctime("/") == "multiple"
+        assert SETTINGS == {"mode": "dict", "extra": 1}
+        raise AssertionError("the patches must be undone anyway")
 
-    def test_sees_the_original():
+    def test_sees_the_originals():
         assert os.path.exists("/nowhere/at/all") is False
         assert not hasattr(os.path.exists, "asynq")
+        assert os.path.ismount("/") is True
+        assert not hasattr(os.path.ismount, "asynq")
+        assert isinstance(os.path.getctime("/"), float)
+        assert SETTINGS == {"mode": "real"}
 """
 
 
@@ -127,4 +132,4 @@ def test_the_plugin_undoes_patches_in_a_real_pytest_run(tmp_path: Path) -> None:
     )
     output = completed.stdout + completed.stderr
     assert "1 failed, 1 passed" in output, output
-    assert "the patch must be undone anyway" in output
+    assert "the patches must be undone anyway" in output

@@ -1,7 +1,8 @@
 """Shared fixtures of the reliability tests (cross-cutting: any part may be imported).
 
-- Every test starts and ends with a fresh scheduler for its thread, empty
-  profiler entries, no active debug batches and the debug options it found.
+- Every test starts and ends with a fresh scheduler for its thread (the root
+  conftest), empty profiler entries, no active debug batches and the debug
+  options it found.
 - ``Table`` is a dict read through a real ``BatchBase`` subclass: one active
   batch per table, each flush logged as ``(table name, keys)``; a missing
   key fails its item with KeyError, ``fail_with`` makes ``_flush`` raise and
@@ -25,7 +26,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-import asynq_core
 from asynq_batching import BatchBase, BatchItemBase, batching
 from asynq_core import _debug, profiler
 
@@ -117,12 +117,10 @@ def _restore_options(saved: dict[str, Any]) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_state() -> Iterator[None]:
-    saved_options = dict(vars(_debug.options))
-    asynq_core.scheduler.reset()
+    saved_options = dict(vars(_debug.options))  # the root conftest resets the scheduler
     profiler.reset()
     batching._debug_batches.active.clear()
     yield
-    asynq_core.scheduler.reset()
     profiler.reset()
     batching._debug_batches.active.clear()
     _restore_options(saved_options)

@@ -853,8 +853,3 @@ def test_a_misuse_gets_a_clear_error(misuse: Misuse) -> None:
     scheduler = get_scheduler()
     assert scheduler.active_task is None
     assert scheduler.pending_groups() == []
-
-
-def test_every_row_has_its_own_id() -> None:
-    ids = [misuse.id for misuse in MISUSES]
-    assert len(ids) == len(set(ids))

@@ -104,6 +104,7 @@ def test_a_failed_run_frees_everything_once_its_error_is_dropped(make_table) -> 
     del info  # the traceback references the frames, which reference the tasks
     gc.collect()
     assert tracker.alive() == []
+    assert len(tracker.refs) == 2 * 13 + 2 * 6  # not vacuous: 13 tasks, 6 items
 
 
 def test_an_abandoned_run_frees_everything(make_table) -> None:
@@ -119,6 +120,7 @@ def test_an_abandoned_run_frees_everything(make_table) -> None:
     get_scheduler().on_after_batch_flush.unsubscribe(abort)
     gc.collect()
     assert tracker.alive() == []
+    assert len(tracker.refs) == 2 * 11 + 2 * 5  # not vacuous: up to the first flush
     assert get_scheduler()._ready == []
 
 
@@ -138,6 +140,7 @@ def test_tasks_in_a_dependency_cycle_are_freed() -> None:
     tasks.clear()
     gc.collect()
     assert tracker.alive() == []
+    assert len(tracker.refs) == 2 * 2  # not vacuous: both tasks ran
 
 
 def test_a_thousand_runs_keep_memory_flat(make_table) -> None:

@@ -339,7 +339,7 @@ def test_alazy_constant_expires_after_ttl_microseconds(store: Any) -> None:
         yield
 
     assert config() == 1
-    with qcore.TimeOffset(999_000):
+    with qcore.TimeOffset(500_000):
         assert config() == 1
     with qcore.TimeOffset(1_001_000):
         assert config() == 2

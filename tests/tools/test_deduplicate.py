@@ -66,6 +66,8 @@ def test_dirty_forgets_the_call_in_progress(store: Any) -> None:
     assert fetch.asynq(1) is second
     assert fetch.asynq(2) is other  # only the one call is forgotten
     fetch.dirty(3)  # nothing in progress: nothing to do
+    assert fetch.asynq(1) is second
+    assert fetch.asynq(2) is other
 
 
 def test_dirty_on_a_method_binds_the_instance(store: Any) -> None:
