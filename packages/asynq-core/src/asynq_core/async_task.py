@@ -19,6 +19,7 @@ import linecache
 from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
+from . import asynq_to_async
 from . import scheduler as _scheduler
 from .futures import FutureBase
 from .futures import _short_repr as _short
@@ -30,6 +31,7 @@ __all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
 T_co = TypeVar("T_co", covariant=True)
 
 _state = _scheduler._state
+_current_scope = asynq_to_async._current_scope
 
 
 class _NoKeywordArguments(dict[str, Any]):
@@ -111,6 +113,8 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
     # -- the scheduler's side (double dispatch) ----------------------------
 
     def _compute(self) -> None:
+        if _current_scope.get() is not None:  # asyncio mode: it would block the loop
+            asynq_to_async.refuse_sync_wait(self)
         _state.scheduler.wait_for(self)
 
     def _schedule_computation(self, scheduler: Any) -> None:

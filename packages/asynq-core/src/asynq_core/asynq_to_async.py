@@ -15,26 +15,51 @@ So ``asyncio.run(f.asyncio(...))`` makes exactly the flushes ``f(...)`` makes.
 
 Each root ``.asyncio()`` call owns its scope: concurrent requests batch
 independently and none waits for another's flush. A ``.asyncio()`` awaited
-from native code of a scope joins that scope.
+from native code of a scope joins that scope. A task shared by several calls
+(``deduplicate``, a cache) runs in the scope that started it; the others wait.
+
+A scope is observed like the synchronous scheduler of its thread: it shares
+that scheduler's flush hooks and recordings (``get_scheduler()``'s
+``on_before_batch_flush``, ``tracing.record()``), runs the traced step when
+a debug option is on or something records, and flushes with the same hook
+and tracer calls. (Recordings assume nested loops: the rounds of concurrent
+scopes of one thread interleave in them.)
+
+A call that ends before its task is computed (cancelled, e.g. by a timeout
+of ``asyncio.wait_for``, or failed) fails every unfinished task of its scope
+with AsyncTaskCancelledError (generator closed, waiters woken), so a task
+shared with another call is never left stuck: a call already waiting on it
+gets that error; a later call that looks the task up again (``deduplicate``
+forgets computed tasks) runs it afresh. The scope's pending batches are
+forgotten, not cancelled: other scopes may share them.
 
 While a scope runs, ``is_asyncio_mode()`` is true (a context variable, so per
-coroutine) and a synchronous call of an asynq function is refused: it would
-block the event loop.
+coroutine) and a synchronous call of an asynq function, or ``.value()`` of an
+uncomputed task, is refused: it would block the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextvars import ContextVar
 from typing import Any
 
+from . import _debug, profiler
+from . import async_task as _async_task  # a module: async_task may import this one
 from . import scheduler as _scheduler
-from .async_task import AsyncTask
 from .futures import FutureBase
-from .scheduler import NEW, AsyncTaskError, TaskScheduler, _describe_stall
+from .scheduler import NEW, AsyncTaskError, TaskScheduler, _describe_stall, _futures_in, _name_of
 
-__all__ = ["is_asyncio_mode", "run_task", "resolve_awaitables", "check_sync_call", "NativeCall"]
+__all__ = [
+    "is_asyncio_mode",
+    "run_task",
+    "resolve_awaitables",
+    "check_sync_call",
+    "refuse_sync_wait",
+    "NativeCall",
+]
 
 _log = logging.getLogger("asynq")
 
@@ -61,11 +86,29 @@ def check_sync_call(fn: Any, allow_sync_call: bool) -> None:
     _log.warning(message)
 
 
+def refuse_sync_wait(task: Any) -> None:
+    """Refuses ``task.value()`` of an uncomputed task in asyncio mode (called by
+    ``AsyncTask._compute``): the synchronous wait would block the event loop."""
+    if _current_scope.get() is not None:
+        raise RuntimeError(
+            f"{task!r}.value() inside an asyncio coroutine: waiting synchronously would "
+            "block the event loop; yield the task in an asynq function, or await "
+            "run_task(task) in native code"
+        )
+
+
 async def run_task(task: Any) -> Any:
-    """Runs an AsyncTask on the running event loop and returns its value."""
+    """Runs an AsyncTask on the running event loop and returns its value.
+
+    Any other asynq future is computed through ``resolve_awaitables``.
+    """
+    if not isinstance(task, FutureBase):
+        raise TypeError(f"run_task() takes an asynq future (an AsyncTask), got {task!r}")
     scope = _current_scope.get()
     if scope is not None and not scope.finished:
         return await scope.await_future(task)
+    if task._state is None:  # not a task: a batch item, a Future, ...
+        return await resolve_awaitables(task)
     scope = AsyncioScope(asyncio.get_running_loop())
     token = _current_scope.set(scope)
     try:
@@ -75,12 +118,18 @@ async def run_task(task: Any) -> Any:
 
 
 async def resolve_awaitables(yielded: Any) -> Any:
-    """Computes a future (or a yielded structure of them) on the running loop."""
+    """Computes asynq futures on the running loop and returns what yielding them
+    in a task gives.
+
+    ``yielded`` is anything a task may yield: a future, None, or lists, tuples
+    and dicts of them, nested. It takes no asyncio awaitables (coroutines,
+    asyncio futures): the name is asynq 1.x's.
+    """
 
     def await_all() -> Any:
         return (yield yielded)
 
-    return await run_task(AsyncTask(await_all(), resolve_awaitables, (), {}))
+    return await run_task(_async_task.AsyncTask(await_all(), resolve_awaitables, (), {}))
 
 
 class NativeCall(FutureBase[Any]):
@@ -91,7 +140,7 @@ class NativeCall(FutureBase[Any]):
     work of the same scope.
     """
 
-    __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_started", "_parked", "fn")
+    __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_scope", "_parked", "fn")
 
     def __init__(self, coroutine_fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         super().__init__()
@@ -99,16 +148,16 @@ class NativeCall(FutureBase[Any]):
         self._coroutine_fn = coroutine_fn
         self._args = args
         self._kwargs = kwargs
-        self._started = False
+        self._scope: AsyncioScope | None = None  # the scope that started it
         self._parked = 0
 
     def _schedule_computation(self, scheduler: Any) -> None:
-        if self._started:
+        if self._scope is not None:
             return
         if not isinstance(scheduler, AsyncioScope):
             self._compute()
             return
-        self._started = True
+        self._scope = scheduler
         scheduler._busy += 1
         # Created inside the waiting task's step: the coroutine sees the
         # context variables (and contexts) of that task.
@@ -182,10 +231,17 @@ class AsyncioScope(TaskScheduler):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
+        # Observed like the thread's scheduler: its hooks and recordings are shared.
+        thread_scheduler = _thread_state.scheduler
+        self.on_before_batch_flush = thread_scheduler.on_before_batch_flush
+        self.on_after_batch_flush = thread_scheduler.on_after_batch_flush
+        self._tracers = thread_scheduler._tracers
         self._ready = _WakingStack(self)
         self._loop = loop
         self._busy = 0
         self._wakeup: asyncio.Future[None] | None = None
+        # Uncomputed futures native code of the scope awaits (await_future).
+        self._awaited: list[Any] = []
         self.finished = False
 
     def _wake(self) -> None:
@@ -209,20 +265,102 @@ class AsyncioScope(TaskScheduler):
                     await self._sleep()
                 elif self._pending_groups:
                     await self._flush_round()
-                elif not self._ready:
+                elif self._ready:
+                    continue
+                elif self._waits_on_other_scope(root):
+                    await self._sleep()  # its end wakes the waiting task of this scope
+                else:
                     raise AsyncTaskError(_describe_stall(root))
+        except BaseException as error:
+            if not root._computed:
+                self._abandon(root, error)
+            raise
         finally:
             self.finished = True
         return root.value()
 
     def _step_until_stuck(self, root: Any) -> None:
+        step = self._step_traced if _debug.options.tracing or self._tracers else self._step
         outer = _thread_state.scheduler
         _thread_state.scheduler = self
         try:
-            self._run(root, None, self._step, None, None)
+            self._run(root, None, step, None, None)
         finally:
             self.active_task = None
             _thread_state.scheduler = outer
+
+    def _waits_on_other_scope(self, root: Any) -> bool:
+        """True if ``root`` (or native code of this scope) waits, through tasks, on
+        a task or native call of another running scope, and on no cycle of tasks:
+        that scope's progress then wakes this one; else nothing would."""
+        elsewhere = False
+        on_path: set[int] = set()
+        visited: set[int] = set()
+        for start in (root, *self._awaited):
+            if start._computed or id(start) in visited or start._state is None:
+                continue
+            visited.add(id(start))
+            on_path.add(id(start))
+            path = [(start, iter(_futures_in(start._yielded)))]
+            while path:
+                task, waits_on = path[-1]
+                for future in waits_on:
+                    if id(future) in on_path:
+                        return False  # a cycle: nothing will break it
+                    if id(future) in visited:
+                        continue
+                    visited.add(id(future))
+                    scope = _runner_of(future)
+                    if scope is not self and isinstance(scope, AsyncioScope):
+                        elsewhere = elsewhere or not scope.finished
+                    if future._state is not None:  # a task, of any scheduler: its waits too
+                        on_path.add(id(future))
+                        path.append((future, iter(_futures_in(future._yielded))))
+                        break
+                else:
+                    path.pop()
+                    on_path.discard(id(task))
+        return elsewhere
+
+    def _abandon(self, root: Any, error: BaseException) -> None:
+        """``error`` ended the call before ``root`` was computed: fails every
+        unfinished task of the scope (see the module docstring)."""
+        self._pending_groups.clear()
+        tasks = self._unfinished_tasks(root)
+        # Each is first taken off the futures it waits on, so that failing one
+        # wakes no other (nor does a later flush).
+        for task in tasks:
+            for future in _futures_in(task._yielded):
+                _drop_waiter(future, task)
+        self._ready.clear()
+        for task in tasks:
+            cancelled = _async_task.AsyncTaskCancelledError(
+                f"{task!r} was abandoned: {error!r} ended the asyncio call of {root!r}"
+            )
+            # Errors of the closed generator or of on_computed subscribers are
+            # dropped: ``error`` is what the caller must see.
+            try:
+                if task._generator is not None:
+                    task._generator.close()
+            except BaseException:
+                pass
+            try:
+                task._finish(None, cancelled)
+            except BaseException:
+                pass
+
+    def _unfinished_tasks(self, root: Any) -> list[Any]:
+        """The uncomputed tasks of this scope: queued ones, and those ``root``, the
+        queued ones or native code wait on (directly or through each other)."""
+        found: dict[int, Any] = {}
+        to_visit = [root, *self._ready, *self._awaited]
+        while to_visit:
+            task = to_visit.pop()
+            if task._computed or id(task) in found or getattr(task, "_scheduler", None) is not self:
+                continue
+            found[id(task)] = task
+            to_visit.extend(_futures_in(task._yielded))
+        return list(found.values())
 
     async def _sleep(self) -> None:
         self._wakeup = self._loop.create_future()
@@ -232,20 +370,57 @@ class AsyncioScope(TaskScheduler):
             self._wakeup = None
 
     async def _flush_round(self) -> None:
+        """Flushes the next group (with its concurrent peers) as ``_flush_traced``
+        and ``_flush`` do: the same debug output, tracer calls and profile entry."""
         group = self._next_group()
-        groups = [group]
-        if getattr(group, "concurrent", False):
-            for other in list(self._pending_groups):
-                if getattr(other, "concurrent", False):
-                    del self._pending_groups[other]
-                    groups.append(other)
-        for group in groups:
-            self.on_before_batch_flush(group)
+        groups = [group, *self._take_concurrent_peers(group)]
+        options = _debug.options
+        if not (options.tracing or self._tracers):
+            await self._flush_groups(groups)
+            return
+        tracers = tuple(self._tracers)
+        if options.DUMP_FLUSH_BATCH:
+            from . import debug
+
+            debug.write(f"asynq: flush {debug.repr(group)}")
+        for tracer in tracers:
+            tracer._flush_started(group)
+        error = None
+        start = time.perf_counter()
         try:
-            await asyncio.gather(*(self._flush_group(group) for group in groups))
+            await self._flush_groups(groups)
+        except BaseException as flush_error:
+            error = flush_error
+            raise
         finally:
-            for group in groups:
-                self.on_after_batch_flush(group)
+            end = time.perf_counter()
+            for tracer in tracers:
+                tracer._flush_ended(group, start, end, error)
+            if options.COLLECT_PERF_STATS:
+                profiler.append(
+                    {
+                        "name": _name_of(group),
+                        "time_taken": (end - start) * 1e6,
+                        "dependencies": [],
+                        "batch_size": len(getattr(group, "items", ())),
+                    }
+                )
+            del error  # the frame would otherwise keep the traceback alive
+
+    async def _flush_groups(self, groups: list[Any]) -> None:
+        """One round, with the hooks of a synchronous round of concurrent groups:
+        every group is flushed even if a before-hook fails, and the first error
+        is raised after the after-hooks."""
+        first_error = self._before_flush(groups)
+        # Even one group is flushed in a task of its own: it starts a loop tick
+        # later, so items that other scopes add meanwhile join its batch.
+        outcomes = await asyncio.gather(
+            *(self._flush_group(group) for group in groups), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                first_error = first_error or outcome
+        self._after_flush(groups, first_error)
 
     async def _flush_group(self, group: Any) -> None:
         flush_async = getattr(group, "flush_async", None)
@@ -282,6 +457,7 @@ class AsyncioScope(TaskScheduler):
         native = _current_native.get()
         waiter = _CoroutineWaiter(waiter_future, self, native)
         future._add_waiter(waiter)
+        self._awaited.append(future)
         if native is not None:
             native._parked += 1
             if native._parked == 1:
@@ -290,6 +466,23 @@ class AsyncioScope(TaskScheduler):
         self._wake()
         await waiter_future
         return future.value()
+
+
+def _runner_of(future: Any) -> Any:
+    """The scheduler that runs a started task, the scope that started a native
+    call, else None."""
+    if future._state is not None:
+        return getattr(future, "_scheduler", None)
+    return future._scope if type(future) is NativeCall else None
+
+
+def _drop_waiter(future: Any, waiter: Any) -> None:
+    """Takes ``waiter`` (every time it is there) off the waiters of ``future``."""
+    waiters = future._waiters
+    if waiters is waiter:
+        future._waiters = None
+    elif type(waiters) is list:
+        future._waiters = [each for each in waiters if each is not waiter] or None
 
 
 async def _await_from_outside(future: Any) -> Any:

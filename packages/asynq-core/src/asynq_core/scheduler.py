@@ -214,13 +214,10 @@ class TaskScheduler:
     def _flush(self, group: Any) -> None:
         self._flushing += 1
         try:
-            if getattr(group, "concurrent", False):
-                peers = [p for p in self._pending_groups if getattr(p, "concurrent", False)]
-                if peers:
-                    for peer in peers:
-                        del self._pending_groups[peer]
-                    self._flush_concurrently([group, *peers])
-                    return
+            peers = self._take_concurrent_peers(group)
+            if peers:
+                self._flush_concurrently([group, *peers])
+                return
             # The group is flushed even if a before-hook fails, so no waiter is
             # stranded; the hook's error then reaches the synchronous caller.
             # (qcore's compiled EventHook does not expose its handler list, so the
@@ -232,6 +229,17 @@ class TaskScheduler:
             self.on_after_batch_flush(group)
         finally:
             self._flushing -= 1
+
+    def _take_concurrent_peers(self, group: Any) -> list[Any]:
+        """Takes out of the pending groups, and returns, those that flush in one
+        round with ``group``: if it is ``concurrent``, every pending one that is."""
+        if not getattr(group, "concurrent", False):
+            return []
+        pending = self._pending_groups
+        peers = [peer for peer in pending if getattr(peer, "concurrent", False)]
+        for peer in peers:
+            del pending[peer]
+        return peers
 
     def _abandon_run(self, error: BaseException) -> None:
         """``error`` ended the outermost synchronous call before its task was done.
@@ -284,12 +292,7 @@ class TaskScheduler:
         """Flushes groups that opted in (``concurrent = True``) in one round: their
         fetches (``begin_flush()``'s callables) run together in worker threads,
         their deliveries back on this thread, in priority order."""
-        first_error: BaseException | None = None
-        for group in groups:
-            try:
-                self.on_before_batch_flush(group)
-            except BaseException as error:
-                first_error = first_error or error
+        first_error = self._before_flush(groups)
         fetches = []
         for group in groups:
             begin_flush = getattr(group, "begin_flush", None)
@@ -305,6 +308,22 @@ class TaskScheduler:
                 deliver()
             except BaseException as error:  # the other groups are still delivered
                 first_error = first_error or error
+        self._after_flush(groups, first_error)
+
+    def _before_flush(self, groups: list[Any]) -> BaseException | None:
+        """Calls the before-hooks of a round of several groups; returns the first
+        error (the groups are flushed all the same)."""
+        first_error = None
+        for group in groups:
+            try:
+                self.on_before_batch_flush(group)
+            except BaseException as error:
+                first_error = first_error or error
+        return first_error
+
+    def _after_flush(self, groups: list[Any], first_error: BaseException | None) -> None:
+        """Calls the after-hooks of a round of several groups, then raises the first
+        error of the round (``first_error``, else one of these hooks')."""
         for group in groups:
             try:
                 self.on_after_batch_flush(group)
@@ -352,7 +371,7 @@ class TaskScheduler:
                 error = None
             except BaseException as exc:
                 value = None
-                error = _strip_scheduler_frame(exc)
+                error = _task_error(task, exc)
             else:
                 next_task = None
                 if yielded is None:
@@ -584,10 +603,20 @@ class _ContextFailure:
         self.error = error
 
 
-def _strip_scheduler_frame(exc: BaseException) -> BaseException:
-    """Drops the scheduler's own frame, so the traceback runs task to task."""
+def _task_error(task: Any, exc: BaseException) -> BaseException:
+    """The error a task fails with when resuming it raised ``exc``.
+
+    The scheduler's own frame is dropped, so the traceback runs task to task.
+    An error raised by the scheduler's frame itself (nothing below it) means
+    the task has no generator to resume: AsyncTask was given something else.
+    """
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code is TaskScheduler._step.__code__:
+        if tb.tb_next is None and isinstance(exc, AttributeError):
+            return TypeError(
+                f"{task!r} was created with {task._generator!r}, not a generator: "
+                "AsyncTask(generator, fn, args, kwargs) takes the generator of the call"
+            )
         exc.__traceback__ = tb.tb_next
     return exc
 
