@@ -196,43 +196,12 @@ def test_failed_items_make_the_flush_error(make_batch) -> None:
     assert isinstance(flush.error, KeyError) and flush.error.args == (-2,)
 
 
-class ExplodingGroup:
-    """A flush group whose flush() raises after computing its items."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def get_priority(self) -> int:
-        return 0
-
-    def flush(self) -> None:
-        for item in self.items:
-            if not item.is_computed():
-                item.set_value(None)
-        raise RuntimeError("the connection dropped")
-
-
-class ExplodingItem(DeferredFuture[Any]):
-    def __init__(self, group: ExplodingGroup) -> None:
-        super().__init__()
-        self.group = group
-        group.items.append(self)
-
-    def flush_group(self) -> ExplodingGroup:
-        return self.group
-
-
-def test_an_error_raised_by_flush_is_recorded_and_reaches_the_caller() -> None:
-    group = ExplodingGroup()
-
-    @asynq()
-    def waits() -> Any:
-        yield ExplodingItem(group)
-
+def test_an_error_raised_by_flush_is_recorded_and_reaches_the_caller(make_batch) -> None:
+    batch = make_batch("users", fail_with=RuntimeError("the connection dropped"))
     with record() as recording, pytest.raises(RuntimeError, match="connection dropped"):
-        waits()
+        fetch_all(batch, [1])
     [flush] = recording.flushes
-    assert flush.batch == "ExplodingGroup" and flush.failed_items == 0
+    assert flush.batch == "TinyBatch" and flush.failed_items == 0
     assert isinstance(flush.error, RuntimeError)
 
 
@@ -386,7 +355,7 @@ def test_a_recording_records_one_block_only() -> None:
 # -- reports ----------------------------------------------------------------------------
 
 
-def test_summary_has_a_row_per_batch_class(make_batch) -> None:
+def test_summary_has_a_row_per_batch(make_batch) -> None:
     users = Batches(make_batch, "users")
     with record(warn_n_plus_one=False) as recording:
         fetch_all(users(), [1, 2, 3, 4])
@@ -397,7 +366,6 @@ def test_summary_has_a_row_per_batch_class(make_batch) -> None:
     assert lines[1].startswith("time: ") and "in tasks" in lines[1]
     assert lines[2].split() == [
         "batch",
-        "class",
         "rounds",
         "flushes",
         "items",
@@ -677,7 +645,7 @@ def test_assert_max_rounds_fails_listing_rounds_batches_and_locations(make_batch
     for index in range(3):
         assert lines[2 + index].startswith(f"  round {index}: TinyBatch (1 item from ")
         assert lines[2 + index].endswith(f"{location})")
-    assert "batch classes:\n  TinyBatch: 3 flushes in 3 rounds, 3 items" in message
+    assert "batches:\n  TinyBatch: 3 flushes in 3 rounds, 3 items" in message
     assert "code locations that yielded the items:\n" in message
     assert f"{location}: TinyBatch, 3 items in 3 rounds" in message
     assert "likely cause:\n  N+1 batching: TinyBatch was flushed in 3 rounds" in message

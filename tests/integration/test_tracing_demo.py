@@ -29,7 +29,7 @@ def test_the_demo_prints_the_summary_of_the_batched_run() -> None:
     table = lines[
         lines.index("asynq recording: 2 rounds, 2 flushes (80 items), 81 tasks finished") :
     ]
-    assert table[2].split()[:2] == ["batch", "class"]
+    assert table[2].split()[:2] == ["batch", "rounds"]
     # One round per store, each batch named after its table.
     assert table[3].split()[:5] == ["SqlStore(answers).get", "1", "1", "40", "40.0"]
     assert table[4].split()[:5] == ["SqlStore(users).get", "1", "1", "40", "40.0"]

@@ -62,7 +62,7 @@ __all__ = [
 
 
 class NPlusOneWarning(UserWarning):
-    """The same batch class flushed with tiny batches round after round, each
+    """The same batch flushed with tiny batches round after round, each
     time for the same line of code: the signature of a ``yield`` in a loop."""
 
 
@@ -123,7 +123,7 @@ class Flush:
 
 
 class BatchStats(NamedTuple):
-    """The flushes of one batch class in a recording (``time`` in seconds)."""
+    """The flushes of one batch (named as ``Flush.batch``) in a recording (``time`` in s)."""
 
     batch: str
     rounds: int
@@ -390,7 +390,7 @@ class Recording:
         return by_round
 
     def batch_stats(self) -> list[BatchStats]:
-        """Per batch class, in the order of their first flush."""
+        """Per batch name, in the order of their first flush."""
         flushes: dict[str, list[Flush]] = {}
         for flush in self.flushes:
             flushes.setdefault(flush.batch, []).append(flush)
@@ -411,7 +411,7 @@ class Recording:
     ) -> list[NPlusOne]:
         """The N+1 patterns in this recording.
 
-        A pattern is a batch class and a code location such that at least
+        A pattern is a batch name and a code location such that at least
         ``min_rounds`` flushes of that class in a row (among those with items
         from that location), each in a later round than the one before and
         each of at most ``max_items`` items, got items from that location.
@@ -444,7 +444,7 @@ class Recording:
         return found
 
     def summary(self) -> str:
-        """A short text report: the totals and a table per batch class."""
+        """A short text report: the totals and a table per batch name."""
         items = sum(flush.items for flush in self.flushes)
         lines = [
             f"asynq recording: {_plural(self.rounds, 'round')}, "
@@ -457,7 +457,7 @@ class Recording:
         if not stats:
             lines.append("no batch was flushed")
             return "\n".join(lines)
-        header = ("batch class", "rounds", "flushes", "items", "mean size", "failed", "time ms")
+        header = ("batch", "rounds", "flushes", "items", "mean size", "failed", "time ms")
         rows = [
             (
                 stat.batch,
@@ -482,7 +482,7 @@ class Recording:
 
         Task steps are slices named after their function on the "tasks"
         track, rounds are slices on the "rounds" track, and the flushes of each
-        batch class are slices on a track of their own; times in microseconds.
+        batch name are slices on a track of their own; times in microseconds.
         """
         pid = os.getpid()
         events: list[dict[str, Any]] = [
@@ -604,7 +604,7 @@ class assert_max_rounds(contextlib.ContextDecorator):
 
     A context manager (``with assert_max_rounds(2) as recording:``) and a
     decorator (``@assert_max_rounds(2)``, each call checked on its own). The
-    message lists the rounds, the batch classes and the code locations that
+    message lists the rounds, the batches and the code locations that
     yielded the items. If the block raises, its error goes through unchanged.
     """
 
@@ -614,7 +614,9 @@ class assert_max_rounds(contextlib.ContextDecorator):
                 f"assert_max_rounds() takes a number of rounds (an int >= 0), got {max_rounds!r}"
             )
         self.max_rounds = max_rounds
-        self.recording: Recording | None = None  # that of the latest block
+        # The recording of the latest ``with`` block; a decorated call records
+        # in a guard of its own, so this stays None for a decorator.
+        self.recording: Recording | None = None
         self._active: list[Recording] = []
 
     def _recreate_cm(self) -> assert_max_rounds:
@@ -654,7 +656,7 @@ def _too_many_rounds(recording: Recording, max_rounds: int) -> str:
         lines.append(f"  round {index}: {described}")
     if len(by_round) > _LISTED_ROUNDS:
         lines.append(f"  ... and {len(by_round) - _LISTED_ROUNDS} more rounds")
-    lines.append("batch classes:")
+    lines.append("batches:")
     for stat in recording.batch_stats():
         lines.append(
             f"  {stat.batch}: {_plural(stat.flushes, 'flush', 'flushes')} in "
@@ -702,7 +704,7 @@ _otel_tracer: Any = None
 def enable_otel(tracer_provider: Any = None) -> None:
     """Makes an OpenTelemetry span for every flush, in every thread, from now on.
 
-    Spans are named ``asynq.flush <batch class>`` and carry the attributes
+    Spans are named ``asynq.flush <batch name>`` and carry the attributes
     ``asynq.batch.class``, ``asynq.batch.items`` and ``asynq.batch.failed_items``;
     a flush that raised or whose items failed gets an error status and an
     exception event. They are children of the span current when the flush
