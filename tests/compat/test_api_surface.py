@@ -23,6 +23,7 @@ MODULE_PATHS = {
     "debug": "asynq_core.debug",
     "_debug": "asynq_core._debug",
     "profiler": "asynq_core.profiler",
+    "tracing": "asynq_core.tracing",
     "asynq_to_async": "asynq_core.asynq_to_async",
     "batching": "asynq_batching.batching",
     "contexts": "asynq_contexts.contexts",
@@ -86,6 +87,11 @@ def test_module_paths_are_the_modules_of_the_parts(path: str) -> None:
     assert imported is implementation
     assert sys.modules[f"asynq.{path}"] is implementation
     assert getattr(asynq, path) is implementation
+
+
+def test_the_umbrella_registers_exactly_these_module_paths() -> None:
+    registered = {name for name in sys.modules if name.startswith("asynq.")}
+    assert registered - {"asynq.__about__"} == {f"asynq.{path}" for path in MODULE_PATHS}
 
 
 def test_from_imports_of_submodules_work_as_in_1x() -> None:

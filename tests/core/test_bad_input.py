@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from asynq_core import (
+    AsyncTask,
     AsyncTaskError,
     ConstFuture,
     ErrorFuture,
@@ -219,3 +220,33 @@ def test_a_non_future_yielded_in_asyncio_mode_is_a_type_error() -> None:
 
     with pytest.raises(TypeError, match=r"'text' of type str"):
         asyncio.run(yields_str.asyncio())
+
+
+def test_asynq_refuses_an_async_def_function() -> None:
+    async def fetch(key: int) -> int:
+        return key
+
+    with pytest.raises(TypeError, match=r"@asynq\(\) cannot decorate .*fetch, an async def"):
+        asynq()(fetch)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: asynq(sync_fn=42), r"asynq\(sync_fn=42\): sync_fn must be a function"),
+        (lambda: asynq(asyncio_fn="nope"), r"asynq\(asyncio_fn='nope'\): asyncio_fn must be"),
+        (lambda: async_proxy(sync_fn=42), r"async_proxy\(sync_fn=42\): sync_fn must be"),
+    ],
+)
+def test_decorator_options_that_are_not_functions_are_refused(make: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        make()
+
+
+def test_a_task_made_of_something_else_than_a_generator_names_it() -> None:
+    def fn() -> None:
+        pass
+
+    task = AsyncTask(5, fn, (), {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"fn\(\).* was created with 5, not a generator"):
+        task.value()

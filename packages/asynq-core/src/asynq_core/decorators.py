@@ -179,6 +179,12 @@ class PureAsyncDecorator(_DecoratorBase, Generic[P, R_co]):
     ) -> None:
         super().__init__(fn, decorator_name)
         fn = self.fn
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"{decorator_name} cannot decorate {callable_name(fn)}, an async def function: "
+                "asynq functions are generator (or plain) functions; pass a native "
+                "coroutine function as asyncio_fn= of an @asynq() function instead"
+            )
         self._generator_fn = fn if inspect.isgeneratorfunction(fn) else _plain_to_generator(fn)
         self.task_cls = task_cls
         self.task_kwargs = kwargs or {}
@@ -558,6 +564,7 @@ def asynq(
         )
     if not (isinstance(cls, type) and issubclass(cls, AsyncTask)):
         raise TypeError(f"asynq(cls={cls!r}): cls must be a subclass of AsyncTask")
+    _check_callable_options("asynq", sync_fn, asyncio_fn)
 
     def decorate(fn: Any) -> Any:
         if pure:
@@ -607,6 +614,7 @@ def async_proxy(
             f"async_proxy(pure=True, sync_fn={sync_fn!r}): a pure proxy is the function "
             "itself, so it takes no sync_fn"
         )
+    _check_callable_options("async_proxy", sync_fn, asyncio_fn)
 
     def decorate(fn: Any) -> Any:
         if pure:
@@ -614,6 +622,15 @@ def async_proxy(
         return AsyncProxyDecorator(fn, sync_fn, asyncio_fn, allow_sync_call)
 
     return decorate
+
+
+def _check_callable_options(decorator: str, sync_fn: Any, asyncio_fn: Any) -> None:
+    if sync_fn is not None and not callable(sync_fn):
+        raise TypeError(f"{decorator}(sync_fn={sync_fn!r}): sync_fn must be a function")
+    if asyncio_fn is not None and not callable(asyncio_fn):
+        raise TypeError(
+            f"{decorator}(asyncio_fn={asyncio_fn!r}): asyncio_fn must be a coroutine function"
+        )
 
 
 def _kind(fn: Any) -> str | None:
@@ -681,7 +698,18 @@ def async_call(fn: Any, *args: Any, **kwargs: Any) -> FutureBase[Any]:
         return fn.asynq(*args, **kwargs)
     if not callable(fn):
         raise TypeError(f"async_call() needs a callable, got {fn!r}")
+    _reject_bound_asynq(fn, "async_call")
     return ConstFuture(fn(*args, **kwargs))
+
+
+def _reject_bound_asynq(fn: Any, caller: str) -> None:
+    """Raises if ``fn`` is ``f.asynq`` of an asynq function ``f``: ``caller``
+    takes ``f`` and would call ``f.asynq`` like a plain function, getting a
+    task that nothing runs."""
+    owner = getattr(fn, "__self__", None)
+    if owner is not None and has_async_fn(owner) and fn == owner.asynq:
+        name = callable_name(owner)
+        raise TypeError(f"{caller}() got {name}.asynq: pass {name}, not {name}.asynq")
 
 
 def make_async_decorator(

@@ -30,7 +30,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 from asynq_core.async_task import AsyncTask
 from asynq_core.decorators import asynq
 from asynq_core.futures import FutureBase
-from asynq_core.utils import AsyncTaskResult
+from asynq_core.utils import AsyncTaskResult, callable_name
 
 __all__ = [
     "async_generator",
@@ -132,7 +132,7 @@ class AsyncGeneratorIterator(Generic[T]):
             except AsyncTaskResult:
                 self._finished = True
                 raise TypeError(
-                    f"{self._name()} called result() inside an async generator: "
+                    f"{callable_name(self._fn)} called result() inside an async generator: "
                     "yield Value(x) to produce an item, return to end"
                 ) from None
             except BaseException:
@@ -154,10 +154,6 @@ class AsyncGeneratorIterator(Generic[T]):
         self._finished = True
         self._generator.close()
 
-    def _name(self) -> str:
-        fn = self._fn
-        return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-
     def __repr__(self) -> str:
         if self._finished:
             state = "finished"
@@ -165,7 +161,7 @@ class AsyncGeneratorIterator(Generic[T]):
             state = f"{self._steps} step{'' if self._steps == 1 else 's'} taken"
         arguments = [repr(arg) for arg in self._args]
         arguments += [f"{key}={value!r}" for key, value in self._kwargs.items()]
-        return f"<async generator {self._name()}({', '.join(arguments)}) ({state})>"
+        return f"<async generator {callable_name(self._fn)}({', '.join(arguments)}) ({state})>"
 
 
 def async_generator(

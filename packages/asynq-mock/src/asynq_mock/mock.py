@@ -307,14 +307,7 @@ class _AsyncPatch(_mock._patch):
         return patched
 
     def decorate_class(self, klass: Any) -> Any:
-        # As unittest.mock's, but reading this module's patch.TEST_PREFIX.
-        for name in dir(klass):
-            if not name.startswith(patch.TEST_PREFIX):
-                continue
-            value = getattr(klass, name)
-            if callable(value):
-                setattr(klass, name, self.copy()(value))
-        return klass
+        return _decorate_test_methods(klass, self.copy)
 
     def copy(self) -> _AsyncPatch:
         clone = type(self)(
@@ -349,13 +342,20 @@ class _AsyncPatchDict(_mock._patch_dict):
         return super().__call__(func)
 
     def decorate_class(self, klass: Any) -> Any:
-        for name in dir(klass):
-            if not name.startswith(patch.TEST_PREFIX):
-                continue
+        return _decorate_test_methods(
+            klass, lambda: type(self)(self.in_dict, self.values, self.clear)
+        )
+
+
+def _decorate_test_methods(klass: Any, make_patcher: Callable[[], Callable[[Any], Any]]) -> Any:
+    """What a patcher applied to a class does (as unittest.mock's, but reading
+    this module's patch.TEST_PREFIX): each method named so gets a fresh patcher."""
+    for name in dir(klass):
+        if name.startswith(patch.TEST_PREFIX):
             value = getattr(klass, name)
             if callable(value):
-                setattr(klass, name, type(self)(self.in_dict, self.values, self.clear)(value))
-        return klass
+                setattr(klass, name, make_patcher()(value))
+    return klass
 
 
 def _get_target(target: Any) -> tuple[Callable[[], Any], str]:

@@ -31,7 +31,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar, overload
 
 import qcore
 
@@ -40,10 +40,12 @@ from asynq_core import AsyncTask, ConstFuture, ErrorFuture, FutureBase, asynq, g
 from asynq_core.decorators import (
     AsyncDecoratorBinder,
     AsyncWrapperDecorator,
+    _reject_bound_asynq,
     async_call,
     get_async_fn,
     make_async_decorator,
 )
+from asynq_core.utils import callable_name
 
 __all__ = [
     "amap",
@@ -103,6 +105,7 @@ def _element_caller(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
         return async_fn
     if not callable(fn):
         raise TypeError(f"{tool}() needs a function, got {fn!r}")
+    _reject_bound_asynq(fn, tool)
 
     def call_now(*args: Any) -> FutureBase[Any]:
         try:
@@ -129,7 +132,7 @@ def _iterate(iterable: Iterable[_T], tool: str) -> Iterator[_T]:
 # (a pure one, whose call returns a task, as that task). A decorated function
 # loses its type variables and overloads (the decorator's ParamSpec cannot
 # carry them), so checkers see the tools as the classes below, which exist
-# only for them; the _as_* functions hand the tools over unchanged.
+# only for them; ``_Typed`` hands the tools over unchanged.
 
 if TYPE_CHECKING:
     from asynq_core.decorators import AsyncDecorator
@@ -301,31 +304,14 @@ if TYPE_CHECKING:
         ) -> Coroutine[Any, Any, _R]: ...
 
 
-def _as_filter(tool: Any) -> _Filter:
-    return tool
+class _Typed(Generic[_T]):
+    """``@_Typed["_AMap"]()`` hands a tool over unchanged, as an ``_AMap`` for checkers."""
+
+    def __call__(self, tool: Any) -> _T:
+        return tool
 
 
-def _as_sift(tool: Any) -> _Sift:
-    return tool
-
-
-def _as_sorted(tool: Any) -> _Sorted:
-    return tool
-
-
-def _as_call_with_context(tool: Any) -> _CallWithContext:
-    return tool
-
-
-def _as_amap(tool: Any) -> _AMap:
-    return tool
-
-
-def _as_extreme(tool: Any) -> _Extreme:
-    return tool
-
-
-@_as_amap
+@_Typed["_AMap"]()
 @asynq()
 def amap(function: Any, sequence: Iterable[Any], *sequences: Iterable[Any]) -> Any:
     """Like ``list(map(function, sequence, ...))``; all calls run in the same round."""
@@ -336,7 +322,7 @@ def amap(function: Any, sequence: Iterable[Any], *sequences: Iterable[Any]) -> A
     return (yield [call(item) for item in _iterate(sequence, "amap")])
 
 
-@_as_filter
+@_Typed["_Filter"]()
 @asynq()
 def afilter(
     function: Callable[[_T], Any] | None, sequence: Iterable[_T]
@@ -350,7 +336,7 @@ def afilter(
     return [item for item, keep in zip(items, verdicts, strict=True) if keep]
 
 
-@_as_filter
+@_Typed["_Filter"]()
 @asynq()
 def afilterfalse(
     function: Callable[[_T], Any] | None, sequence: Iterable[_T]
@@ -364,7 +350,7 @@ def afilterfalse(
     return [item for item, keep in zip(items, verdicts, strict=True) if not keep]
 
 
-@_as_sift
+@_Typed["_Sift"]()
 @asynq()
 def asift(
     pred: Callable[[_T], Any], items: Iterable[_T]
@@ -380,7 +366,7 @@ def asift(
     return (yes, no)
 
 
-@_as_sorted
+@_Typed["_Sorted"]()
 @asynq()
 def asorted(
     iterable: Iterable[_T], key: Callable[[_T], Any] | None = None, reverse: bool = False
@@ -397,14 +383,14 @@ def asorted(
     return [items[index] for index in order]
 
 
-@_as_extreme
+@_Typed["_Extreme"]()
 @asynq()
 def amax(*args: Any, key: Any = None, default: Any = _MISSING) -> Any:
     """Like ``max``: of one iterable or of several arguments, with ``key`` and ``default``."""
     return (yield from _extreme(args, key, default, "amax", max))
 
 
-@_as_extreme
+@_Typed["_Extreme"]()
 @asynq()
 def amin(*args: Any, key: Any = None, default: Any = _MISSING) -> Any:
     """Like ``min``: of one iterable or of several arguments, with ``key`` and ``default``."""
@@ -434,7 +420,7 @@ def _extreme(
     return items[pick(range(len(items)), key=keys.__getitem__)]
 
 
-@_as_call_with_context
+@_Typed["_CallWithContext"]()
 @asynq()
 def call_with_context(
     context: AbstractContextManager[Any], fn: Callable[..., _R], *args: Any, **kwargs: Any
@@ -446,6 +432,7 @@ def call_with_context(
     """
     if not (hasattr(context, "__enter__") and hasattr(context, "__exit__")):
         raise TypeError(f"call_with_context() needs a context manager, got {context!r}")
+    _reject_bound_asynq(fn, "call_with_context")
     with context:
         return (yield async_call.asynq(fn, *args, **kwargs))
 
@@ -458,10 +445,6 @@ def _async_fn_of(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
     if async_fn is None:
         raise TypeError(f"@{tool}() decorates asynq functions (put it above @asynq()), got {fn!r}")
     return async_fn
-
-
-def _name_of(fn: Any) -> str:
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
 def _plain_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -482,7 +465,7 @@ def _arguments_key(
     positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     if skip_first:
         if not params or params[0].kind not in positional_kinds:
-            raise TypeError(f"@{tool}() decorates methods, but {_name_of(fn)} takes no self")
+            raise TypeError(f"@{tool}() decorates methods, but {callable_name(fn)} takes no self")
         params = params[1:]
         signature = signature.replace(parameters=params)
     all_positional = all(param.kind in positional_kinds for param in params)
@@ -506,7 +489,8 @@ def _arguments_key(
 
 def _unhashable(tool: str, fn: Any, key: Any) -> TypeError:
     return TypeError(
-        f"@{tool}(): the arguments of {_name_of(fn)} must be hashable to be cached, got {key!r}"
+        f"@{tool}(): the arguments of {callable_name(fn)} must be hashable to be cached, "
+        f"got {key!r}"
     )
 
 
@@ -663,7 +647,7 @@ def acached_per_instance() -> _WrapAsynqFunction:
                 ref = weakref.ref(instance, forget)
             except TypeError:
                 raise TypeError(
-                    f"@acached_per_instance(): {_name_of(fn)} needs instances that support "
+                    f"@acached_per_instance(): {callable_name(fn)} needs instances that support "
                     f"weak references, got {instance!r}"
                 ) from None
             values: dict[Any, ConstFuture[Any]] = {}
@@ -861,7 +845,7 @@ def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
         def constant(*args: Any, **kwargs: Any) -> FutureBase[Any]:
             if args or kwargs:
                 raise TypeError(
-                    f"{_name_of(fn)} is an alazy_constant and takes no arguments, "
+                    f"{callable_name(fn)} is an alazy_constant and takes no arguments, "
                     f"got {args!r} {kwargs!r}"
                 )
             if cached is not None and (ttl == 0 or qcore.utime() - computed_at < ttl):
@@ -982,6 +966,10 @@ class AsyncEventHook(qcore.EventHook):
     calls them all. Both wait for every started handler, then raise the first
     error in handler order.
     """
+
+    def subscribe(self, handler: Callable[..., Any]) -> None:
+        _reject_bound_asynq(handler, "AsyncEventHook.subscribe")
+        super().subscribe(handler)
 
     @asynq()  # an asynq function where EventHook has a plain method
     def trigger(self, *args: Any) -> Generator[Any, Any, None]:  # pyright: ignore[reportIncompatibleMethodOverride]

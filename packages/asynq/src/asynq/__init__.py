@@ -8,6 +8,7 @@ Importing it attaches the asynq exception hook, as 1.x did.
 """
 
 import sys
+from types import ModuleType as _ModuleType
 
 import asynq_batching.batching as batching
 import asynq_contexts.contexts as contexts
@@ -65,33 +66,7 @@ from asynq_generator.generator import (
 
 from .__about__ import __version__
 
-mock_ = mock
-
-_MODULE_ALIASES = {
-    "futures": futures,
-    "async_task": async_task,
-    "scheduler": scheduler,
-    "decorators": decorators,
-    "utils": utils,
-    "debug": debug,
-    "_debug": _debug,
-    "profiler": profiler,
-    "tracing": tracing,
-    "asynq_to_async": asynq_to_async,
-    "batching": batching,
-    "contexts": contexts,
-    "scoped_value": scoped_value,
-    "tools": tools,
-    "mock": mock,
-    "mock_": mock,
-    "generator": generator,
-}
-for _name, _module in _MODULE_ALIASES.items():
-    sys.modules[f"{__name__}.{_name}"] = _module
-
-# 1.x had debug.sync(); core cannot import batching, so the umbrella wires it.
-debug.sync = batching.sync  # type: ignore[attr-defined]
-debug.attach_exception_hook()
+mock_ = mock  # 1.x's second name of the mock module
 
 __all__ = [
     "__version__",
@@ -162,3 +137,15 @@ __all__ = [
     "generator",
     "asynq_to_async",
 ]
+
+# The 1.x module paths: ``asynq.<name>`` is the part's module itself, for each
+# module in __all__ (listed there, statically, for type checkers) and _debug.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, _ModuleType):
+        sys.modules[f"{__name__}.{_name}"] = _value
+sys.modules[f"{__name__}._debug"] = _debug
+
+# 1.x had debug.sync(); core cannot import batching, so the umbrella wires it.
+debug.sync = batching.sync  # type: ignore[attr-defined]
+debug.attach_exception_hook()
