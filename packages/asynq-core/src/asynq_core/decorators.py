@@ -239,7 +239,7 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
         allow_sync_call: bool = False,
     ) -> None:
         super().__init__(fn, task_cls, None, asyncio_fn)
-        self.sync_fn = sync_fn
+        self.sync_fn = _unwrap_method_object(sync_fn)
         self.allow_sync_call = allow_sync_call
         if asyncio_fn is not None:
             # Only functions with a native coroutine pay for the asyncio-mode check.
@@ -295,7 +295,7 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
         decorator_name: str = "@async_proxy()",
     ) -> None:
         super().__init__(fn, decorator_name)
-        self.sync_fn = sync_fn
+        self.sync_fn = _unwrap_method_object(sync_fn)
         self.asyncio_fn = asyncio_fn
         self.allow_sync_call = allow_sync_call
 
@@ -624,7 +624,18 @@ def async_proxy(
     return decorate
 
 
+def _unwrap_method_object(fn: Any) -> Any:
+    """The function of a classmethod or staticmethod object (1.x accepts them as
+    ``sync_fn=``, written in the class body above the decorated method): the
+    decorator object binds like the method it replaces, so the sync function
+    receives the same first argument (the class, or none)."""
+    if isinstance(fn, (classmethod, staticmethod)):
+        return fn.__func__
+    return fn
+
+
 def _check_callable_options(decorator: str, sync_fn: Any, asyncio_fn: Any) -> None:
+    sync_fn = _unwrap_method_object(sync_fn)
     if sync_fn is not None and not callable(sync_fn):
         raise TypeError(f"{decorator}(sync_fn={sync_fn!r}): sync_fn must be a function")
     if asyncio_fn is not None and not callable(asyncio_fn):
