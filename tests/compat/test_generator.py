@@ -32,18 +32,24 @@ def test_take_first_runs_no_step_beyond_the_last_item_it_needs() -> None:
     assert "author_of_answer(2)" not in app.calls
 
 
-def test_steps_consumed_by_hand_end_with_end_of_generator() -> None:
+@asynq()
+def consume_by_hand(aids: list[int]) -> Any:
+    values = []
+    for step in author_names_feed(aids):
+        value = yield step
+        values.append(value)
+    return values
+
+
+def test_steps_consumed_by_hand_stop_when_the_generator_ends() -> None:
     app.seed_answers(2)
+    assert consume_by_hand([0, 1]) == ["user0", "user1"]
 
-    @asynq()
-    def consume() -> Any:
-        values = []
-        for step in author_names_feed([0, 1]):
-            value = yield step
-            values.append(value)
-        return values
 
-    assert consume() == ["user0", "user1", END_OF_GENERATOR]
+def test_async_work_after_the_last_value_gives_a_trailing_end_of_generator() -> None:
+    app.seed_answers(3)
+    del app.store.data["answer:2:author"]
+    assert consume_by_hand([0, 1, 2]) == ["user0", "user1", END_OF_GENERATOR]
 
 
 def test_two_feeds_advanced_together_share_their_batches() -> None:

@@ -6,6 +6,7 @@ import pickle
 from typing import Any
 
 import pytest
+import qcore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,7 @@ def test_package_reexports_the_generator_module() -> None:
 # -- producing and consuming -------------------------------------------------
 
 
-def test_one_future_per_value_then_a_trailing_end_of_generator(fetch: Any) -> None:
+def test_one_future_per_value_then_the_iteration_stops(fetch: Any) -> None:
     @async_generator()
     def tens(keys: list[int]) -> Any:
         for key in keys:
@@ -45,15 +46,40 @@ def test_one_future_per_value_then_a_trailing_end_of_generator(fetch: Any) -> No
     assert isinstance(first, AsyncTask)
     assert first.value() == 10
     assert next(steps).value() == 20
-    last = next(steps)
-    assert last.value() is END_OF_GENERATOR
+    # next() finds the generator's end at once: no step for it (as in asynq 1.x).
     with pytest.raises(StopIteration):
         next(steps)
     with pytest.raises(StopIteration):
         next(steps)
 
 
-def test_a_generator_without_values_has_a_single_end_step() -> None:
+def test_async_work_after_the_last_value_makes_a_trailing_end_of_generator_step(
+    fetch: Any,
+) -> None:
+    @async_generator()
+    def then_more(key: int) -> Any:
+        yield Value((yield fetch.asynq(key)))
+        yield fetch.asynq(key + 1)
+
+    steps = then_more(1)
+    assert next(steps).value() == 10
+    assert next(steps).value() is END_OF_GENERATOR
+    with pytest.raises(StopIteration):
+        next(steps)
+    assert list_of_generator(then_more(1)) == [10]  # consumers skip it
+
+
+def test_a_value_yielded_before_any_async_work_is_a_computed_step() -> None:
+    @async_generator()
+    def constant() -> Any:
+        yield Value("ready")
+
+    step = next(constant())
+    assert isinstance(step, ConstFuture)
+    assert step.value() == "ready"
+
+
+def test_a_generator_without_values_produces_no_step() -> None:
     ran = []
 
     @async_generator()
@@ -62,9 +88,21 @@ def test_a_generator_without_values_has_a_single_end_step() -> None:
         return
         yield
 
-    steps = nothing()
-    assert [step.value() for step in steps] == [END_OF_GENERATOR]
+    assert list(nothing()) == []
     assert ran == [True]
+
+
+def test_an_error_before_the_first_yield_is_raised_by_next() -> None:
+    @async_generator()
+    def broken() -> Any:
+        raise KeyError("at the start")
+        yield
+
+    steps = broken()
+    with pytest.raises(KeyError, match="at the start"):
+        next(steps)
+    with pytest.raises(StopIteration):
+        next(steps)
 
 
 def test_list_of_generator_collects_every_value_inside_a_task(fetch: Any) -> None:
@@ -115,22 +153,23 @@ def test_the_generator_receives_values_of_yielded_structures(fetch: Any) -> None
     assert list_of_generator(shapes()) == [((10, 20), {"a": 30, "none": None}, None)]
 
 
-def test_nothing_runs_before_the_first_step_is_waited_for(store: Any, fetch: Any) -> None:
+def test_next_runs_the_generator_up_to_its_first_yield_only(store: Any, fetch: Any) -> None:
     log = []
 
     @async_generator()
     def logged() -> Any:
         log.append("started")
         value = yield fetch.asynq(1)
+        log.append("got it")
         yield Value(value)
 
     steps = logged()
     assert log == []
     step = next(steps)
-    assert log == []
-    assert store.flushes == []
-    assert step.value() == 10
     assert log == ["started"]
+    assert store.flushes == []  # what it yielded runs when the step is waited for
+    assert step.value() == 10
+    assert log == ["started", "got it"]
 
 
 def test_steps_are_consumed_synchronously_outside_any_task(fetch: Any) -> None:
@@ -139,7 +178,7 @@ def test_steps_are_consumed_synchronously_outside_any_task(fetch: Any) -> None:
         for key in (1, 2):
             yield Value((yield fetch.asynq(key)))
 
-    assert [step.value() for step in pairs()] == [10, 20, END_OF_GENERATOR]
+    assert [step.value() for step in pairs()] == [10, 20]
 
 
 def test_works_on_methods_and_passes_self(fetch: Any) -> None:
@@ -195,10 +234,11 @@ def test_steps_of_generators_advanced_together_share_their_batches(store: Any, f
         left, right = read([1, 2]), read([3, 4])
         pairs = []
         while True:
-            a, b = yield next(left), next(right)
-            if a is END_OF_GENERATOR or b is END_OF_GENERATOR:
+            try:
+                steps = next(left), next(right)
+            except StopIteration:
                 return pairs
-            pairs.append((a, b))
+            pairs.append((yield steps))
 
     assert zip_both() == [(10, 30), (20, 40)]
     assert store.flushes == [[1, 3], [2, 4]]
@@ -271,9 +311,8 @@ def test_advancing_from_inside_the_running_step_raises() -> None:
         yield Value(1)
 
     holder["steps"] = steps = reentrant()
-    step = next(steps)
-    with pytest.raises(RuntimeError, match="before step 1"):
-        step.value()
+    with pytest.raises(RuntimeError, match=r"reentrant\(\).*inside the generator itself"):
+        next(steps)
     with pytest.raises(StopIteration):
         next(steps)
 
@@ -507,9 +546,10 @@ def test_list_of_generator_accepts_any_iterable_of_futures() -> None:
 
 
 def test_value_and_end_of_generator_show_themselves() -> None:
-    assert repr(Value(3)) == "Value(3)"
+    assert repr(Value(3)) == "<Value: 3>"  # as asynq 1.x shows them
     assert Value("x").value == "x"
-    assert repr(END_OF_GENERATOR) == "END_OF_GENERATOR"
+    assert repr(END_OF_GENERATOR) == str(END_OF_GENERATOR) == "end of generator"
+    assert isinstance(END_OF_GENERATOR, qcore.MarkerObject)
     assert pickle.loads(pickle.dumps(END_OF_GENERATOR)) is END_OF_GENERATOR
 
 
@@ -524,5 +564,6 @@ def test_iterator_repr_names_the_generator_and_its_progress() -> None:
     assert repr(steps).endswith(".numbers(1) (0 steps taken)>")
     next(steps).value()
     assert repr(steps).endswith(".numbers(1) (1 step taken)>")
-    next(steps).value()
+    with pytest.raises(StopIteration):
+        next(steps)
     assert repr(steps).endswith(".numbers(1) (finished)>")

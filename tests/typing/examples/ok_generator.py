@@ -25,8 +25,9 @@ def squares(limit: int) -> Generator[Any, Any, None]:
 
 steps = squares(4)
 assert_type(steps, AsyncGeneratorIterator[Any])
-# A step's value is an item or END_OF_GENERATOR.
-reveal_type(next(steps))  # revealed: AsyncTask[Any | _EndOfGenerator]
+# A step (a task, or a ConstFuture of a Value yielded at once) gives an item or
+# END_OF_GENERATOR.
+reveal_type(next(steps))  # revealed: FutureBase[Any | _EndOfGenerator]
 assert_type(list_of_generator(squares(3)), list[Any])
 assert_type(take_first(squares(5), 2), list[Any])
 

@@ -3,21 +3,23 @@
 An ``@async_generator()`` function is a generator that yields what an asynq
 task may yield (futures, or lists, tuples and dicts of them) to wait for
 them, and ``Value(x)`` for each item it produces. Calling it returns an
-iterator of futures, one per *step*: a step resumes the generator and runs it
-until its next ``Value`` (the step's future then has that value) or its end
-(the future then has ``END_OF_GENERATOR``, and the iterator stops after it).
+iterator of futures, one per *step*, with asynq 1.x's semantics:
 
-Invariants:
-- A step is an ``AsyncTask``: its async work is scheduled like any task's,
-  so the futures it yields together are batched together, and the steps of
-  several generators advanced at once share their batches.
+- ``next()`` resumes the generator synchronously up to its first yield. If
+  that is a ``Value``, the step is a ``ConstFuture`` of it; if the generator
+  ends there, the iteration stops (StopIteration), and an error it raises
+  there is raised by ``next()``. Otherwise the step is an ``AsyncTask`` that
+  waits for what was yielded and goes on to the next ``Value`` (its value) or
+  to the generator's end: the value is then ``END_OF_GENERATOR``, a step that
+  consumers skip, and the iterator stops after it.
+- A step's async work is scheduled like any task's, so the futures it yields
+  together are batched together, and the steps of several generators
+  advanced at once share their batches.
 - Steps run one after the other: asking for the next step while the
   previous one is not computed raises RuntimeError. The generator is never
-  resumed by two steps at once, and never runs ahead of its consumer.
-- Nothing runs before a step's future is waited for (yielded, or asked its
-  value), so an unconsumed step costs nothing.
-- Once a step ends the generator (it returned or raised), the iterator is
-  exhausted; the error, if any, is in that step's future.
+  resumed by two steps at once, and never runs ahead of its consumer beyond
+  the synchronous start of the step asked for.
+- Once the generator ended (it returned or raised), the iterator is exhausted.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import wraps
 from typing import Any, Generic, ParamSpec, TypeVar
 
+import qcore
+
 from asynq_core.async_task import AsyncTask
 from asynq_core.decorators import asynq
-from asynq_core.futures import FutureBase
+from asynq_core.futures import ConstFuture, FutureBase
 from asynq_core.utils import AsyncTaskResult, callable_name
 
 __all__ = [
@@ -54,33 +58,43 @@ class Value(Generic[T]):
         self.value = value
 
     def __repr__(self) -> str:
-        return f"Value({self.value!r})"
+        return f"<Value: {self.value!r}>"
 
 
-class _EndOfGenerator:
-    """The type of END_OF_GENERATOR; there is one instance, which pickles as itself."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "END_OF_GENERATOR"
+class _EndOfGenerator(qcore.MarkerObject):
+    """The type of END_OF_GENERATOR: a ``qcore.MarkerObject`` as in asynq 1.x,
+    of which there is one instance, which pickles as itself."""
 
     def __reduce__(self) -> str:
         return "END_OF_GENERATOR"
 
 
 #: The value of a generator's trailing step: it ended without producing a value.
-END_OF_GENERATOR = _EndOfGenerator()
+END_OF_GENERATOR = _EndOfGenerator("end of generator")
+
+# What _resume returns when the generator ended (StopIteration cannot leave
+# the generator of a step: it would become a RuntimeError there).
+_ENDED = object()
 
 
 class AsyncGeneratorIterator(Generic[T]):
     """The iterator an ``@async_generator()`` function returns: one future per step.
 
-    ``next()`` returns the future (an AsyncTask) of the next step; its value is
-    the item the step produced, or END_OF_GENERATOR if the generator ended.
+    ``next()`` returns the future of the next step (see the module docstring);
+    its value is the item the step produced, or END_OF_GENERATOR if the
+    generator ended after async work.
     """
 
-    __slots__ = ("_generator", "_fn", "_args", "_kwargs", "_last_step", "_finished", "_steps")
+    __slots__ = (
+        "_generator",
+        "_fn",
+        "_args",
+        "_kwargs",
+        "_last_step",
+        "_finished",
+        "_steps",
+        "_resuming",
+    )
 
     def __init__(
         self,
@@ -93,14 +107,15 @@ class AsyncGeneratorIterator(Generic[T]):
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
-        self._last_step: AsyncTask[Any] | None = None
+        self._last_step: FutureBase[Any] | None = None
         self._finished = False
         self._steps = 0
+        self._resuming = False
 
     def __iter__(self) -> AsyncGeneratorIterator[T]:
         return self
 
-    def __next__(self) -> AsyncTask[T | _EndOfGenerator]:
+    def __next__(self) -> FutureBase[T | _EndOfGenerator]:
         last = self._last_step
         if last is not None and not last.is_computed():
             raise RuntimeError(
@@ -110,43 +125,61 @@ class AsyncGeneratorIterator(Generic[T]):
             )
         if self._finished:
             raise StopIteration
+        item = self._resume(None, None)
+        if item is _ENDED:
+            raise StopIteration
         self._steps += 1
-        step: AsyncTask[Any] = AsyncTask(self._run_step(), self._fn, self._args, self._kwargs)
+        step: FutureBase[Any]
+        if isinstance(item, Value):
+            step = ConstFuture(item.value)
+        else:
+            step = AsyncTask(self._run_step(item), self._fn, self._args, self._kwargs)
         self._last_step = step
         return step
 
-    def _run_step(self) -> Generator[Any, Any, Any]:
-        """The generator of one step's task: drives the user's generator to its next Value."""
-        generator = self._generator
-        send_value: Any = None
-        send_error: BaseException | None = None
+    def _resume(self, send_value: Any, send_error: BaseException | None) -> Any:
+        """Runs the user's generator to its next yield and returns what it yielded,
+        or ``_ENDED``; an error it raises is raised (the iteration ends)."""
+        if self._resuming:
+            raise RuntimeError(
+                f"{self!r}: next() called from inside the generator itself; "
+                "an async generator cannot advance itself"
+            )
+        self._resuming = True
+        try:
+            if send_error is None:
+                return self._generator.send(send_value)
+            return self._generator.throw(send_error)
+        except StopIteration:
+            self._finished = True
+            return _ENDED
+        except AsyncTaskResult:
+            self._finished = True
+            raise TypeError(
+                f"{callable_name(self._fn)} called result() inside an async generator: "
+                "yield Value(x) to produce an item, return to end"
+            ) from None
+        except BaseException:
+            self._finished = True
+            raise
+        finally:
+            self._resuming = False
+
+    def _run_step(self, item: Any) -> Generator[Any, Any, Any]:
+        """The generator of a step's task: waits for ``item`` (what the user's
+        generator yielded first) and drives the generator to its next Value."""
         while True:
             try:
-                if send_error is None:
-                    item = generator.send(send_value)
-                else:
-                    item = generator.throw(send_error)
-            except StopIteration:
-                self._finished = True
-                return END_OF_GENERATOR
-            except AsyncTaskResult:
-                self._finished = True
-                raise TypeError(
-                    f"{callable_name(self._fn)} called result() inside an async generator: "
-                    "yield Value(x) to produce an item, return to end"
-                ) from None
-            except BaseException:
-                self._finished = True
-                raise
-            if isinstance(item, Value):
-                return item.value
-            try:
-                send_value = yield item
-                send_error = None
+                send_value, send_error = (yield item), None
             except BaseException as error:
                 # An error of what the generator waited for (or this step being
                 # cancelled or closed) is raised at the generator's own yield.
                 send_value, send_error = None, error
+            item = self._resume(send_value, send_error)
+            if item is _ENDED:
+                return END_OF_GENERATOR
+            if isinstance(item, Value):
+                return item.value
 
     def close(self) -> None:
         """Ends the sequence: closes the generator (running its ``finally``
@@ -237,7 +270,7 @@ def list_of_generator(generator: Iterable[FutureBase[Any]]) -> Generator[Any, An
             return values
         value = yield future
         if value is END_OF_GENERATOR:
-            return values
+            continue
         values.append(value)
 
 
@@ -260,6 +293,6 @@ def take_first(generator: Iterable[FutureBase[Any]], n: int) -> Generator[Any, A
             break
         value = yield future
         if value is END_OF_GENERATOR:
-            break
+            continue
         values.append(value)
     return values
