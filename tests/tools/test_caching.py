@@ -5,6 +5,7 @@ pickling, qcore.get_original_fn)."""
 from __future__ import annotations
 
 import gc
+import inspect
 import pickle
 import time
 import weakref
@@ -163,9 +164,25 @@ def test_decorators_reject_functions_that_are_not_asynq() -> None:
     def plain(x: int) -> int:
         return x
 
-    for decorator in (acached_per_instance(), alru_cache(), alazy_constant(), aretry(ValueError)):
+    for decorator in (acached_per_instance(), alru_cache(), alazy_constant()):
         with pytest.raises(TypeError, match=r"above @asynq\(\)"):
             decorator(plain)
+
+
+def test_aretry_retries_a_plain_function_as_asynq_1x_allows() -> None:
+    attempts: list[int] = []
+
+    def flaky(x: int, y: int = 1) -> int:
+        attempts.append(x)
+        if len(attempts) < 3:
+            raise ValueError("not yet")
+        return x + y
+
+    retried = aretry(ValueError, max_tries=3, sleep=0)(flaky)
+    assert retried(2) == 3
+    assert attempts == [2, 2, 2]
+    assert retried.asynq(5, y=2).value() == 7
+    assert inspect.signature(qcore.get_original_fn(retried)) == inspect.signature(flaky)
 
 
 # -- alru_cache -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -212,3 +213,33 @@ def test_call_with_context_with_plain_functions_and_context_managers() -> None:
 
     assert call_with_context(Plain(), add, 1, b=2) == 3
     assert events == ["enter", "call", "exit"]
+
+
+def test_under_asyncio_a_deduplicated_function_runs_its_asyncio_fn() -> None:
+    async def native() -> str:
+        return "native"
+
+    @deduplicate()
+    @asynq(asyncio_fn=native)
+    def either() -> str:
+        return "generator"
+
+    assert either() == "generator"
+    assert asyncio.run(either.asyncio()) == "native"
+
+
+def test_under_asyncio_concurrent_identical_calls_share_one_task(store: Any) -> None:
+    calls: list[int] = []
+
+    @deduplicate()
+    @asynq()
+    def fetch(key: int) -> Any:
+        calls.append(key)
+        return (yield store.get(key))
+
+    @asynq()
+    def twice() -> Any:
+        return (yield [fetch.asynq(1), fetch.asynq(1), fetch.asynq(2)])
+
+    assert asyncio.run(twice.asyncio()) == [2, 2, 4]
+    assert calls == [1, 2]

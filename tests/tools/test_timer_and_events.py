@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -229,3 +230,28 @@ def test_trigger_waits_for_every_async_handler_before_raising(store: Any) -> Non
     with pytest.raises(ValueError, match="failed"):
         AsyncEventHook([failing, slow]).trigger(1)
     assert called == ["slow"]
+
+
+def test_under_asyncio_an_async_timer_measures_the_wall_time_of_its_block() -> None:
+    clock = FakeClock()
+
+    async def native_wait() -> None:
+        clock.advance_us(300)  # time spent awaiting native I/O counts
+
+    @asynq()
+    def inner() -> Any:
+        with AsyncTimer(clock) as timer:
+            clock.advance_us(10)
+            yield [native_wait(), native_wait()]
+            clock.advance_us(5)
+        return timer.total_time
+
+    @asynq()
+    def outer() -> Any:
+        with AsyncTimer(clock) as timer:
+            inner_time = yield inner.asynq()
+            clock.advance_us(1)
+        clock.advance_us(1000)  # after the block: not counted
+        return timer.total_time, inner_time
+
+    assert asyncio.run(outer.asyncio()) == (616, 615)

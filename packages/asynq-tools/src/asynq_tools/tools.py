@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, Protocol,
 import qcore
 
 from asynq_contexts import AsyncContext
-from asynq_core import AsyncTask, ConstFuture, ErrorFuture, FutureBase, asynq, get_active_task
+from asynq_core import (
+    AsyncTask,
+    ConstFuture,
+    ErrorFuture,
+    FutureBase,
+    asynq,
+    get_active_task,
+    is_asyncio_mode,
+)
 from asynq_core.decorators import (
     AsyncDecoratorBinder,
     AsyncWrapperDecorator,
@@ -883,7 +891,11 @@ def aretry(
 ) -> _WrapAsynqFunction:
     """Retries an asynq function while it raises ``exception_cls`` (a class or a
     tuple of classes), at most ``max_tries`` calls in all, sleeping ``sleep``
-    seconds between them (a blocking ``time.sleep``); the last error is raised."""
+    seconds between them (a blocking ``time.sleep``); the last error is raised.
+
+    A plain function may be decorated too (as in asynq 1.x): it is called
+    synchronously at each attempt.
+    """
     classes = exception_cls if isinstance(exception_cls, tuple) else (exception_cls,)
     if not classes or not all(
         isinstance(cls, type) and issubclass(cls, BaseException) for cls in classes
@@ -897,7 +909,8 @@ def aretry(
         raise ValueError(f"aretry(sleep=...) must be a number of seconds >= 0, got {sleep!r}")
 
     def decorate(fn: Any) -> Any:
-        start = _async_fn_of(fn, "aretry")
+        start = get_async_fn(fn, wrap_if_none=True)
+        assert start is not None
 
         def attempts(*args: Any, **kwargs: Any) -> Any:
             for attempt in range(1, max_tries + 1):
@@ -925,6 +938,9 @@ class AsyncTimer(AsyncContext):
 
     Only the time its task ran counts (with what it calls inside the block):
     the time other tasks run and batches are flushed in between is left out.
+    Under asyncio (entered while ``is_asyncio_mode()``), it measures the wall
+    time of the block, as asynq 1.x does there: the coroutines of a loop
+    interleave with the native awaits a task makes, whose time is the task's.
     ``total_time`` is in microseconds; ``clock`` is a monotonic clock in
     nanoseconds.
     """
@@ -935,11 +951,24 @@ class AsyncTimer(AsyncContext):
         self._clock = clock
         self._total_ns = 0
         self._resumed_at: int | None = None
+        self._wall_clock = False
+
+    def __enter__(self) -> AsyncTimer:
+        self._wall_clock = is_asyncio_mode()
+        return super().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._wall_clock = False  # the pause of the exit stops it
+        super().__exit__(*exc_info)
 
     def resume(self) -> None:
+        if self._wall_clock and self._resumed_at is not None:
+            return
         self._resumed_at = self._clock()
 
     def pause(self) -> None:
+        if self._wall_clock:
+            return
         resumed_at = self._resumed_at
         if resumed_at is not None:
             self._total_ns += self._clock() - resumed_at
