@@ -95,7 +95,7 @@ def test_the_active_debug_batch_is_per_thread() -> None:
 
 def test_dump_sync_writes_each_flush(monkeypatch: pytest.MonkeyPatch) -> None:
     buffer = io.StringIO()
-    monkeypatch.setattr(debug, "stderr", buffer)
+    monkeypatch.setattr(debug, "stdout", buffer)
     _debug.options.DUMP_SYNC = True
     DebugBatchItem("dumped").value()
     assert "sync flush of <DebugBatch 'dumped'" in buffer.getvalue()

@@ -3,6 +3,7 @@ times, and where their errors go."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import asynq_core
-from asynq_batching import BatchBase, BatchItemBase
+from asynq_batching import BatchBase, BatchItemBase, sync
 from asynq_core import asynq
 
 hypothesis_settings = settings(max_examples=25, deadline=None)
@@ -238,3 +239,51 @@ def test_a_synchronous_call_inside_a_task_flushes_what_it_needs(
 
     assert outer() == ("one", "two")
     assert [keys for _, keys in flush_log] == [[1], [2]]
+
+
+# -- the order tasks resume in after a flush (as asynq 1.x) ---------------------
+
+
+def interleaved(log: list[str]) -> Any:
+    @asynq()
+    def appender(name: str) -> Any:
+        log.append(f"{name}1")
+        yield sync()
+        log.append(f"{name}2")
+
+    @asynq()
+    def both() -> Any:
+        yield [appender.asynq("a"), appender.asynq("b")]
+
+    return both
+
+
+def test_tasks_woken_by_a_flush_resume_in_the_order_of_their_items() -> None:
+    log: list[str] = []
+    interleaved(log)()
+    assert log == ["a1", "b1", "a2", "b2"]
+
+
+def test_the_resume_order_after_a_flush_is_the_same_under_asyncio() -> None:
+    log: list[str] = []
+    asyncio.run(interleaved(log).asyncio())
+    assert log == ["a1", "b1", "a2", "b2"]
+
+
+def test_waiters_resume_in_item_order_whatever_order_they_started_in() -> None:
+    log: list[str] = []
+    batch = RankedBatch("only", 0, log)
+    items = [Item(batch) for _ in range(4)]
+    resumed: list[int] = []
+
+    @asynq()
+    def wait(index: int) -> Any:
+        yield items[index]
+        resumed.append(index)
+
+    @asynq()
+    def started_backwards() -> Any:
+        yield [wait.asynq(index) for index in (3, 1, 0, 2)]
+
+    started_backwards()
+    assert resumed == [0, 1, 2, 3]

@@ -145,18 +145,16 @@ def test_top_level_names_are_the_submodules_objects() -> None:
     assert asynq.debug.sync is asynq.batching.sync
 
 
-def test_patch_of_debug_stderr_reaches_every_debug_function() -> None:
-    original = asynq.debug.stderr
-    buffer = io.StringIO()
-    with patch("asynq.debug.stderr", buffer):
+def test_patches_of_debug_stdout_and_stderr_reach_every_debug_function() -> None:
+    original = asynq.debug.stdout, asynq.debug.stderr
+    trace, errors = io.StringIO(), io.StringIO()
+    with patch("asynq.debug.stdout", trace), patch("asynq.debug.stderr", errors):
         asynq.debug.write("hello", indent=2)
         asynq.debug.dump_asynq_stack()
         asynq.debug.dump_error(ValueError("boom"))
-    text = buffer.getvalue()
-    assert "  hello\n" in text
-    assert "no task is running" in text
-    assert "ValueError: boom" in text
-    assert asynq.debug.stderr is original
+    assert trace.getvalue() == "    hello\nasynq stack: no task is running\n"
+    assert errors.getvalue() == "\nValueError: boom\n"
+    assert (asynq.debug.stdout, asynq.debug.stderr) == original
 
 
 def test_options_set_through_either_path_are_seen_by_the_other() -> None:
@@ -185,7 +183,7 @@ def test_importing_asynq_attaches_the_exception_hook() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=60
     )
     assert finished.returncode == 1
-    assert finished.stderr.startswith("Traceback (most recent call last):")
+    assert finished.stderr.startswith("\nTraceback (most recent call last):")
     assert "in task" in finished.stderr and "in fails" in finished.stderr
     assert "asynq_core" not in finished.stderr  # the hook filters the library's own frames
     assert finished.stderr.rstrip().endswith("KeyError: 'uncaught'")

@@ -1,6 +1,6 @@
 """asynq.debug and asynq.profiler as 1.6 code and its tests use them: options,
-errors dumped to a patched ``asynq.debug.stderr``, asynq stacks, ``sync()``,
-and per-thread performance statistics."""
+errors dumped to a patched ``asynq.debug.stderr`` (trace output to ``stdout``),
+asynq stacks, ``sync()``, and per-thread performance statistics."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def test_dump_error_writes_the_traceback_through_every_task_to_debug_stderr() ->
             asynq.debug.dump_error(error)
         formatted = asynq.debug.format_error(error)
     text = buffer.getvalue()
-    assert text == formatted
-    assert text.startswith("Traceback (most recent call last):")
+    assert text == "\n" + str(formatted)
+    assert text.startswith("\nTraceback (most recent call last):")
     assert text.rstrip().endswith("LookupError: no missing: None")
     positions = [text.index(f"in {name}") for name in ("outer", "middle", "innermost")]
     assert positions == sorted(positions)
@@ -65,7 +65,7 @@ def test_dump_asynq_stack_shows_how_the_task_was_reached() -> None:
     def shallow() -> Any:
         return (yield deep.asynq())
 
-    with patch("asynq.debug.stderr", buffer):
+    with patch("asynq.debug.stdout", buffer):
         assert shallow() == 1
     text = buffer.getvalue()
     assert text.index("in shallow") < text.index("in deep")
@@ -76,17 +76,17 @@ def test_dump_asynq_stack_shows_how_the_task_was_reached() -> None:
     assert asynq.debug.format_asynq_stack() is None
 
 
-def test_dump_options_write_what_the_scheduler_does_to_debug_stderr() -> None:
+def test_dump_options_write_what_the_scheduler_does_to_debug_stdout() -> None:
     app.seed_answers(1)
     buffer = io.StringIO()
     asynq.debug.options.DUMP_FLUSH_BATCH = True
-    with patch("asynq.debug.stderr", buffer):
+    with patch("asynq.debug.stdout", buffer):
         app.all_author_names([0])
     asynq.debug.options.DUMP_FLUSH_BATCH = False
     assert buffer.getvalue().count("flush") == 2
     assert "MemcacheBatch" in buffer.getvalue()
     buffer.truncate(0)
-    with patch("asynq.debug.stderr", buffer):
+    with patch("asynq.debug.stdout", buffer):
         app.all_author_names([0])
     assert buffer.getvalue() == ""
 
@@ -167,13 +167,13 @@ def test_profiler_collects_one_entry_per_task_and_per_flush() -> None:
     names = [entry["name"] for entry in stats]
     # 1 all_author_names, 2 author_of_answer, 2 name_of_user, 4 mc_get, 2 batches
     assert len(stats) == 11
-    assert names.count("MemcacheBatch") == 2
+    assert sum("MemcacheBatch" in name for name in names) == 2
     assert sum("author_of_answer" in name for name in names) == 2
     for entry in stats:
         assert entry["time_taken"] >= 0
         assert isinstance(entry["dependencies"], list)
-    (root,) = [entry for entry in stats if entry["name"].endswith("all_author_names")]
-    assert sum("author_of_answer" in dep for dep in root["dependencies"]) == 2
+    (root,) = [entry for entry in stats if ".all_author_names(" in entry["name"]]
+    assert sum("author_of_answer" in dep for dep, _ in root["dependencies"]) == 2
     assert asynq.profiler.flush() == []  # flush empties this thread's list
 
 

@@ -528,7 +528,7 @@ def test_non_async_context_failure_can_be_caught_and_the_task_goes_on(store: Any
 
 def test_dump_contexts_reports_entering_and_leaving(monkeypatch: Any) -> None:
     out = io.StringIO()
-    monkeypatch.setattr(debug, "stderr", out)
+    monkeypatch.setattr(debug, "stdout", out)
     monkeypatch.setattr(debug.options, "DUMP_CONTEXTS", True)
     with Recorder("c", []):
         pass

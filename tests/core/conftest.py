@@ -135,7 +135,9 @@ def make_batch(
 
 @pytest.fixture
 def debug_output(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
-    """What asynq_core.debug writes (its module attribute ``stderr``, patched)."""
+    """What asynq_core.debug writes: trace output to its module attribute
+    ``stdout`` and errors to ``stderr``, both patched to one buffer."""
     buffer = io.StringIO()
+    monkeypatch.setattr(debug, "stdout", buffer)
     monkeypatch.setattr(debug, "stderr", buffer)
     return buffer

@@ -342,3 +342,96 @@ def test_pure_and_proxy_functions_use_their_asyncio_fn() -> None:
     assert run(caller.asyncio()) == "native pure 1"
     assert proxy(4) == "future 4"
     assert run(proxy.asyncio(5)) == "native proxy 5"
+
+
+# -- native awaitables yielded by tasks (asynq 1.x's asyncio mode) -----------
+
+
+def test_a_task_may_yield_native_awaitables_alone_or_in_structures() -> None:
+    async def later(value: Any, delay: float = 0) -> Any:
+        await asyncio.sleep(delay)
+        return value
+
+    @asynq()
+    def mixed() -> Any:
+        alone = yield later("coroutine")
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(future.set_result, "future")
+        listed = yield [later(1), square.asynq(3), future]
+        keyed = yield {"a": later("a"), "none": None}, (later(2),)
+        return alone, listed, keyed
+
+    assert run(mixed.asyncio()) == ("coroutine", [1, 9, "future"], ({"a": "a", "none": None}, (2,)))
+
+
+def test_native_awaitables_yielded_together_run_concurrently() -> None:
+    # Each waits for the other to start: they finish only if run concurrently.
+    a_started, b_started = asyncio.Event(), asyncio.Event()
+
+    async def a() -> str:
+        a_started.set()
+        await b_started.wait()
+        return "a"
+
+    async def b() -> str:
+        b_started.set()
+        await a_started.wait()
+        return "b"
+
+    @asynq()
+    def both() -> Any:
+        return (yield [a(), b()])
+
+    assert run(both.asyncio()) == ["a", "b"]
+
+
+def test_every_native_awaitable_finishes_before_the_first_error_is_raised() -> None:
+    finished: list[str] = []
+
+    async def slow_ok() -> None:
+        await asyncio.sleep(0.01)
+        finished.append("ok")
+
+    async def fast_error() -> None:
+        raise KeyError("first")
+
+    @asynq()
+    def gather_them() -> Any:
+        try:
+            yield [fast_error(), slow_ok()]
+        except KeyError as error:
+            return f"{error.args[0]} after {finished}"
+
+    assert run(gather_them.asyncio()) == "first after ['ok']"
+
+
+def test_a_native_awaitable_yielded_outside_asyncio_is_a_clear_type_error() -> None:
+    async def coroutine() -> None:
+        pass
+
+    @asynq()
+    def sync_only() -> Any:
+        awaitable = coroutine()
+        try:
+            yield awaitable
+        finally:
+            awaitable.close()
+
+    with pytest.raises(TypeError, match="awaitable"):
+        sync_only()
+
+
+def test_a_proxy_runs_its_function_inside_the_scope_of_its_asyncio_call() -> None:
+    async def native() -> str:
+        return "asyncio_fn"
+
+    @asynq(asyncio_fn=native)
+    def inner() -> str:
+        return "generator"
+
+    @async_proxy()
+    def proxy() -> Any:
+        return inner.asynq()
+
+    assert proxy() == "generator"
+    assert run(proxy.asyncio()) == "asyncio_fn"

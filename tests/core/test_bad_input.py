@@ -121,8 +121,6 @@ def test_applying_asynq_twice_is_an_error_naming_the_function() -> None:
         asynq()(once)
     with pytest.raises(TypeError, match=r"@asynq\(\) applied to .*twice"):
         asynq(pure=True)(once)
-    with pytest.raises(TypeError, match=r"@async_proxy\(\) applied to .*twice"):
-        async_proxy()(once)
     with pytest.raises(TypeError, match=r"applied to .*twice"):
         asynq()(classmethod(once))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import threading
 import traceback
@@ -90,13 +91,20 @@ def test_dump_exceptions_writes_the_error_of_a_failing_task(debug_output) -> Non
     assert "failing_leaf" in text
 
 
-def test_complex_assertions_switch() -> None:
-    debug.disable_complex_assertions()
-    assert debug.options.ENABLE_COMPLEX_ASSERTIONS is False
-    debug.enable_complex_assertions()
+def test_complex_assertions_are_switched_for_a_with_block() -> None:
     assert debug.options.ENABLE_COMPLEX_ASSERTIONS is True
-    debug.enable_complex_assertions(False)
-    assert debug.options.ENABLE_COMPLEX_ASSERTIONS is False
+    with debug.disable_complex_assertions():
+        assert debug.options.ENABLE_COMPLEX_ASSERTIONS is False
+        with debug.enable_complex_assertions():
+            assert debug.options.ENABLE_COMPLEX_ASSERTIONS is True
+        assert debug.options.ENABLE_COMPLEX_ASSERTIONS is False
+    assert debug.options.ENABLE_COMPLEX_ASSERTIONS is True
+    with pytest.raises(KeyError), debug.enable_complex_assertions(False):
+        raise KeyError("the setting is restored on an error too")
+    assert debug.options.ENABLE_COMPLEX_ASSERTIONS is True
+    # As in asynq 1.x, a call without ``with`` changes nothing.
+    debug.disable_complex_assertions()
+    assert debug.options.ENABLE_COMPLEX_ASSERTIONS is True
 
 
 # -- formatting errors ------------------------------------------------------------
@@ -137,12 +145,16 @@ def test_format_error_with_an_explicit_traceback_and_none() -> None:
     assert "KeyError: 'other'" in text
 
 
-def test_dump_error_writes_to_the_patched_module_stderr(debug_output) -> None:
+def test_dump_error_writes_to_the_patched_module_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    errors, trace = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(debug, "stderr", errors)
+    monkeypatch.setattr(debug, "stdout", trace)
     error = raised_error()
     debug.dump_error(error)
-    assert debug_output.getvalue() == debug.format_error(error)
+    assert errors.getvalue() == "\n" + str(debug.format_error(error))
     debug.dump_error(None)
-    assert debug_output.getvalue() == debug.format_error(error)
+    assert errors.getvalue().endswith("\nNo error")
+    assert trace.getvalue() == ""
 
 
 def test_syntax_highlighting_colors_formatted_errors() -> None:
@@ -221,7 +233,7 @@ def test_exception_hook_attach_and_detach(monkeypatch: pytest.MonkeyPatch, debug
 
     error = raised_error()
     sys.excepthook(type(error), error, error.__traceback__)
-    assert debug_output.getvalue() == debug.format_error(error)
+    assert debug_output.getvalue() == "\n" + str(debug.format_error(error))
     assert seen == []
 
     debug.enable_original_exc_handler(True)
@@ -306,22 +318,24 @@ def test_dump_asynq_stack_writes_the_stack(debug_output) -> None:
     assert text.index("outer_dumper") < text.index("inner_dumper")
 
 
-def test_dump_stack_writes_the_python_stack(debug_output) -> None:
+def test_dump_stack_prints_the_python_stack(capsys: pytest.CaptureFixture[str]) -> None:
     def helper() -> None:
-        debug.dump_stack()
+        debug.dump_stack(limit=50)
 
     helper()
-    text = debug_output.getvalue()
-    assert "test_dump_stack_writes_the_python_stack" in text
+    text = capsys.readouterr().out
+    assert text.startswith("--- Stack trace: ")
+    assert "test_dump_stack_prints_the_python_stack" in text
     # The caller's frame is the last one: dump_stack's own frame is not shown.
     last_frame = [line for line in text.splitlines() if line.startswith("  File")][-1]
     assert last_frame.endswith("in helper")
 
 
-def test_write_indents_every_line(debug_output) -> None:
+def test_write_indents_every_line_by_two_spaces_a_level(debug_output) -> None:
     debug.write("one\ntwo", indent=2)
     debug.write("three")
-    assert debug_output.getvalue() == "  one\n  two\nthree\n"
+    debug.write("\nfour", indent=1)
+    assert debug_output.getvalue() == "    one\n    two\nthree\n\n  four\n"
 
 
 def test_debug_str_and_repr_never_raise_and_are_cut(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -356,16 +370,21 @@ def test_profiler_collects_an_entry_per_task_and_flushed_group(make_batch) -> No
     debug.options.COLLECT_PERF_STATS = True
     assert profiled_root() == [1, 2]
     entries = profiler.flush()
-    names = [entry["name"] for entry in entries]
-    assert sum(name.endswith(".fetch") for name in names) == 2
-    assert sum(name.endswith(".profiled_root") for name in names) == 1
-    (group_entry,) = [entry for entry in entries if entry["name"] == "TinyBatch"]
+    # Named as asynq 1.x names them: a number, the function, its arguments.
+    fetches = [e for e in entries if re.fullmatch(r"\d{6}\..*\.fetch\(\(\d,\) \{\}\)", e["name"])]
+    assert sorted(entry["name"].rsplit(".fetch", 1)[1] for entry in fetches) == [
+        "((1,) {})",
+        "((2,) {})",
+    ]
+    (root_entry,) = [entry for entry in entries if ".profiled_root(() {})" in entry["name"]]
+    (group_entry,) = [entry for entry in entries if "TinyBatch" in entry["name"]]
+    assert len(entries) == 4
     assert group_entry["batch_size"] == 2
+    assert len(group_entry["dependencies"]) == 2  # its items
     assert all(entry["time_taken"] >= 0 for entry in entries)
-    (root_entry,) = [entry for entry in entries if entry["name"].endswith(".profiled_root")]
-    assert [dep.rsplit(".", 1)[-1] for dep in root_entry["dependencies"]] == ["fetch", "fetch"]
-    fetch_entry = next(entry for entry in entries if entry["name"].endswith(".fetch"))
-    assert fetch_entry["dependencies"] == ["TinyItem"]
+    assert root_entry["num_deps"] == 2
+    assert [name for name, _ in root_entry["dependencies"]] == [e["name"] for e in fetches]
+    assert all(len(entry["dependencies"]) == 1 for entry in fetches)
     assert profiler.flush() == []
 
 
@@ -397,8 +416,8 @@ def test_profiler_entries_are_per_thread() -> None:
     thread.join()
     in_main()
     mine = profiler.flush()
-    assert [entry["name"].rsplit(".", 1)[-1] for entry in from_thread] == ["in_thread"]
-    assert [entry["name"].rsplit(".", 1)[-1] for entry in mine] == ["in_main"]
+    assert [entry["name"].rsplit(".", 1)[-1] for entry in from_thread] == ["in_thread(() {})"]
+    assert [entry["name"].rsplit(".", 1)[-1] for entry in mine] == ["in_main(() {})"]
 
 
 def test_profiler_append_reset_and_counter() -> None:
@@ -429,3 +448,41 @@ def test_flags_the_loop_does_not_read_keep_the_lean_loop() -> None:
     assert not _debug.options.tracing
     _debug.options.DUMP_COMPUTED = True
     assert _debug.options.tracing
+
+
+def test_filter_traceback_folds_1x_boilerplate_lines_into_markers() -> None:
+    lines = [
+        "Traceback (most recent call last):\n",
+        '  File "asynq/async_task.py", line 1, in asynq.async_task.AsyncTask._continue\n',
+        '  File "asynq/async_task.py", line 2, in '
+        "asynq.async_task.AsyncTask._continue_on_generator\n",
+        '  File "asynq/async_task.py", line 3, in '
+        "asynq.async_task.AsyncTask._continue_on_generator\n",
+        '  File "app.py", line 9, in handler\n',
+        "    fetch()\n",
+        "KeyError: 'x'\n",
+    ]
+    assert debug.filter_traceback(lines) == [
+        "Traceback (most recent call last):\n",
+        "  ___asynq_continue___\n",
+        '  File "app.py", line 9, in handler\n',
+        "    fetch()\n",
+        "KeyError: 'x'\n",
+    ]
+    # An incomplete run is kept as it is.
+    assert debug.filter_traceback(lines[1:3]) == lines[1:3]
+
+
+def test_filter_traceback_drops_the_library_frames_of_formatted_lines() -> None:
+    own = debug.__file__
+    lines = [
+        f'  File "{own}", line 1, in helper\n',
+        "    internal()\n",
+        '  File "app.py", line 2, in caller\n',
+        "    call()\n",
+    ]
+    assert debug.filter_traceback(lines) == lines[2:]
+
+
+def test_format_error_of_an_error_never_raised_is_its_last_line_only() -> None:
+    assert debug.format_error(RuntimeError("never raised")) == "RuntimeError: never raised\n"

@@ -7,6 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import qcore
 
 from asynq_core import (
     AsyncTask,
@@ -24,6 +25,14 @@ from asynq_core import (
     is_pure_async_fn,
     lazy,
     make_async_decorator,
+)
+from asynq_core.decorators import (
+    AsyncAndSyncPairDecorator,
+    AsyncAndSyncPairProxyDecorator,
+    AsyncDecorator,
+    AsyncWrapper,
+    AsyncWrapperDecorator,
+    PureAsyncDecorator,
 )
 
 
@@ -339,6 +348,8 @@ def plain(x: int) -> int:
         (Calculator.halved, True, True, False),
         (Calculator(1).pure_method, False, True, True),
         (plain, False, False, False),
+        (lazy(plain), False, True, True),
+        (get_async_fn(plain, wrap_if_none=True), False, True, True),
         (lambda: None, False, False, False),
         (len, False, False, False),
         (mock.MagicMock(), False, False, False),
@@ -370,6 +381,7 @@ def test_get_async_fn_wraps_a_sync_function_in_a_const_future() -> None:
     assert future.value() == 9
     assert wrapped.__name__ == "plain"
     assert get_async_fn(add, wrap_if_none=True) == add.asynq
+    assert get_async_fn(wrapped) is wrapped  # it is a pure async function itself
 
 
 def test_get_async_or_sync_fn() -> None:
@@ -468,3 +480,131 @@ def test_a_task_created_by_a_decorator_records_the_original_function() -> None:
     who_am_i()
     assert seen[0] is who_am_i.fn
     assert seen[0].__name__ == "who_am_i"
+
+
+# -- code built on the decorator classes (as asynq 1.x code bases do) ------------
+
+
+class Doubling(AsyncDecorator[Any, Any]):
+    """A decorator of a code base of its own, wrapping an asynq function."""
+
+    def __init__(self, fn: Any, task_cls: Any, kwargs: Any = None) -> None:
+        super().__init__(fn, task_cls, kwargs)
+
+    def asynq(self, *args: Any, **kwargs: Any) -> Any:
+        return double_task.asynq(self.fn, args, kwargs)
+
+
+@asynq()
+def double_task(fn: Any, args: Any, kwargs: Any) -> Any:
+    return 2 * (yield fn.asynq(*args, **kwargs))
+
+
+def test_a_subclass_of_a_decorator_class_may_wrap_an_asynq_function() -> None:
+    doubled_add = qcore.decorators.decorate(Doubling, AsyncTask)(add)
+    assert doubled_add.fn is add
+    assert doubled_add.asynq(1, 2).value() == 6
+    assert is_async_fn(doubled_add) and not is_pure_async_fn(doubled_add)
+    assert qcore.inspection.get_original_fn(doubled_add) is add.fn
+    # @asynq() itself is refused over an asynq function, as in 1.x.
+    with pytest.raises(AssertionError, match="already an asynq function"):
+        asynq()(add)
+
+
+class CountingCache(AsyncDecorator[Any, Any]):
+    """The 1.x way to build a cache: override _call_pure, which every call takes."""
+
+    def __init__(self, fn: Any, task_cls: Any) -> None:
+        super().__init__(fn, task_cls)
+        self.cache: dict[Any, Any] = {}
+
+    def _call_pure(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if args not in self.cache:
+            self.cache[args] = ConstFuture(super()._call_pure(args, kwargs).value())
+        return self.cache[args]
+
+
+def test_a_subclass_overriding_call_pure_gets_every_call() -> None:
+    calls: list[int] = []
+
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    cached = qcore.decorators.decorate(CountingCache, AsyncTask)(square)
+    assert cached(3) == 9
+    assert cached.asynq(3).value() == 9
+    assert add.asynq(0, 0).value() == 0  # other decorators are untouched
+
+    @asynq()
+    def caller() -> Any:
+        return (yield cached.asynq(4)), (yield cached.asynq(3))
+
+    assert caller() == (16, 9)
+    assert calls == [3, 4]
+
+
+def test_a_wrapper_of_an_asynq_classmethod_binds_like_it() -> None:
+    class Shop:
+        @asynq()
+        @classmethod
+        def label(cls, x: int) -> Any:
+            return f"{cls.__name__}:{x}"
+            yield
+
+    def shout(fn: Any) -> Any:
+        @asynq(pure=True)
+        def louder(*args: Any) -> Any:
+            return (yield fn.asynq(*args)).upper()
+
+        return make_async_decorator(fn, louder, "shout")
+
+    Shop.loud = shout(Shop.__dict__["label"])  # type: ignore[attr-defined]
+    assert Shop.loud(3) == "SHOP:3"  # type: ignore[attr-defined]
+    assert Shop().loud.asynq(4).value() == "SHOP:4"  # type: ignore[attr-defined]
+
+
+def test_a_decorated_method_accessed_on_its_class_answers_like_an_unbound_binder() -> None:
+    assert Calculator.__dict__["shifted"].decorator is Calculator.__dict__["shifted"]
+    assert Calculator.shifted.instance is None
+
+
+def test_sync_fn_may_be_a_classmethod_or_staticmethod_object_of_the_class_body() -> None:
+    class Pair:
+        @classmethod
+        def sync_kind(cls) -> str:
+            return f"sync {cls.__name__}"
+
+        @asynq(sync_fn=sync_kind)
+        @classmethod
+        def kind(cls) -> Any:
+            return f"async {cls.__name__}"
+            yield
+
+        @staticmethod
+        def sync_static() -> str:
+            return "sync static"
+
+        @asynq(sync_fn=sync_static)
+        @staticmethod
+        def static() -> Any:
+            return "async static"
+            yield
+
+    assert Pair.kind() == "sync Pair"
+    assert Pair.kind.asynq().value() == "async Pair"
+    assert Pair.static() == "sync static"
+    assert Pair.static.asynq().value() == "async static"
+
+
+def test_the_1x_decorator_class_names_take_1x_arguments() -> None:
+    def generator() -> Any:
+        return "value"
+        yield
+
+    paired = AsyncAndSyncPairDecorator(generator, AsyncTask, lambda: "sync")
+    assert paired() == "sync" and paired.asynq().value() == "value"
+    proxy = AsyncAndSyncPairProxyDecorator(lambda: ConstFuture("future"), lambda: "sync")
+    assert proxy() == "sync" and proxy.asynq().value() == "future"
+    assert AsyncWrapper is AsyncWrapperDecorator
+    assert PureAsyncDecorator(generator, AsyncTask).name() == "@asynq(pure=True)"

@@ -28,8 +28,8 @@ def test_autospec_of_a_plain_function_checks_every_call() -> None:
         assert caller() == "refused: too many positional arguments"
         assert double.mock.call_count == 2
         double.assert_called_with(2)
-        # Like the original, it is a plain function (that also answers .asynq).
-        assert not has_async_fn(double)
+        # It answers .asynq, which is what asynq 1.x's introspection looks for.
+        assert has_async_fn(double)
 
 
 def test_autospec_of_an_asynq_function_gives_an_async_mock() -> None:

@@ -116,11 +116,14 @@ def test_threads_running_batched_programs_keep_their_own_state(table_cls) -> Non
         assert len(result["flushed"]) == 3 * RUNS_PER_THREAD
         for batch in debug_batches:
             assert all(item.result is None or item.result[0] == index for item in batch.items)
-        task_names = {entry["name"].rsplit(".", 1)[-1] for entry in result["profile"]}
-        assert task_names == {f"leaf_{index}", f"root_{index}", "DebugBatch", "TableBatch"}
         task_entries = [e for e in result["profile"] if "batch_size" not in e]
+        task_names = {e["name"].rsplit(".", 1)[-1].split("(")[0] for e in task_entries}
+        assert task_names == {f"leaf_{index}", f"root_{index}"}
         assert len(task_entries) == RUNS_PER_THREAD * 6  # a root and five leaves per run
-        table_entries = [e for e in result["profile"] if e["name"] == "TableBatch"]
+        batch_entries = [e for e in result["profile"] if "batch_size" in e]
+        assert {type(group).__name__ for group in result["flushed"]} == {"DebugBatch", "TableBatch"}
+        assert len(batch_entries) == 3 * RUNS_PER_THREAD
+        table_entries = [e for e in batch_entries if "TableBatch" in e["name"]]
         assert sum(entry["batch_size"] for entry in table_entries) == 5 * RUNS_PER_THREAD
 
 

@@ -73,8 +73,18 @@ def download(dest: Path) -> Path:
     """Downloads the 1.6 distribution (a wheel for this interpreter, else the
     sdist) into ``dest`` and returns its path."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-         "--disable-pip-version-check", "-d", str(dest), DISTRIBUTION],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-d",
+            str(dest),
+            DISTRIBUTION,
+        ],
         check=True,
     )
     files = [p for p in dest.iterdir() if p.name.startswith("asynq-1.6.0")]
@@ -86,7 +96,7 @@ def download(dest: Path) -> Path:
 def extract_tests(archive: Path, dest: Path) -> Path:
     """Extracts the ``asynq/tests/`` files of ``archive`` into ``dest/PACKAGE``."""
     target = dest / PACKAGE
-    target.mkdir()
+    target.mkdir(exist_ok=True)
     pattern = re.compile(r"^(?:[^/]+/)?asynq/tests/([^/]+\.py)$")
     found = 0
     if archive.suffix == ".whl":
@@ -143,8 +153,16 @@ def main() -> int:
         (work / "conftest.py").write_text(CONFTEST)
         junit = work / "report.xml"
         command = [
-            sys.executable, "-m", "pytest", PACKAGE,
-            "-p", "no:cacheprovider", "--rootdir", str(work), "-o", "addopts=",
+            sys.executable,
+            "-m",
+            "pytest",
+            PACKAGE,
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(work),
+            "-o",
+            "addopts=",
             f"--junitxml={junit}",
             *[f"--ignore={PACKAGE}/{name}" for name in DESELECTED],
             *pytest_args,

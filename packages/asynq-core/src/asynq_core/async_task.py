@@ -214,6 +214,14 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         """True while the task's generator is executing."""
         return self._state == RUNNING
 
+    @property
+    def _dependencies(self) -> list[FutureBase[Any]]:
+        """The uncomputed futures the task waits on (asynq 1.x's attribute):
+        empty while it runs, since it resumes only once they are computed."""
+        if self._state != WAITING:
+            return []
+        return _futures_in(self._yielded)
+
     def is_started(self) -> bool:
         return self._state != NEW
 
@@ -249,7 +257,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
 
         write(repr(self), indent)
         if self._yielded is not None:
-            write(f"waiting for: {self._yielded!r}", indent + 2)
+            write(f"waiting for: {self._yielded!r}", indent + 1)
 
 
 def _frame_lines(task: Any) -> list[str]:

@@ -41,6 +41,7 @@ uncomputed task, is refused: it would block the event loop.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from contextvars import ContextVar
@@ -50,11 +51,19 @@ from . import _debug, profiler
 from . import async_task as _async_task  # a module: async_task may import this one
 from . import scheduler as _scheduler
 from .futures import FutureBase
-from .scheduler import NEW, AsyncTaskError, TaskScheduler, _describe_stall, _futures_in, _name_of
+from .scheduler import (
+    NEW,
+    AsyncTaskError,
+    TaskScheduler,
+    _describe_stall,
+    _first_woken_on_top,
+    _futures_in,
+)
 
 __all__ = [
     "is_asyncio_mode",
     "run_task",
+    "run_call",
     "resolve_awaitables",
     "check_sync_call",
     "refuse_sync_wait",
@@ -98,23 +107,44 @@ def refuse_sync_wait(task: Any) -> None:
 
 
 async def run_task(task: Any) -> Any:
-    """Runs an AsyncTask on the running event loop and returns its value.
-
-    Any other asynq future is computed through ``resolve_awaitables``.
-    """
+    """Runs an AsyncTask (or computes any other asynq future) on the running
+    event loop and returns its value."""
     if not isinstance(task, FutureBase):
         raise TypeError(f"run_task() takes an asynq future (an AsyncTask), got {task!r}")
+    return await _run_in_scope(lambda: task)
+
+
+async def run_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Calls ``fn(*args, **kwargs)``, which returns an asynq future, inside an
+    asyncio scope (the current one, or a new one), and returns its value: the
+    asynq functions ``fn`` calls run there as they would in a task."""
+
+    def call() -> Any:
+        future = fn(*args, **kwargs)
+        if not isinstance(future, FutureBase):
+            raise TypeError(f"{fn!r} returned {future!r}, not an asynq future")
+        return future
+
+    return await _run_in_scope(call)
+
+
+async def _run_in_scope(make_future: Any) -> Any:
     scope = _current_scope.get()
     if scope is not None and not scope.finished:
-        return await scope.await_future(task)
-    if task._state is None:  # not a task: a batch item, a Future, ...
-        return await resolve_awaitables(task)
+        return await scope.await_future(make_future())
     scope = AsyncioScope(asyncio.get_running_loop())
     token = _current_scope.set(scope)
     try:
-        return await scope.run(task)
+        future = make_future()
+        if future._state is None:  # not a task (a batch item, a Future, ...): await it in one
+            future = _async_task.AsyncTask(_wait_on(future), resolve_awaitables, (), {})
+        return await scope.run(future)
     finally:
         _current_scope.reset(token)
+
+
+def _wait_on(yielded: Any) -> Any:
+    return (yield yielded)
 
 
 async def resolve_awaitables(yielded: Any) -> Any:
@@ -122,14 +152,11 @@ async def resolve_awaitables(yielded: Any) -> Any:
     in a task gives.
 
     ``yielded`` is anything a task may yield: a future, None, or lists, tuples
-    and dicts of them, nested. It takes no asyncio awaitables (coroutines,
-    asyncio futures): the name is asynq 1.x's.
+    and dicts of them, nested; under asyncio, native awaitables (coroutines,
+    asyncio futures) too, as in asynq 1.x.
     """
 
-    def await_all() -> Any:
-        return (yield yielded)
-
-    return await run_task(_async_task.AsyncTask(await_all(), resolve_awaitables, (), {}))
+    return await run_task(_async_task.AsyncTask(_wait_on(yielded), resolve_awaitables, (), {}))
 
 
 class NativeCall(FutureBase[Any]):
@@ -243,6 +270,27 @@ class AsyncioScope(TaskScheduler):
         # Uncomputed futures native code of the scope awaits (await_future).
         self._awaited: list[Any] = []
         self.finished = False
+
+    def _adopt_awaitables(self, yielded: Any) -> Any:
+        """``yielded`` with each native awaitable (coroutine, asyncio future, ...)
+        replaced by a future that awaits it on the loop, as asynq 1.x's asyncio
+        mode allows; None if it holds something else that a task may not yield."""
+        if isinstance(yielded, FutureBase) or yielded is None:
+            return yielded
+        if inspect.isawaitable(yielded):
+            return NativeCall(_await, (yielded,), {})
+        if isinstance(yielded, (list, tuple)):
+            items = [self._adopt_awaitables(item) for item in yielded]
+            pairs = zip(items, yielded, strict=True)
+            if any(adopted is None and item is not None for adopted, item in pairs):
+                return None
+            return items if isinstance(yielded, list) else tuple(items)
+        if isinstance(yielded, dict):
+            adopted = {key: self._adopt_awaitables(item) for key, item in yielded.items()}
+            if any(adopted[key] is None and item is not None for key, item in yielded.items()):
+                return None
+            return adopted
+        return None
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -397,14 +445,7 @@ class AsyncioScope(TaskScheduler):
             for tracer in tracers:
                 tracer._flush_ended(group, start, end, error)
             if options.COLLECT_PERF_STATS:
-                profiler.append(
-                    {
-                        "name": _name_of(group),
-                        "time_taken": (end - start) * 1e6,
-                        "dependencies": [],
-                        "batch_size": len(getattr(group, "items", ())),
-                    }
-                )
+                profiler.group_flushed(group, (end - start) * 1e6)
             del error  # the frame would otherwise keep the traceback alive
 
     async def _flush_groups(self, groups: list[Any]) -> None:
@@ -412,11 +453,13 @@ class AsyncioScope(TaskScheduler):
         every group is flushed even if a before-hook fails, and the first error
         is raised after the after-hooks."""
         first_error = self._before_flush(groups)
+        woken_from = len(self._ready)
         # Even one group is flushed in a task of its own: it starts a loop tick
         # later, so items that other scopes add meanwhile join its batch.
         outcomes = await asyncio.gather(
             *(self._flush_group(group) for group in groups), return_exceptions=True
         )
+        _first_woken_on_top(self._ready, woken_from)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 first_error = first_error or outcome
@@ -466,6 +509,10 @@ class AsyncioScope(TaskScheduler):
         self._wake()
         await waiter_future
         return future.value()
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def _runner_of(future: Any) -> Any:

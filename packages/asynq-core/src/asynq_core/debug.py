@@ -1,8 +1,10 @@
 """Debugging aids: asynq stacks, error formatting, the exception hook.
 
-Everything here writes to the module attribute ``stderr`` (looked up at each
-call, so ``mock.patch("asynq.debug.stderr", buf)`` captures it) and reads the
-shared ``options`` (the very object of ``asynq_core._debug``).
+As in asynq 1.x, trace output (``write``: the ``DUMP_*`` options, ``dump()``
+of futures and the scheduler, the asynq stack) goes to the module attribute
+``stdout``, and errors (``dump_error``, the exception hook) to ``stderr``;
+both are looked up at each call, so ``mock.patch("asynq.debug.stdout", buf)``
+captures them. ``options`` is the very object of ``asynq_core._debug``.
 
 An error raised in a task already carries one traceback running through
 every task it passed (the scheduler throws it into each waiting generator);
@@ -14,11 +16,12 @@ optional extra).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +31,7 @@ from .scheduler import get_active_task
 
 __all__ = [
     "options",
+    "stdout",
     "stderr",
     "write",
     "str",
@@ -50,6 +54,7 @@ __all__ = [
     "disable_complex_assertions",
 ]
 
+stdout = sys.stdout
 stderr = sys.stderr
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -60,10 +65,16 @@ _original_hook: Callable[..., Any] | None = None
 
 
 def write(text: builtins.str, indent: int = 0) -> None:
-    """Writes ``text`` (each of its lines indented) to ``stderr``."""
-    prefix = " " * indent
-    out = "".join(prefix + line + "\n" for line in builtins.str(text).splitlines() or [""])
-    stderr.write(out)
+    """Writes ``text`` and a newline to ``stdout``, each line after a newline
+    indented by ``indent`` levels of two spaces (the first one too, unless
+    ``text`` starts with a newline), as asynq 1.x does."""
+    text = builtins.str(text)
+    if indent > 0:
+        prefix = "  " * indent
+        text = text.replace("\n", "\n" + prefix)
+        if not text.startswith("\n"):
+            text = prefix + text
+    stdout.write(text + "\n")
 
 
 def str(source: Any, truncate: bool = True) -> builtins.str:
@@ -89,19 +100,29 @@ def format_asynq_stack() -> list[builtins.str] | None:
 
 
 def dump_asynq_stack() -> None:
-    """Writes the asynq stack of the active task to ``stderr``."""
+    """Writes the asynq stack of the active task to ``stdout``."""
     lines = format_asynq_stack()
     if lines is None:
         write("asynq stack: no task is running")
         return
     write("asynq stack (most recent task last):")
-    stderr.write("".join(lines))
+    stdout.write("".join(lines))
 
 
 def dump_stack(skip: int = 0, limit: int | None = None) -> None:
-    """Writes the Python stack of the caller to ``stderr``."""
+    """Prints the Python stack of the caller (``skip`` more frames up, at most
+    ``limit`` frames, default ``options.STACK_DUMP_LIMIT``) to ``sys.stdout``,
+    between two rulers, as asynq 1.x does."""
+    if limit is None:
+        limit = options.STACK_DUMP_LIMIT or None
     frame = sys._getframe(skip + 1)
-    stderr.write("".join(traceback.format_stack(frame, limit)))
+    out = sys.stdout
+    out.write(f"--- Stack trace: {'-' * 53}\n")
+    try:
+        out.write("".join(traceback.format_stack(frame, limit)))
+    finally:
+        out.write("-" * 70 + "\n")
+        out.flush()
 
 
 def extract_tb(tb: TracebackType | None, limit: int | None = None) -> traceback.StackSummary:
@@ -118,32 +139,108 @@ def format_tb(tb: TracebackType | None) -> list[builtins.str]:
 
 
 def filter_traceback(tb_list: Sequence[Any]) -> list[Any]:
-    """Drops the frames of asynq's own machinery (scheduler, decorators, futures)."""
-    kept = []
-    for entry in tb_list:
-        filename = entry.filename if hasattr(entry, "filename") else entry[0]
-        if os.path.dirname(os.path.abspath(filename)) != _PACKAGE_DIR:
-            kept.append(entry)
+    """Drops asynq's own machinery from a traceback.
+
+    Given frame entries (``FrameSummary`` objects or ``(filename, lineno,
+    name, line)`` tuples, as ``extract_tb`` makes), drops those of this
+    package's modules. Given the lines of a formatted traceback (strings, as
+    asynq 1.x takes), replaces each run of lines that is one of 1.x's known
+    boilerplate sequences with a one-line marker (``___asynq_continue___``,
+    ...) and drops the frames of this package's modules with their source
+    lines; a partial run is left as it is.
+    """
+    if not tb_list or not isinstance(tb_list[0], builtins.str):
+        return [entry for entry in tb_list if not _is_own_file(_filename_of(entry))]
+    lines: list[builtins.str] = list(tb_list)
+    kept: list[builtins.str] = []
+    i = 0
+    while i < len(lines):
+        for markers, replacement in _BOILERPLATE:
+            end = i + len(markers)
+            if end <= len(lines) and all(
+                marker in line for marker, line in zip(markers, lines[i:end], strict=True)
+            ):
+                kept.append(f"  {replacement}\n")
+                i = end
+                break
+        else:
+            line = lines[i]
+            i += 1
+            stripped = line.lstrip()
+            if stripped.startswith('File "') and _is_own_file(stripped[6:].split('"', 1)[0]):
+                # ... with the source line printed under it, if any.
+                if i < len(lines) and not lines[i].lstrip().startswith('File "'):
+                    i += 1
+                continue
+            kept.append(line)
     return kept
+
+
+def _filename_of(entry: Any) -> builtins.str:
+    return entry.filename if hasattr(entry, "filename") else entry[0]
+
+
+def _is_own_file(filename: builtins.str) -> bool:
+    return os.path.dirname(os.path.abspath(filename)) == _PACKAGE_DIR
+
+
+# Runs of traceback lines that asynq 1.x's compiled machinery printed, each
+# shown as one marker line: (what each line of the run contains, the marker).
+_BOILERPLATE: tuple[tuple[tuple[builtins.str, ...], builtins.str], ...] = (
+    (
+        (
+            "asynq.async_task.AsyncTask._continue",
+            "asynq.async_task.AsyncTask._continue_on_generator",
+            "asynq.async_task.AsyncTask._continue_on_generator",
+        ),
+        "___asynq_continue___",
+    ),
+    (
+        (
+            "asynq.decorators.AsyncDecorator.__call__",
+            "asynq.futures.FutureBase.value",
+            "asynq.futures.FutureBase.value",
+            "asynq.futures.FutureBase.raise_if_error",
+            "reraise",
+            "six.reraise",
+            "reraise",
+            "value",
+        ),
+        "___asynq_future_raise_if_error___",
+    ),
+    (
+        (
+            "asynq.decorators.AsyncDecorator.asynq",
+            "asynq.decorators.AsyncProxyDecorator._call_pure",
+            "asynq.decorators.AsyncProxyDecorator._call_pure",
+            "asynq.decorators.AsyncProxyDecorator._call_pure",
+            "asynq.decorators.async_call",
+        ),
+        "___asynq_call_pure___",
+    ),
+)
 
 
 def format_error(
     error: BaseException | None, tb: TracebackType | None = None
 ) -> builtins.str | None:
-    """The error and its traceback (through every task it passed) as text."""
+    """The error as text: with its traceback (through every task it passed) and
+    the errors chained to it when it has one (``tb``, else the 1.x attribute
+    ``_traceback``, else ``error.__traceback__``), else the error alone;
+    highlighted, then filtered (``filter_traceback``), when those are enabled."""
     if error is None:
         return None
     if tb is None:
-        tb = error.__traceback__
-    text = "".join(
-        [
-            "Traceback (most recent call last):\n",
-            *format_tb(tb),
-            *traceback.format_exception_only(type(error), error),
-        ]
-    )
+        tb = getattr(error, "_traceback", None) or error.__traceback__
+    if tb is None:
+        lines = traceback.format_exception_only(type(error), error)
+    else:
+        lines = traceback.format_exception(type(error), error, tb)
+    text = "".join(lines)
     if _use_syntax_highlighting:
         text = _highlight(text)
+    if _should_filter_traceback:
+        text = "".join(filter_traceback(text.splitlines(True)))
     return text
 
 
@@ -158,10 +255,12 @@ def _highlight(text: builtins.str) -> builtins.str:
 
 
 def dump_error(error: BaseException | None, tb: TracebackType | None = None) -> None:
-    """Writes ``format_error(error, tb)`` to ``stderr``."""
-    text = format_error(error, tb)
-    if text is not None:
-        stderr.write(text)
+    """Writes a newline and ``format_error(error, tb=tb)`` (or "No error") to ``stderr``."""
+    try:
+        stderr.write("\n" + (format_error(error, tb=tb) or "No error"))
+    finally:
+        stdout.flush()
+        stderr.flush()
 
 
 class AsynqStackTracebackFormatter(logging.Formatter):
@@ -169,7 +268,7 @@ class AsynqStackTracebackFormatter(logging.Formatter):
 
     def formatException(self, ei: Any) -> builtins.str:
         _, error, tb = ei
-        text = format_error(error, tb)
+        text = format_error(error, tb=tb)
         return (text or "").rstrip("\n")
 
 
@@ -179,7 +278,7 @@ def _asynq_exception_hook(
     if _use_original_exc_handler and _original_hook is not None:
         _original_hook(type_, error, tb)
         return
-    dump_error(error, tb)
+    dump_error(error, tb=tb)
 
 
 def attach_exception_hook() -> None:
@@ -217,9 +316,19 @@ def enable_traceback_syntax_highlight(enable: bool) -> None:
     _use_syntax_highlighting = enable
 
 
-def enable_complex_assertions(enable: bool = True) -> None:
+@contextlib.contextmanager
+def enable_complex_assertions(enable: bool = True) -> Iterator[None]:
+    """A context manager: inside it ``options.ENABLE_COMPLEX_ASSERTIONS`` is
+    ``enable``; the previous setting is restored on exit (as in asynq 1.x,
+    calling it without ``with`` changes nothing)."""
+    previous = options.ENABLE_COMPLEX_ASSERTIONS
     options.ENABLE_COMPLEX_ASSERTIONS = enable
+    try:
+        yield
+    finally:
+        options.ENABLE_COMPLEX_ASSERTIONS = previous
 
 
-def disable_complex_assertions() -> None:
-    enable_complex_assertions(False)
+def disable_complex_assertions() -> contextlib.AbstractContextManager[None]:
+    """``enable_complex_assertions(False)``: a context manager."""
+    return enable_complex_assertions(False)

@@ -9,8 +9,16 @@ reference like the functions they wrap.
 
 What kind of callable something is, is told by the class attribute
 ``_asynq_kind`` ("async": has ``.asynq``; "pure": calling returns a task),
-read on the type, so that auto-attribute objects such as mocks are not taken
-for async functions unless their class says so.
+read on the type. Other objects may say it the asynq 1.x way, with an
+``is_pure_async_fn()`` method or an ``asynq`` attribute of their own, or by
+wrapping (``.fn``) an asynq function; those are read without running
+``__getattr__``, so that auto-attribute objects such as mocks are not taken
+for async functions.
+
+The decorator classes take asynq 1.x's constructor arguments, so that code
+bases can subclass them (for caches, through ``qcore.decorators.decorate``);
+such a subclass may wrap a function that is already an asynq function. Only
+``@asynq()`` applied to an asynq function is refused, as 1.x does.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Generator
+from types import FunctionType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -41,6 +50,8 @@ __all__ = [
     "asynq",
     "async_proxy",
     "async_call",
+    "asyncio_call",
+    "convert_asynq_to_async",
     "has_async_fn",
     "is_async_fn",
     "is_pure_async_fn",
@@ -51,8 +62,12 @@ __all__ = [
     "PureAsyncDecorator",
     "AsyncDecorator",
     "AsyncProxyDecorator",
+    "AsyncAndSyncPairDecorator",
+    "AsyncAndSyncPairProxyDecorator",
     "AsyncWrapperDecorator",
+    "AsyncWrapper",
     "AsyncDecoratorBinder",
+    "PureAsyncDecoratorBinder",
 ]
 
 if TYPE_CHECKING:
@@ -91,14 +106,25 @@ def _plain_to_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+class _ItSelf:
+    """A read-only view of the object itself, which an instance attribute of the
+    same name replaces (a non-data descriptor)."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        return self if instance is None else instance
+
+
 class _DecoratorBase:
     """Binding, naming and pickling shared by every asynq decorator object."""
 
     _asynq_kind = "async"
     binder_cls: type[AsyncDecoratorBinder]
-    # Only make_async_decorator's objects may wrap an asynq function (that is
-    # what they are for); applying @asynq()/@async_proxy() twice is an error.
-    _wraps_asynq_fns = False
+
+    # Accessed on its class, a method decorated in asynq 1.x gave an unbound
+    # binder; ours gives the decorator itself, which answers to the binder's
+    # attributes too (``C.method.decorator``, ``C.method.instance``).
+    decorator = _ItSelf()
+    instance = None
 
     if TYPE_CHECKING:
         # Copied from the decorated function by functools.update_wrapper.
@@ -113,11 +139,9 @@ class _DecoratorBase:
         if isinstance(fn, (classmethod, staticmethod)):
             decorated_type = type(fn)
             fn = fn.__func__
-        if not self._wraps_asynq_fns and isinstance(fn, (_DecoratorBase, AsyncDecoratorBinder)):
-            raise AsynqMisuseError(
-                f"{decorator_name} applied to {callable_name(fn)}, which is already "
-                "an asynq function: apply the decorator once"
-            )
+        elif isinstance(fn, _DecoratorBase):
+            # Wrapping an asynq method: bind as it does (a classmethod's class).
+            decorated_type = fn.decorated_type()
         if not callable(fn):
             raise TypeError(f"{decorator_name} needs a function, got {fn!r}")
         # A function's own attributes are copied, as functools.wraps does; an
@@ -130,6 +154,12 @@ class _DecoratorBase:
 
     def is_decorator(self) -> bool:
         return True
+
+    def decorated_type(self) -> type | None:
+        """``classmethod`` or ``staticmethod`` if the decorator was applied over
+        one (it then binds like it), else None (the ``type`` attribute)."""
+        decorated: type | None = self.type
+        return decorated
 
     def name(self) -> str:
         return self.decorator_name
@@ -175,7 +205,7 @@ class PureAsyncDecorator(_DecoratorBase, Generic[P, R_co]):
         task_cls: type[AsyncTask[Any]] = AsyncTask,
         kwargs: dict[str, Any] | None = None,
         asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
-        decorator_name: str = "@asynq()",
+        decorator_name: str = "@asynq(pure=True)",
     ) -> None:
         super().__init__(fn, decorator_name)
         fn = self.fn
@@ -198,14 +228,19 @@ class PureAsyncDecorator(_DecoratorBase, Generic[P, R_co]):
             return self.task_cls(generator, self.fn, args, kwargs, **self.task_kwargs)
         return self.task_cls(generator, self.fn, args, kwargs)
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTask[R_co]:
+    def _call_pure(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The future of a call. Its name is asynq 1.x's: a subclass that
+        overrides it (e.g. to serve calls from a cache) gets every call."""
         return self._make_task(args, kwargs)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTask[R_co]:
+        return self._call_pure(args, kwargs)
 
     def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
         """A coroutine running the function on an asyncio event loop."""
         if self.asyncio_fn is not None:
             return self.asyncio_fn(*args, **kwargs)
-        return asynq_to_async.run_task(self._make_task(args, kwargs))
+        return asynq_to_async.run_call(self._call_pure, (args, kwargs), {})
 
 
 class AsyncDecorator(PureAsyncDecorator[P, R_co]):
@@ -234,15 +269,26 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
         self,
         fn: Any,
         task_cls: type[AsyncTask[Any]] = AsyncTask,
-        sync_fn: Callable[..., Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
         asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+        *,
+        sync_fn: Callable[..., Any] | None = None,
         allow_sync_call: bool = False,
+        decorator_name: str = "@asynq()",
     ) -> None:
-        super().__init__(fn, task_cls, None, asyncio_fn)
+        super().__init__(fn, task_cls, kwargs, asyncio_fn, decorator_name)
         self.sync_fn = _unwrap_method_object(sync_fn)
         self.allow_sync_call = allow_sync_call
-        if asyncio_fn is not None:
-            # Only functions with a native coroutine pay for the asyncio-mode check.
+        if type(self)._call_pure is not PureAsyncDecorator._call_pure:
+            # A subclass's _call_pure gets every call (see PureAsyncDecorator).
+            self.asynq = self._call_through_call_pure  # type: ignore[method-assign]
+            if self.sync_fn is None:
+                self.sync_fn = self._value_through_call_pure
+        elif type(self).asynq is not AsyncDecorator.asynq:
+            pass  # a subclass's own .asynq is kept
+        elif asyncio_fn is not None or self.task_kwargs:
+            # Only functions with a native coroutine (or task arguments) pay
+            # for the checks of the general route.
             self.asynq = self._make_task_of_call  # type: ignore[method-assign]
         elif self._generator_fn is not self.fn:
             self.asynq = self._plain_task  # type: ignore[method-assign]
@@ -254,6 +300,12 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
     def _make_task_of_call(self, *args: Any, **kwargs: Any) -> Any:
         return self._make_task(args, kwargs)
 
+    def _call_through_call_pure(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call_pure(args, kwargs)
+
+    def _value_through_call_pure(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call_pure(args, kwargs).value()
+
     def _plain_task(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
         return self.task_cls(_call_plain(self.fn, args, kwargs), self.fn, args, kwargs)
 
@@ -262,11 +314,28 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
             asynq_to_async.check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
             return self.sync_fn(*args, **kwargs)
-        task = self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
+        if self.task_kwargs:
+            task = self._make_task(args, kwargs)
+        else:
+            task = self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
         _thread_state.scheduler.wait_for(task)
         if task._error is not None:
             raise task._error
         return task._value
+
+
+class AsyncAndSyncPairDecorator(AsyncDecorator[P, R_co]):
+    """``@asynq(sync_fn=...)`` under asynq 1.x's name and constructor arguments."""
+
+    def __init__(
+        self,
+        fn: Any,
+        task_cls: type[AsyncTask[Any]],
+        sync_fn: Callable[..., Any],
+        kwargs: dict[str, Any] | None = None,
+        asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    ) -> None:
+        super().__init__(fn, task_cls, kwargs, asyncio_fn, sync_fn=sync_fn)
 
 
 class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
@@ -289,8 +358,9 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
     def __init__(
         self,
         fn: Any,
-        sync_fn: Callable[..., Any] | None = None,
         asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+        *,
+        sync_fn: Callable[..., Any] | None = None,
         allow_sync_call: bool = False,
         decorator_name: str = "@async_proxy()",
     ) -> None:
@@ -302,6 +372,10 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
     def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]:
         if self.asyncio_fn is not None and _current_scope.get() is not None:
             return asynq_to_async.NativeCall(self.asyncio_fn, args, kwargs)
+        return self._call_pure(args, kwargs)
+
+    def _call_pure(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FutureBase[R_co]:
+        """The future of a call (asynq 1.x's name: subclasses may override it)."""
         future = self.fn(*args, **kwargs)
         if not isinstance(future, FutureBase):
             raise TypeError(
@@ -318,16 +392,30 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
         return self.asynq(*args, **kwargs).value()
 
     def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
-        """A coroutine computing the returned future on an asyncio event loop."""
+        """A coroutine computing the returned future on an asyncio event loop.
+
+        The function runs inside the call's asyncio scope, so that the asynq
+        functions it calls run their ``asyncio_fn`` there, as they would in a task.
+        """
         if self.asyncio_fn is not None:
             return self.asyncio_fn(*args, **kwargs)
-        return asynq_to_async.resolve_awaitables(self.asynq(*args, **kwargs))
+        return asynq_to_async.run_call(self.asynq, args, kwargs)
+
+
+class AsyncAndSyncPairProxyDecorator(AsyncProxyDecorator[P, R_co]):
+    """``@async_proxy(sync_fn=...)`` under asynq 1.x's name and constructor arguments."""
+
+    def __init__(
+        self,
+        fn: Any,
+        sync_fn: Callable[..., Any],
+        asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
+    ) -> None:
+        super().__init__(fn, asyncio_fn, sync_fn=sync_fn)
 
 
 class AsyncWrapperDecorator(AsyncProxyDecorator[P, R_co]):
     """What ``make_async_decorator`` builds: ``.asynq`` is ``wrapper_fn``'s future."""
-
-    _wraps_asynq_fns = True
 
     def __init__(self, fn: Any, wrapper_fn: Callable[P, FutureBase[R_co]], name: str) -> None:
         super().__init__(fn, decorator_name=f"@{name}()")
@@ -446,6 +534,9 @@ if TYPE_CHECKING:
 PureAsyncDecorator.binder_cls = PureAsyncDecoratorBinder
 AsyncDecorator.binder_cls = AsyncDecoratorBinder
 AsyncProxyDecorator.binder_cls = AsyncDecoratorBinder
+
+#: asynq 1.x's name of the class ``make_async_decorator`` instantiates.
+AsyncWrapper = AsyncWrapperDecorator
 
 
 # -- what the decorator factories return, as checkers see it -------------------
@@ -567,9 +658,16 @@ def asynq(
     _check_callable_options("asynq", sync_fn, asyncio_fn)
 
     def decorate(fn: Any) -> Any:
+        if is_async_fn(fn):
+            raise AsynqMisuseError(
+                f"@asynq() applied to {callable_name(fn)}, which is already an asynq "
+                "function: apply the decorator once"
+            )
         if pure:
             return PureAsyncDecorator(fn, cls, kwargs, asyncio_fn)
-        return AsyncDecorator(fn, cls, sync_fn, asyncio_fn, allow_sync_call)
+        return AsyncDecorator(
+            fn, cls, asyncio_fn=asyncio_fn, sync_fn=sync_fn, allow_sync_call=allow_sync_call
+        )
 
     return decorate
 
@@ -619,7 +717,7 @@ def async_proxy(
     def decorate(fn: Any) -> Any:
         if pure:
             return fn
-        return AsyncProxyDecorator(fn, sync_fn, asyncio_fn, allow_sync_call)
+        return AsyncProxyDecorator(fn, asyncio_fn, sync_fn=sync_fn, allow_sync_call=allow_sync_call)
 
     return decorate
 
@@ -644,10 +742,40 @@ def _check_callable_options(decorator: str, sync_fn: Any, asyncio_fn: Any) -> No
         )
 
 
-def _kind(fn: Any) -> str | None:
+def _kind(fn: Any, depth: int = 0) -> str | None:
     if type(fn) is classmethod or type(fn) is staticmethod:
         fn = fn.__func__
-    return getattr(type(fn), "_asynq_kind", None)
+    kind = getattr(type(fn), "_asynq_kind", None)
+    if kind is not None or depth > 20 or isinstance(fn, type):
+        return kind
+    # The 1.x protocols, read statically (see the module docstring). A plain
+    # function (the common case, e.g. in async_call) usually has none.
+    if type(fn) is FunctionType and not fn.__dict__:
+        return None
+    if _declares(fn, "is_pure_async_fn"):
+        try:
+            if fn.is_pure_async_fn():
+                return "pure"
+        except (TypeError, IndexError):  # e.g. an unbound method
+            pass
+    if _declares(fn, "asynq"):
+        return "async"
+    if _declares(fn, "fn"):
+        wrapped = fn.fn
+        if wrapped is not fn and _kind(wrapped, depth + 1) == "pure":
+            return "pure"
+    return None
+
+
+def _declares(obj: Any, name: str) -> bool:
+    """True if ``obj`` or its class has ``name`` (``__getattr__`` is not run)."""
+    if type(obj) is FunctionType:
+        return name in obj.__dict__
+    return inspect.getattr_static(obj, name, None) is not None
+
+
+def _true() -> bool:
+    return True
 
 
 def is_pure_async_fn(fn: Any) -> bool:
@@ -685,6 +813,7 @@ def get_async_fn(fn: Any, wrap_if_none: bool = False) -> Callable[..., FutureBas
     def call_as_future(*args: Any, **kwargs: Any) -> FutureBase[Any]:
         return ConstFuture(fn(*args, **kwargs))
 
+    call_as_future.is_pure_async_fn = _true  # type: ignore[attr-defined]
     return call_as_future
 
 
@@ -741,4 +870,29 @@ def lazy(fn: Callable[P, _R]) -> Callable[P, Future[_R]]:
     def make_future(*args: P.args, **kwargs: P.kwargs) -> Future[_R]:
         return Future(lambda: fn(*args, **kwargs))
 
+    make_future.is_pure_async_fn = _true  # type: ignore[attr-defined]
     return make_future
+
+
+def convert_asynq_to_async(fn: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """A coroutine function running ``fn`` (a generator function of an asynq
+    function, or a plain one) as a task on the running event loop."""
+    generator_fn = fn if inspect.isgeneratorfunction(fn) else _plain_to_generator(fn)
+
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        task = AsyncTask(generator_fn(*args, **kwargs), fn, args, kwargs)
+        return await asynq_to_async.run_task(task)
+
+    return functools.wraps(fn)(run)
+
+
+async def asyncio_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``async_call`` as a coroutine: awaits the call of ``fn`` on the running
+    loop if it is an asynq function (its ``.asyncio``), else returns ``fn(...)``."""
+    kind = _kind(fn)
+    if kind is None:
+        return fn(*args, **kwargs)
+    native = getattr(fn, "asyncio", None) if getattr(type(fn), "_asynq_kind", None) else None
+    if native is not None:
+        return await native(*args, **kwargs)
+    return await asynq_to_async.run_call(fn if kind == "pure" else fn.asynq, args, kwargs)

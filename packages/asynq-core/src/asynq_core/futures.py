@@ -14,6 +14,7 @@ computed on the spot. This is the seam through which asynq-batching plugs in.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -37,6 +38,8 @@ __all__ = [
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+_log = logging.getLogger("asynq")
 
 
 class FutureIsAlreadyComputed(Exception):
@@ -118,9 +121,7 @@ class FutureBase(Generic[T_co]):
 
     def set_error(self, error: BaseException) -> None:
         if not isinstance(error, BaseException):
-            raise TypeError(
-                f"{type(self).__name__}.set_error() takes an exception, got {error!r}"
-            )
+            raise TypeError(f"{type(self).__name__}.set_error() takes an exception, got {error!r}")
         if self._computed:
             raise FutureIsAlreadyComputed(self)
         self._error = error
@@ -128,9 +129,11 @@ class FutureBase(Generic[T_co]):
         self._notify()
 
     def _notify(self) -> None:
-        # Waiters first: the scheduler's state must be consistent even if a
-        # subscriber of on_computed raises (its error then reaches the caller
-        # of set_value/set_error, after every subscriber ran).
+        # Waiters first: the scheduler's state must be consistent whatever a
+        # subscriber of on_computed does. Every subscriber runs; an Exception
+        # one raises is logged and the future keeps its value (as in asynq
+        # 1.x); a BaseException (KeyboardInterrupt, ...) reaches the caller of
+        # set_value/set_error.
         waiters = self._waiters
         if waiters is not None:
             self._waiters = None
@@ -141,7 +144,10 @@ class FutureBase(Generic[T_co]):
                 waiters._dependency_done()
         hook = self._on_computed
         if hook is not None:
-            hook.safe_trigger(self)
+            try:
+                hook.safe_trigger(self)
+            except Exception:
+                _log.exception("asynq: an on_computed subscriber of %r raised", self)
 
     def _add_waiter(self, waiter: Any) -> None:
         waiters = self._waiters

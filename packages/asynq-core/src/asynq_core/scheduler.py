@@ -8,7 +8,9 @@ Invariants:
   the ready stack; stale duplicate entries are skipped when popped), RUNNING,
   WAITING (registered as a waiter on ``_pending`` uncomputed futures) or DONE.
 - When no task can go on, the pending flush group of highest priority is
-  flushed; if there is none and the awaited task is still not computed, the
+  flushed; the tasks it wakes resume in the order their futures were set
+  (for a batch, the order its items were added), as in asynq 1.x; if there
+  is none and the awaited task is still not computed, the
   tasks wait on each other (a cycle) and a clear error says which.
 - A synchronous call inside a task (``wait_for``) nests a loop on the same
   stack: every ready task may run in it, batches pending from outer levels
@@ -32,7 +34,7 @@ from typing import Any
 
 import qcore
 
-from . import _debug
+from . import _debug, profiler
 from .futures import FutureBase
 from .utils import AsyncTaskResult
 
@@ -60,7 +62,6 @@ class TaskScheduler:
         self._ready: list[Any] = []
         self._pending_groups: dict[Any, None] = {}
         self._max_depth = _debug.options.MAX_TASK_STACK_SIZE
-        self._perf: dict[Any, list[Any]] = {}
         # This thread's active recordings (asynq_core.tracing), outermost first:
         # while there is one, wait_for picks the traced loop.
         self._tracers: list[Any] = []
@@ -150,6 +151,11 @@ class TaskScheduler:
             self._ready.append(task)  # run it first; the older entry goes stale
         self._run(task, active, step, flush, None)
 
+    def _adopt_awaitables(self, yielded: Any) -> Any:
+        """What a task that yielded something other than futures waits on
+        instead, or None (an error): only an asyncio scope takes awaitables."""
+        return None
+
     def add_pending_group(self, group: Any) -> None:
         """Remembers a flush group some task waits on (the deferred-future seam)."""
         self._pending_groups[group] = None
@@ -163,16 +169,15 @@ class TaskScheduler:
         self.active_task = None
         self._ready.clear()
         self._pending_groups.clear()
-        self._perf.clear()
 
     def dump(self, indent: int = 0) -> None:
         from .debug import write
 
         write(repr(self), indent)
         for task in reversed(self._ready):
-            write(f"ready: {task!r}", indent + 2)
+            write(f"ready: {task!r}", indent + 1)
         for group in self._pending_groups:
-            write(f"pending: {group!r}", indent + 2)
+            write(f"pending: {group!r}", indent + 1)
 
     # -- the loop --------------------------------------------------------
 
@@ -225,7 +230,9 @@ class TaskScheduler:
             try:
                 self.on_before_batch_flush(group)
             finally:
+                woken_from = len(self._ready)
                 group.flush()
+                _first_woken_on_top(self._ready, woken_from)
             self.on_after_batch_flush(group)
         finally:
             self._flushing -= 1
@@ -293,6 +300,7 @@ class TaskScheduler:
         fetches (``begin_flush()``'s callables) run together in worker threads,
         their deliveries back on this thread, in priority order."""
         first_error = self._before_flush(groups)
+        woken_from = len(self._ready)
         fetches = []
         for group in groups:
             begin_flush = getattr(group, "begin_flush", None)
@@ -308,6 +316,7 @@ class TaskScheduler:
                 deliver()
             except BaseException as error:  # the other groups are still delivered
                 first_error = first_error or error
+        _first_woken_on_top(self._ready, woken_from)
         self._after_flush(groups, first_error)
 
     def _before_flush(self, groups: list[Any]) -> BaseException | None:
@@ -415,9 +424,15 @@ class TaskScheduler:
                         try:
                             uncomputed = _uncomputed_in(yielded, task, [])
                         except (TypeError, AsyncTaskError) as bad_yield:
-                            send_value = None
-                            send_error = bad_yield
-                            continue
+                            # Under asyncio, native awaitables are waited on
+                            # as futures: the structure is rebuilt with them.
+                            adopted = self._adopt_awaitables(yielded)
+                            if adopted is None:
+                                send_value = None
+                                send_error = bad_yield
+                                continue
+                            yielded = adopted
+                            uncomputed = _uncomputed_in(yielded, task, [])
                     if not uncomputed:
                         send_value, send_error = _result_of(yielded)
                         continue
@@ -520,24 +535,19 @@ class TaskScheduler:
         # on, a step costs a few attribute reads here.
         options = _debug.options
         collect = options.COLLECT_PERF_STATS
-        stats = None
-        if collect:
-            stats = self._perf.get(task)
-            if stats is None:
-                stats = self._perf[task] = [0.0, []]
-            stats[0] += elapsed_us
         if not task._computed:
             dump = options.DUMP_DEPENDENCIES
-            if stats is not None or dump:
+            if collect or dump:
                 deps = _futures_in(task._yielded)
-                if stats is not None:
-                    stats[1].extend(_name_of(dep) for dep in deps)
+                if collect:
+                    profiler.task_stepped(task, elapsed_us, deps)
                 if dump:
                     from . import debug
 
-                    debug.write(f"asynq: {debug.repr(task)} waits for {deps!r}", 2)
+                    debug.write(f"asynq: {debug.repr(task)} waits for {deps!r}", 1)
             return
-        self._perf.pop(task, None)
+        if collect:
+            profiler.task_stepped(task, elapsed_us, [])
         if options.DUMP_COMPUTED:
             from . import debug
 
@@ -546,12 +556,6 @@ class TaskScheduler:
             from . import debug
 
             debug.dump_error(task._error)
-        if collect and stats is not None:
-            from . import profiler
-
-            profiler.append(
-                {"name": _name_of(task), "time_taken": stats[0], "dependencies": stats[1]}
-            )
 
     def _flush_traced(self, group: Any) -> None:
         options = _debug.options
@@ -579,16 +583,7 @@ class TaskScheduler:
             for tracer in tracers:
                 tracer._flush_ended(group, start, end, error)
             if options.COLLECT_PERF_STATS:
-                from . import profiler
-
-                profiler.append(
-                    {
-                        "name": _name_of(group),
-                        "time_taken": (end - start) * 1e6,
-                        "dependencies": [],
-                        "batch_size": len(getattr(group, "items", ())),
-                    }
-                )
+                profiler.group_flushed(group, (end - start) * 1e6)
             del error  # the frame would otherwise keep the traceback alive
 
 
@@ -623,6 +618,15 @@ def _task_error(task: Any, exc: BaseException) -> BaseException:
 
 def _priority_of(group: Any) -> Any:
     return group.get_priority()
+
+
+def _first_woken_on_top(ready: list[Any], start: int) -> None:
+    """Reverses the tasks a flush pushed on the ready stack (from ``start``),
+    so that they resume in the order they were woken, first woken first."""
+    if len(ready) - start > 1:
+        woken = ready[start:]
+        woken.reverse()
+        ready[start:] = woken
 
 
 def _result_of(yielded: Any) -> tuple[Any, BaseException | None]:
