@@ -3,11 +3,14 @@ paths are the very modules of the parts, so patching them reaches the implementa
 
 from __future__ import annotations
 
+import ast
 import importlib
 import io
 import os
+import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,6 +92,57 @@ def test_module_paths_are_the_modules_of_the_parts(path: str) -> None:
     assert getattr(asynq, path) is implementation
 
 
+def test_each_module_path_is_a_file_of_the_umbrella() -> None:
+    """Type checkers find ``asynq.tools`` only as a file: there is one per path."""
+    files = {info.name for info in pkgutil.iter_modules(asynq.__path__)}
+    assert files - {"__about__"} == set(MODULE_PATHS)
+
+
+@pytest.mark.parametrize("path", sorted(MODULE_PATHS))
+def test_what_a_path_file_shows_checkers_is_what_its_module_has(path: str) -> None:
+    """The file re-exports its part's module (``*``, its ``__all__``) and names
+    outside ``__all__`` that are the very objects of that module at run time."""
+    implementation = sys.modules[MODULE_PATHS[path]]
+    tree = ast.parse(Path(asynq.__file__).with_name(f"{path}.py").read_text())
+    star_imports = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.names[0].name == "*":
+            star_imports.append(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            source = importlib.import_module(node.module or "")
+            for alias in node.names:
+                assert alias.asname == alias.name  # an explicit re-export
+                assert getattr(implementation, alias.name) is getattr(source, alias.name)
+    assert star_imports == [MODULE_PATHS[path]]
+    assert implementation.__all__
+    assert [name for name in implementation.__all__ if not hasattr(implementation, name)] == []
+
+
+def test_importing_a_path_first_gives_the_module_of_the_part() -> None:
+    """In a fresh interpreter, a 1.x path imported before anything else, and
+    imported again once dropped from sys.modules (the file runs then), is the
+    part's module."""
+    program = (
+        "import sys\n"
+        "from asynq.debug import dump_error\n"
+        "import asynq.tools, asynq_tools.tools, asynq_core.debug\n"
+        "assert asynq.tools is asynq_tools.tools, asynq.tools\n"
+        "assert dump_error is asynq_core.debug.dump_error\n"
+        "assert sys.modules['asynq.debug'] is asynq_core.debug\n"
+        "del sys.modules['asynq.tools']; del asynq.tools\n"
+        "import asynq.tools\n"
+        "assert asynq.tools is asynq_tools.tools, asynq.tools\n"
+        "assert sys.modules['asynq.tools'] is asynq_tools.tools\n"
+        "from asynq import tools\n"
+        "assert tools is asynq_tools.tools\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    finished = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert finished.returncode == 0, finished.stderr
+
+
 def test_the_umbrella_registers_exactly_these_module_paths() -> None:
     registered = {name for name in sys.modules if name.startswith("asynq.")}
     assert registered - {"asynq.__about__"} == {f"asynq.{path}" for path in MODULE_PATHS}
@@ -123,7 +177,7 @@ def test_all_lists_only_names_that_exist_once() -> None:
 
 def test_all_lists_every_public_name_of_the_umbrella() -> None:
     public = {name for name in vars(asynq) if not name.startswith("_")}
-    assert public - set(asynq.__all__) == {"sys"}  # the umbrella's own import
+    assert public - set(asynq.__all__) == set()
 
 
 @pytest.mark.parametrize("module", sorted(SUBMODULE_NAMES))

@@ -2,36 +2,18 @@
 
 It re-exports the public names of the six parts and makes the 1.x module
 paths (``asynq.debug``, ``asynq.batching``, ...) the very module objects of
-the parts, registered in ``sys.modules``: patching ``asynq.debug.stderr`` or
-setting ``asynq.debug.options.X`` changes what the implementation uses.
-Importing it attaches the asynq exception hook, as 1.x did.
+the parts: patching ``asynq.debug.stderr`` or setting
+``asynq.debug.options.X`` changes what the implementation uses. Each path is
+a file here (``asynq/debug.py``, ...) that, when imported, puts the part's
+module in its place in ``sys.modules``, and that type checkers read as
+re-exporting the part's names. Importing this package imports them all, as
+1.x did, and attaches the asynq exception hook.
 """
 
-import sys
-from types import ModuleType as _ModuleType
-
-import asynq_batching.batching as batching
-import asynq_contexts.contexts as contexts
-import asynq_contexts.scoped_value as scoped_value
-import asynq_generator.generator as generator
-import asynq_mock.mock as mock
-import asynq_tools.tools as tools
 from asynq_batching.batching import BatchBase, BatchCancelledError, BatchingError, BatchItemBase
 from asynq_batching.loaders import MissingKeyError, batched
 from asynq_contexts.contexts import AsyncContext, NonAsyncContext, async_override
 from asynq_contexts.scoped_value import AsyncScopedValue
-from asynq_core import (
-    _debug,
-    async_task,
-    asynq_to_async,
-    debug,
-    decorators,
-    futures,
-    profiler,
-    scheduler,
-    tracing,
-    utils,
-)
 from asynq_core.async_task import AsyncTask, AsyncTaskCancelledError
 from asynq_core.asynq_to_async import is_asyncio_mode
 from asynq_core.decorators import (
@@ -64,9 +46,26 @@ from asynq_generator.generator import (
     take_first,
 )
 
+from . import (
+    _debug,  # noqa: F401  (imported for the 1.x path asynq._debug)
+    async_task,
+    asynq_to_async,
+    batching,
+    contexts,
+    debug,
+    decorators,
+    futures,
+    generator,
+    mock,
+    mock_,
+    profiler,
+    scheduler,
+    scoped_value,
+    tools,
+    tracing,
+    utils,
+)
 from .__about__ import __version__
-
-mock_ = mock  # 1.x's second name of the mock module
 
 __all__ = [
     "__version__",
@@ -138,14 +137,7 @@ __all__ = [
     "asynq_to_async",
 ]
 
-# The 1.x module paths: ``asynq.<name>`` is the part's module itself, for each
-# module in __all__ (listed there, statically, for type checkers) and _debug.
-for _name in __all__:
-    _value = globals()[_name]
-    if isinstance(_value, _ModuleType):
-        sys.modules[f"{__name__}.{_name}"] = _value
-sys.modules[f"{__name__}._debug"] = _debug
-
-# 1.x had debug.sync(); core cannot import batching, so the umbrella wires it.
-debug.sync = batching.sync  # type: ignore[attr-defined]
+# 1.x had debug.sync(); core cannot import batching, so the umbrella wires it
+# (and asynq/debug.py declares it for type checkers).
+debug.sync = batching.sync
 debug.attach_exception_hook()
