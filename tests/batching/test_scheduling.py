@@ -270,20 +270,29 @@ def test_the_resume_order_after_a_flush_is_the_same_under_asyncio() -> None:
     assert log == ["a1", "b1", "a2", "b2"]
 
 
-def test_waiters_resume_in_item_order_whatever_order_they_started_in() -> None:
+def test_woken_tasks_resume_in_the_depth_first_order_of_the_waiting_tree() -> None:
+    # As asynq 1.x, which walks the tree of waiting tasks again after each
+    # flush: not in the order their items were added to the batch.
     log: list[str] = []
-    batch = RankedBatch("only", 0, log)
-    items = [Item(batch) for _ in range(4)]
-    resumed: list[int] = []
+    first = RankedBatch("first", 2, log)
+    second = RankedBatch("second", 1, log)
+    resumed: list[str] = []
 
     @asynq()
-    def wait(index: int) -> Any:
-        yield items[index]
-        resumed.append(index)
+    def reads_first_then_second() -> Any:
+        yield Item(first)
+        yield Item(second)
+        resumed.append("a")
 
     @asynq()
-    def started_backwards() -> Any:
-        yield [wait.asynq(index) for index in (3, 1, 0, 2)]
+    def reads_second(name: str) -> Any:
+        yield Item(second)
+        resumed.append(name)
 
-    started_backwards()
-    assert resumed == [0, 1, 2, 3]
+    @asynq()
+    def root() -> Any:
+        yield [reads_first_then_second.asynq(), reads_second.asynq("b"), reads_second.asynq("c")]
+
+    root()
+    assert log == ["first", "second"]
+    assert resumed == ["a", "b", "c"]  # the item order would be b, c, a

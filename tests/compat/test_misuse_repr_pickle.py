@@ -256,16 +256,24 @@ DECORATED = [
     app.mc_get,
     app.fetch_score,  # deduplicate
     app.double_score,  # make_async_decorator
-    app.User.describe,  # a method
-    app.User.name,  # acached_per_instance method
     app.Model.key_for,  # staticmethod
 ]
+
+# Methods reached through their class: unbound binders, made at each access (1.x).
+UNBOUND = [app.User.describe, app.User.name]  # a method, an acached_per_instance method
 
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 @pytest.mark.parametrize("fn", DECORATED, ids=lambda fn: fn.__qualname__)
 def test_decorated_functions_pickle_by_reference(fn: Any, protocol: int) -> None:
     assert pickle.loads(pickle.dumps(fn, protocol)) is fn
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("fn", UNBOUND, ids=lambda fn: fn.__qualname__)
+def test_unbound_methods_pickle_to_equal_objects(fn: Any, protocol: int) -> None:
+    restored = pickle.loads(pickle.dumps(fn, protocol))
+    assert restored == fn and restored.decorator is fn.decorator
 
 
 def test_classmethods_and_bound_methods_pickle_to_equal_objects() -> None:

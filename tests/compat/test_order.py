@@ -53,7 +53,7 @@ def test_depth_first_and_first_dependency_first() -> None:
     ]
 
 
-def test_dict_and_nested_structures_run_in_their_order() -> None:
+def test_dict_values_run_last_to_first_and_lists_first_to_last_as_in_1x() -> None:
     log.clear()
 
     @asynq()
@@ -67,7 +67,7 @@ def test_dict_and_nested_structures_run_in_their_order() -> None:
         )
 
     assert root() == {"x": "x", "nested": ["n0", ("n1", None)], "y": "y"}
-    assert log == ["x", "n0", "n1", "y"]
+    assert log == ["y", "n0", "n1", "x"]
 
 
 @asynq()

@@ -201,10 +201,27 @@ def test_tasks_run_before_a_flush_and_can_add_to_the_batch(make_batch, flush_log
 
     @asynq()
     def main() -> Any:
+        return (yield [lookup.asynq(key) for key in "abc"])
+
+    assert main() == ["a", "b", "c"]
+    assert flush_log == [("one", ["a", "b", "c"])]
+
+
+def test_the_values_of_a_yielded_dict_run_last_to_first_as_in_asynq_1x(
+    make_batch, flush_log
+) -> None:
+    batch = make_batch("one")
+
+    @asynq()
+    def lookup(key: str) -> Any:
+        return (yield batch.item(key))
+
+    @asynq()
+    def main() -> Any:
         return (yield {key: lookup.asynq(key) for key in "abc"})
 
     assert main() == {"a": "a", "b": "b", "c": "c"}
-    assert flush_log == [("one", ["a", "b", "c"])]
+    assert flush_log == [("one", ["c", "b", "a"])]
 
 
 def test_flush_hooks_are_called_with_the_group_around_each_flush(make_batch) -> None:

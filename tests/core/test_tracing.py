@@ -330,7 +330,6 @@ def test_with_nothing_recording_the_lean_loop_runs(make_batch, monkeypatch) -> N
         raise AssertionError("the traced loop ran with nothing recording")
 
     monkeypatch.setattr(TaskScheduler, "_step_traced", traced)
-    monkeypatch.setattr(TaskScheduler, "_flush_traced", traced)
     assert fetch_all(make_batch("after"), [1, 2]) == [1, 2]
 
 

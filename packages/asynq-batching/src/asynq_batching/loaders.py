@@ -3,7 +3,10 @@
 ``@batched()`` turns ``f(keys: list[K]) -> dict[K, V] | list[V]`` into a
 loader: ``yield f.asynq(key)`` inside a task, ``f(key)`` synchronously,
 ``await f.asyncio(key)`` under asyncio. The keys requested by the tasks of
-one scheduling round reach ``f`` in one call.
+one scheduling round reach ``f`` in one call; under asyncio, those requested
+by every coroutine of the loop until the loop's asynq domain is still (see
+``asynq_core.asynq_to_async``): ``.asyncio(key)`` in a running loop hands
+back an asyncio future of the key's pending item, no task involved.
 
 Invariants:
 - A batch holds each key once: the requests of one key share one item (and
@@ -17,27 +20,32 @@ Invariants:
   by ``f`` fails only the requests of its batch.
 - The active batch is per thread, and per instance for methods (freed with
   the instance).
-- The cache (``cache=True``) belongs to one *scheduler run*: under asyncio,
-  one root ``.asyncio()`` call (with the native coroutines it runs); else one
-  outermost synchronous call, i.e. the tasks whose chain of creators leads
-  to the same root task. Outside any task there is no run and nothing is
-  cached. A run's cache is freed with its root task (or asyncio scope), so
-  a new run never sees values an older one loaded. Failed loads are not
-  cached.
+- The cache (``cache=True``) belongs to one *run*: the open request
+  (``asynq_core.request()``), else one outermost call (a synchronous call,
+  or an ``.asyncio()`` call, with the tasks it runs). Outside both there is
+  no run and nothing is cached (a round still asks for each key once). A
+  run's cache is freed with its request or root task, so a new run never
+  sees values an older one loaded. Failed loads are not cached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, overload
 
-from asynq_core import get_active_task
 from asynq_core.async_task import AsyncTask
-from asynq_core.asynq_to_async import _current_scope, check_sync_call, run_task
+from asynq_core.asynq_to_async import (
+    _asyncio_mode,
+    await_future,
+    check_sync_call,
+    current_run,
+    run_task,
+)
 from asynq_core.decorators import is_async_fn
 from asynq_core.futures import ConstFuture, FutureBase
 from asynq_core.utils import callable_name
@@ -187,7 +195,9 @@ class BatchedLoader(Generic[K, V]):
 
     ``loader.asynq(key)`` returns a future of the key's value (yield it in a
     task), ``loader(key)`` is that value (a synchronous call),
-    ``loader.asyncio(key)`` a coroutine of it. On a method, the same calls
+    ``loader.asyncio(key)`` an awaitable of it (in a running loop an asyncio
+    future, which ``await``, ``asyncio.gather`` and ``asyncio.ensure_future``
+    take; outside one, a coroutine). On a method, the same calls
     work on the instance (``obj.loader.asynq(key)``), one batch per instance.
     With ``cache=True``, ``prime(key, value)`` and ``clear(key)`` act on the
     current run's cache (see the module docstring); outside a run both raise
@@ -249,8 +259,8 @@ class BatchedLoader(Generic[K, V]):
         self._check_not_method("call")
         return self._call(None, key)
 
-    def asyncio(self, key: K) -> Coroutine[Any, Any, V]:
-        """A coroutine of the value of ``key``, batched with the rest of its asyncio run."""
+    def asyncio(self, key: K) -> Awaitable[V]:
+        """An awaitable of the value of ``key``, batched with every load of the loop."""
         self._check_not_method("asyncio")
         return self._asyncio(None, key)
 
@@ -319,14 +329,19 @@ class BatchedLoader(Generic[K, V]):
         return item
 
     def _call(self, instance: Any, key: Any) -> Any:
-        if _current_scope.get() is not None:
+        if _asyncio_mode.get():
             check_sync_call(self, allow_sync_call=False)
         return self._load(instance, key).value()
 
-    def _asyncio(self, instance: Any, key: Any) -> Coroutine[Any, Any, Any]:
-        # The key is requested when the coroutine runs, inside its asyncio run.
-        task = AsyncTask(_load_in_task(self, instance, key), self.fn, (key,), {})
-        return run_task(task)
+    def _asyncio(self, instance: Any, key: Any) -> Awaitable[Any]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # No loop yet (``asyncio.run(loader.asyncio(key))``): a coroutine,
+            # which requests the key once it runs on the loop.
+            task = AsyncTask(_load_in_task(self, instance, key), self.fn, (key,), {})
+            return run_task(task)
+        return await_future(self._load(instance, key))
 
     def _prime(self, instance: Any, key: Any, value: Any) -> None:
         _check_key(self.name, key)
@@ -382,7 +397,7 @@ class BatchedLoader(Generic[K, V]):
 
     @staticmethod
     def _run_cache(owner: _Owner, create: bool) -> dict[Any, FutureBase[Any]] | None:
-        run = _current_run()
+        run = current_run()
         if run is None:
             return None
         cache = owner.caches.get(run)
@@ -410,8 +425,8 @@ class BoundLoader(Generic[K, V]):
         """The value of ``key`` (a synchronous call: flushes the batch now)."""
         return self.loader._call(self.instance, key)
 
-    def asyncio(self, key: K) -> Coroutine[Any, Any, V]:
-        """A coroutine of the value of ``key``."""
+    def asyncio(self, key: K) -> Awaitable[V]:
+        """An awaitable of the value of ``key`` (see ``BatchedLoader``)."""
         return self.loader._asyncio(self.instance, key)
 
     def prime(self, key: K, value: V) -> None:
@@ -537,21 +552,6 @@ def _load_in_task(
     loader: BatchedLoader[Any, Any], instance: Any, key: Any
 ) -> Generator[Any, Any, Any]:
     return (yield loader._load(instance, key))
-
-
-def _current_run() -> Any:
-    """The scheduler run the caller is part of (see the module docstring), or None."""
-    scope = _current_scope.get()
-    if scope is not None:
-        return scope
-    task = get_active_task()
-    if task is None:
-        return None
-    creator = task.creator
-    while creator is not None:
-        task = creator
-        creator = task.creator
-    return task
 
 
 def _check_key(name: str, key: Any) -> None:

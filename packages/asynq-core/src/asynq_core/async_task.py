@@ -31,7 +31,7 @@ __all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
 T_co = TypeVar("T_co", covariant=True)
 
 _state = _scheduler._state
-_current_scope = asynq_to_async._current_scope
+_asyncio_mode = asynq_to_async._asyncio_mode
 
 
 class _NoKeywordArguments(dict[str, Any]):
@@ -113,7 +113,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
     # -- the scheduler's side (double dispatch) ----------------------------
 
     def _compute(self) -> None:
-        if _current_scope.get() is not None:  # asyncio mode: it would block the loop
+        if _asyncio_mode.get():  # it would block the event loop
             asynq_to_async.refuse_sync_wait(self)
         _state.scheduler.wait_for(self)
 

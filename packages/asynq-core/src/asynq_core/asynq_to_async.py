@@ -1,87 +1,115 @@
-"""The asyncio bridge: run asynq functions as coroutines, batching included.
+"""The asyncio bridge: asynq functions as coroutines, batched across a whole loop.
 
-``f.asyncio(...)`` runs the task of ``f(...)`` in an *asyncio scope*: a
-scheduler of its own, stepped by the coroutine between awaits with the same
-rules as the synchronous one (depth-first, contexts paused and resumed per
-step). When no task of the scope can go on, the coroutine awaits:
-- native work of the scope in flight (functions with ``asyncio_fn=`` run as
-  asyncio tasks): until it completes, since it may add items to the batches;
-- otherwise the pending group of highest priority is flushed: with its
-  ``flush_async()`` if it has one, else its ``begin_flush()`` fetch runs in
-  the loop's executor (the loop is not blocked) and its delivery on the loop;
-  plain groups are flushed on the loop. Groups with ``concurrent = True``
-  that are pending together flush together.
-So ``asyncio.run(f.asyncio(...))`` makes exactly the flushes ``f(...)`` makes.
+Each event loop has one *domain* (``AsyncioDomain``): the scheduler of every
+asynq task run under asyncio on that loop. ``f.asyncio(...)`` hands the task
+of ``f(...)`` to the domain of the running loop and awaits it; a loader's
+``.asyncio(key)`` called from native code adds its key to the pending batch
+and hands back an asyncio future of it (no task at all). So the thousands of
+small coroutines of a GraphQL request or a web handler (each awaiting one
+load) fill the same batches, DataLoader's way.
 
-Each root ``.asyncio()`` call owns its scope: concurrent requests batch
-independently and none waits for another's flush. A ``.asyncio()`` awaited
-from native code of a scope joins that scope. A task shared by several calls
-(``deduplicate``, a cache) runs in the scope that started it; the others wait.
+Invariants:
+- The domain steps its tasks in loop callbacks, depth-first as the
+  synchronous scheduler does; the tasks a round wakes resume in the
+  depth-first order of the waiting tree under the awaited calls (as the
+  synchronous scheduler's do); other tasks made ready from outside a step
+  (a native coroutine done, a new call) run in the order they were made ready.
+- A round is dispatched only when no coroutine of the domain can still add
+  items in this turn of the loop: the dispatch callback is queued at the end
+  of the turn, and queued again while anything happened in the domain since
+  (a task stepped, a key was loaded, a native coroutine the domain started
+  was resumed), at most ``MAX_DEFERRALS`` times. A coroutine awaiting real
+  I/O does nothing, so it never holds a round back.
+  Hence a round is never earlier than DataLoader's end-of-tick dispatch.
+- A round flushes every pending group (see ``rounds``): their I/O runs on
+  the loop (``flush_async``) or in its executor (``begin_flush``), plain
+  groups flush on the loop; a round may start while others are in flight.
+  So priorities order a round's flushes but hold none back, and a program
+  makes at most the flushes DataLoader would make (the synchronous
+  scheduler, which cannot overlap I/O, flushes one group at a time instead).
+  An error of a round has no caller to reach: it goes to the loop's
+  exception handler.
+- Cancelling a call (its awaiting coroutine) cancels what only it waited on:
+  its task, and the tasks and native calls below it that no other task or
+  call waits on. Batch items are never cancelled: other calls may share them.
+- Nothing can go on and a call still waits (no task ready, no group pending,
+  no round or native call in flight): its task can never finish; the call
+  fails with AsyncTaskError naming the wait, and every task still waiting in
+  the domain is cancelled (none of them can finish either).
+- Tasks run in the domain's context, not their callers': contextvars set by
+  a caller are not seen inside asynq functions (the request, below, is
+  passed explicitly). ``is_asyncio_mode()`` is true in the domain's tasks and
+  in the native coroutines they start, where a synchronous asynq call (or
+  ``.value()`` of an uncomputed task) is refused: it would block the loop.
 
-A scope is observed like the synchronous scheduler of its thread: it shares
-that scheduler's flush hooks and recordings (``get_scheduler()``'s
-``on_before_batch_flush``, ``tracing.record()``), runs the traced step when
-a debug option is on or something records, and flushes with the same hook
-and tracer calls. (Recordings assume nested loops: the rounds of concurrent
-scopes of one thread interleave in them.)
-
-A call that ends before its task is computed (cancelled, e.g. by a timeout
-of ``asyncio.wait_for``, or failed) fails every unfinished task of its scope
-with AsyncTaskCancelledError (generator closed, waiters woken), so a task
-shared with another call is never left stuck: a call already waiting on it
-gets that error; a later call that looks the task up again (``deduplicate``
-forgets computed tasks) runs it afresh. The scope's pending batches are
-forgotten, not cancelled: other scopes may share them.
-
-While a scope runs, ``is_asyncio_mode()`` is true (a context variable, so per
-coroutine) and a synchronous call of an asynq function, or ``.value()`` of an
-uncomputed task, is refused: it would block the event loop.
+Requests: ``with request():`` (or ``async with``) opens a request; every call
+made inside it (by the coroutines it starts too, which inherit it through
+contextvars) belongs to it. The cache of a ``cache=True`` loader lives for one
+*run*: the open request, else the outermost call (a root task).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
-import time
-from contextvars import ContextVar
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
-from . import _debug, profiler
-from . import async_task as _async_task  # a module: async_task may import this one
+from . import _debug
+from . import async_task as _async_task  # a module: async_task imports this one
 from . import scheduler as _scheduler
 from .futures import FutureBase
+from .rounds import Round, take_round
 from .scheduler import (
     NEW,
+    QUEUED,
+    WAITING,
     AsyncTaskError,
     TaskScheduler,
+    _depth_first,
     _describe_stall,
-    _first_woken_on_top,
     _futures_in,
+    cancel_task,
 )
 
 __all__ = [
-    "is_asyncio_mode",
-    "run_task",
-    "run_call",
-    "resolve_awaitables",
-    "check_sync_call",
-    "refuse_sync_wait",
+    "AsyncioDomain",
+    "MAX_DEFERRALS",
     "NativeCall",
+    "Request",
+    "check_sync_call",
+    "current_run",
+    "domain",
+    "is_asyncio_mode",
+    "refuse_sync_wait",
+    "request",
+    "resolve_awaitables",
+    "run_call",
+    "run_task",
 ]
 
 _log = logging.getLogger("asynq")
 
-_current_scope: ContextVar[AsyncioScope | None] = ContextVar("asynq_asyncio_scope", default=None)
-# The native call whose coroutine (or a task it spawned) is running, if any.
-_current_native: ContextVar[NativeCall | None] = ContextVar("asynq_native_call", default=None)
+#: How many loop turns in a row a round may wait for the domain to be still.
+MAX_DEFERRALS = 100
+
+_asyncio_mode: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "asynq_asyncio_mode", default=False
+)
+_current_request: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "asynq_request", default=None
+)
 
 _thread_state = _scheduler._state
 
 
 def is_asyncio_mode() -> bool:
-    """True while an asynq function runs as a coroutine (through ``.asyncio()``)."""
-    return _current_scope.get() is not None
+    """True while an asynq function runs under asyncio (see the module docstring)."""
+    return _asyncio_mode.get()
 
 
 def check_sync_call(fn: Any, allow_sync_call: bool) -> None:
@@ -98,7 +126,7 @@ def check_sync_call(fn: Any, allow_sync_call: bool) -> None:
 def refuse_sync_wait(task: Any) -> None:
     """Refuses ``task.value()`` of an uncomputed task in asyncio mode (called by
     ``AsyncTask._compute``): the synchronous wait would block the event loop."""
-    if _current_scope.get() is not None:
+    if _asyncio_mode.get():
         raise RuntimeError(
             f"{task!r}.value() inside an asyncio coroutine: waiting synchronously would "
             "block the event loop; yield the task in an asynq function, or await "
@@ -106,170 +134,401 @@ def refuse_sync_wait(task: Any) -> None:
         )
 
 
-async def run_task(task: Any) -> Any:
-    """Runs an AsyncTask (or computes any other asynq future) on the running
-    event loop and returns its value."""
-    if not isinstance(task, FutureBase):
-        raise TypeError(f"run_task() takes an asynq future (an AsyncTask), got {task!r}")
-    return await _run_in_scope(lambda: task)
+# -- requests ------------------------------------------------------------------
 
 
-async def run_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Calls ``fn(*args, **kwargs)``, which returns an asynq future, inside an
-    asyncio scope (the current one, or a new one), and returns its value: the
-    asynq functions ``fn`` calls run there as they would in a task."""
+class Request:
+    """A unit of work (a web request, a GraphQL operation) whose calls share
+    the caches of ``cache=True`` loaders. Open one with ``request()``."""
 
-    def call() -> Any:
-        future = fn(*args, **kwargs)
-        if not isinstance(future, FutureBase):
-            raise TypeError(f"{fn!r} returned {future!r}, not an asynq future")
-        return future
+    __slots__ = ("__weakref__", "closed")
 
-    return await _run_in_scope(call)
+    def __init__(self) -> None:
+        self.closed = False
 
-
-async def _run_in_scope(make_future: Any) -> Any:
-    scope = _current_scope.get()
-    if scope is not None and not scope.finished:
-        return await scope.await_future(make_future())
-    scope = AsyncioScope(asyncio.get_running_loop())
-    token = _current_scope.set(scope)
-    try:
-        future = make_future()
-        if future._state is None:  # not a task (a batch item, a Future, ...): await it in one
-            future = _async_task.AsyncTask(_wait_on(future), resolve_awaitables, (), {})
-        return await scope.run(future)
-    finally:
-        _current_scope.reset(token)
+    def __repr__(self) -> str:
+        return f"<asynq request at 0x{id(self):x}{' (closed)' if self.closed else ''}>"
 
 
-def _wait_on(yielded: Any) -> Any:
-    return (yield yielded)
+class _RequestScope:
+    """What ``request()`` returns: a context manager, synchronous or async."""
+
+    __slots__ = ("_token", "request")
+
+    def __init__(self) -> None:
+        self.request = Request()
+        self._token: contextvars.Token[Request | None] | None = None
+
+    def __enter__(self) -> Request:
+        if self._token is not None:
+            raise RuntimeError(f"{self.request!r} is already open: a request is entered once")
+        self._token = _current_request.set(self.request)
+        return self.request
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._token is None:
+            raise RuntimeError(f"{self.request!r} exited without being entered")
+        _current_request.reset(self._token)
+        self.request.closed = True
+
+    async def __aenter__(self) -> Request:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.__exit__(*exc_info)
 
 
-async def resolve_awaitables(yielded: Any) -> Any:
-    """Computes asynq futures on the running loop and returns what yielding them
-    in a task gives.
+def request() -> _RequestScope:
+    """Opens a request: ``with request():`` or ``async with request():``.
 
-    ``yielded`` is anything a task may yield: a future, None, or lists, tuples
-    and dicts of them, nested; under asyncio, native awaitables (coroutines,
-    asyncio futures) too, as in asynq 1.x.
+    The calls made inside it (and by the coroutines and threads' contexts it
+    starts) share the caches of ``cache=True`` loaders; a later request starts
+    empty, and concurrent requests never see each other's values. Batches are
+    shared by every call of a loop whatever its request (that is their point).
     """
-
-    return await run_task(_async_task.AsyncTask(_wait_on(yielded), resolve_awaitables, (), {}))
-
-
-class NativeCall(FutureBase[Any]):
-    """The future of an ``asyncio_fn=`` coroutine, created by ``.asynq()`` in asyncio mode.
-
-    It starts as an asyncio task when a task of the scope waits on it; the
-    scope counts it as busy until it finishes, except while it awaits asynq
-    work of the same scope.
-    """
-
-    __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_scope", "_parked", "fn")
-
-    def __init__(self, coroutine_fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        super().__init__()
-        self.fn = coroutine_fn
-        self._coroutine_fn = coroutine_fn
-        self._args = args
-        self._kwargs = kwargs
-        self._scope: AsyncioScope | None = None  # the scope that started it
-        self._parked = 0
-
-    def _schedule_computation(self, scheduler: Any) -> None:
-        if self._scope is not None:
-            return
-        if not isinstance(scheduler, AsyncioScope):
-            self._compute()
-            return
-        self._scope = scheduler
-        scheduler._busy += 1
-        # Created inside the waiting task's step: the coroutine sees the
-        # context variables (and contexts) of that task.
-        scheduler._loop.create_task(self._run(scheduler))
-
-    async def _run(self, scope: AsyncioScope) -> None:
-        _current_native.set(self)
-        try:
-            value = await self._coroutine_fn(*self._args, **self._kwargs)
-        except BaseException as error:
-            self.set_error(error)
-        else:
-            self.set_value(value)
-        finally:
-            if not self._parked:
-                scope._busy -= 1
-            scope._wake()
-
-    def _compute(self) -> None:
-        self.set_error(
-            RuntimeError(
-                f"{self.fn!r} was called through .asynq() in asyncio mode: its "
-                "asyncio_fn coroutine can only run on the event loop of that scope"
-            )
-        )
+    return _RequestScope()
 
 
-class _CoroutineWaiter:
-    """Wakes a coroutine awaiting a future of a scope (the waiter protocol of tasks)."""
+def current_run() -> Any:
+    """What a ``cache=True`` loader's cache belongs to for the caller, or None:
+    the open request, else the root task of the active task (the outermost
+    call), or the request that root task was started in under asyncio."""
+    found = _current_request.get()
+    if found is not None:
+        return found
+    task = _thread_state.scheduler.active_task
+    if task is None:
+        return None
+    creator = task.creator
+    while creator is not None:
+        task = creator
+        creator = task.creator
+    scheduler = _thread_state.scheduler
+    if isinstance(scheduler, AsyncioDomain):
+        return scheduler._requests.get(task, task)
+    return task
 
-    __slots__ = ("_pending", "_scheduler", "_future", "_native", "_scope")
 
-    def __init__(self, future: asyncio.Future[None], scope: AsyncioScope, native: Any) -> None:
-        self._pending = 1
-        self._scheduler = None
-        self._future = future
-        self._scope = scope
-        self._native = native
+# -- the domain of a loop ------------------------------------------------------
 
-    def _dependency_done(self) -> None:
-        self._pending -= 1
-        if self._pending:
-            return
-        # Count the native call busy again now, not when its coroutine resumes
-        # a few loop ticks later: the scope must not flush in between.
-        native = self._native
-        if native is not None:
-            native._parked -= 1
-            if native._parked == 0 and not native._computed:
-                self._scope._busy += 1
-        if not self._future.done():
-            self._future.set_result(None)
+
+class _ThreadDomain(threading.local):
+    loop: Any = None
+    domain: Any = None
+
+
+_thread_domain = _ThreadDomain()
+
+
+def domain() -> AsyncioDomain:
+    """The domain of the running event loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    state = _thread_domain
+    if state.loop is loop:
+        return state.domain
+    found = AsyncioDomain(loop)
+    state.loop, state.domain = loop, found
+    return found
+
+
+class _NeverDone:
+    """The root ``_run`` is given by a drive: it runs until nothing is ready."""
+
+    _computed = False
+
+
+_NEVER_DONE = _NeverDone()
 
 
 class _WakingStack(list[Any]):
-    """The ready stack of a scope: a task made ready from outside the scope's
-    own steps (a flush of another scope, a native call's end) wakes the
-    coroutine if it sleeps."""
+    """The ready stack of an idle domain: a task made ready wakes the domain."""
 
-    def __init__(self, scope: AsyncioScope) -> None:
+    __slots__ = ("_domain",)
+
+    def __init__(self, domain: AsyncioDomain) -> None:
         super().__init__()
-        self._scope = scope
+        self._domain = domain
 
     def append(self, task: Any) -> None:
-        super().append(task)
-        self._scope._wake()
+        list.append(self, task)
+        self._domain._schedule_drive()
 
 
-class AsyncioScope(TaskScheduler):
-    """The scheduler of one root ``.asyncio()`` call; see the module docstring."""
+class _CallWaiter:
+    """Completes the asyncio future of a call when its asynq future is computed
+    (the waiter protocol of tasks: ``_dependency_done``)."""
+
+    __slots__ = ("future", "awaited")
+
+    _scheduler = None  # never the scheduler of a task: notified, not queued
+
+    def __init__(self, future: asyncio.Future[Any], awaited: Any) -> None:
+        self.future = future
+        self.awaited = awaited
+
+    def _dependency_done(self) -> None:
+        future = self.future
+        if future.done():  # its awaiting coroutine was cancelled
+            return
+        awaited = self.awaited
+        error = awaited._error
+        if error is None:
+            future.set_result(awaited._value)
+        elif isinstance(error, asyncio.CancelledError):
+            future.cancel()  # asyncio futures take no CancelledError as an error
+        else:
+            future.set_exception(error)
+
+
+class AsyncioDomain(TaskScheduler):
+    """The scheduler of the asynq tasks of one event loop; see the module docstring."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
-        # Observed like the thread's scheduler: its hooks and recordings are shared.
-        thread_scheduler = _thread_state.scheduler
-        self.on_before_batch_flush = thread_scheduler.on_before_batch_flush
-        self.on_after_batch_flush = thread_scheduler.on_after_batch_flush
-        self._tracers = thread_scheduler._tracers
-        self._ready = _WakingStack(self)
         self._loop = loop
-        self._busy = 0
-        self._wakeup: asyncio.Future[None] | None = None
-        # Uncomputed futures native code of the scope awaits (await_future).
-        self._awaited: list[Any] = []
-        self.finished = False
+        self._context = contextvars.copy_context()
+        self._context.run(_asyncio_mode.set, True)
+        self._context.run(_current_request.set, None)
+        self._idle_ready = _WakingStack(self)
+        self._ready = self._idle_ready
+        self._drive_handle: asyncio.Handle | None = None
+        self._dispatch_handle: asyncio.Handle | None = None
+        # Everything that happens in the domain counts (see _dispatch).
+        self.activity = 0
+        self._dispatch_seen = 0
+        self._deferrals = 0
+        self._rounds: dict[Round, None] = {}  # in flight
+        self._natives = 0  # native calls in flight
+        self._calls: dict[Any, int] = {}  # awaited futures -> awaiting calls
+        self._requests: weakref.WeakKeyDictionary[Any, Request] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncioDomain ({len(self._ready)} ready, {len(self._pending_groups)} pending "
+            f"groups, {len(self._rounds)} rounds and {self._natives} native calls in flight)>"
+        )
+
+    # -- calls -------------------------------------------------------------
+
+    def start(self, awaited: Any) -> tuple[asyncio.Future[Any], _CallWaiter]:
+        """Starts waiting on an asynq future (running it if it is a new task)
+        and returns the asyncio future of its value, and its waiter."""
+        future = self._loop.create_future()
+        waiter = _CallWaiter(future, awaited)
+        if awaited._computed:
+            waiter._dependency_done()
+            return future, waiter
+        awaited._add_waiter(waiter)
+        self._calls[awaited] = self._calls.get(awaited, 0) + 1
+        if awaited._state == NEW:
+            run = _current_request.get()
+            if run is not None:
+                self._requests[awaited] = run
+            awaited._depth = 0
+            awaited._state = QUEUED
+            awaited._scheduler = self
+            self._ready.append(awaited)
+        else:
+            # A batch item, a lazy future, a native call: computed, flushed or run.
+            awaited._schedule_computation(self)
+            self.activity += 1
+            self._after_progress()
+        return future, waiter
+
+    def _forget_call(self, awaited: Any) -> None:
+        count = self._calls.get(awaited, 0) - 1
+        if count > 0:
+            self._calls[awaited] = count
+        else:
+            self._calls.pop(awaited, None)
+
+    def stop_waiting(self, awaited: Any, waiter: _CallWaiter) -> None:
+        """A call stopped waiting (it was cancelled): cancels what only it waited on."""
+        awaited._remove_waiter(waiter)
+        if not awaited._computed:
+            self._cancel_unwaited(awaited, "the call waiting on it was cancelled")
+
+    def _cancel_unwaited(self, start: Any, why: str) -> None:
+        """Cancels ``start`` if nothing waits on it any more, and below it, every
+        task and native call of this domain only it waited on."""
+        to_check = [start]
+        while to_check:
+            future = to_check.pop()
+            if future._computed or future._waiters is not None:
+                continue
+            if type(future) is NativeCall:
+                future.cancel()
+            elif future._state is not None and future._scheduler is self:
+                below = _futures_in(future._yielded) if future._state == WAITING else []
+                cancel_task(
+                    future, _async_task.AsyncTaskCancelledError(f"{future!r} was cancelled: {why}")
+                )
+                to_check.extend(below)
+
+    # -- stepping ----------------------------------------------------------
+
+    def _schedule_drive(self) -> None:
+        if self._drive_handle is None:
+            self._drive_handle = self._loop.call_soon(self._drive, context=self._context)
+
+    def _drive(self) -> None:
+        """Runs every ready task until none is (a loop callback)."""
+        handle = self._drive_handle
+        if handle is not None:
+            handle.cancel()
+            self._drive_handle = None
+        idle = self._idle_ready
+        # Made ready from outside: they run in the order they were made ready.
+        ready = idle[::-1]
+        list.clear(idle)
+        self._ready = ready
+        outer = _thread_state.scheduler
+        # Observed like the thread's scheduler: its hooks and recordings.
+        self.on_before_batch_flush = outer.on_before_batch_flush
+        self.on_after_batch_flush = outer.on_after_batch_flush
+        self._tracers = outer._tracers
+        options = _debug.options
+        self._max_depth = options.MAX_TASK_STACK_SIZE
+        step = self._step_traced if options.tracing or self._tracers else self._step
+        _thread_state.scheduler = self
+        try:
+            self._run(_NEVER_DONE, None, step, None, None)
+        finally:
+            self.active_task = None
+            _thread_state.scheduler = outer
+            self._ready = idle
+            if ready:  # left by an error out of a step: run later
+                list.extend(idle, ready)
+                self._schedule_drive()
+            self.activity += 1
+        self._after_progress()
+
+    def _after_progress(self) -> None:
+        """After anything happened: a round is due if groups are pending; a call
+        whose task can no longer finish fails."""
+        if self._pending_groups:
+            if self._dispatch_handle is None:
+                self._dispatch_seen = self.activity
+                self._deferrals = 0
+                self._dispatch_handle = self._loop.call_soon(self._dispatch, context=self._context)
+        elif (
+            self._calls
+            and not self._rounds
+            and not self._natives
+            and self._drive_handle is None
+            and not self._idle_ready
+        ):
+            self._fail_stalled_calls()
+
+    def _fail_stalled_calls(self) -> None:
+        stalled = [awaited for awaited in self._calls if not awaited._computed]
+        for awaited in stalled:
+            if awaited._state is None:
+                stall = AsyncTaskError(f"{awaited!r} is awaited but nothing computes it")
+            else:
+                stall = AsyncTaskError(_describe_stall(awaited))
+            waiters = awaited._waiters
+            for waiter in waiters if type(waiters) is list else [waiters]:
+                if type(waiter) is _CallWaiter and not waiter.future.done():
+                    waiter.future.set_exception(stall)
+        # What they wait on, through each other, can never finish: cancelled,
+        # so that no generator is left suspended for good.
+        to_cancel = [awaited for awaited in stalled if awaited._state is not None]
+        seen: set[int] = set()
+        while to_cancel:
+            task = to_cancel.pop()
+            if id(task) in seen or task._computed or task._scheduler is not self:
+                continue
+            seen.add(id(task))
+            below = [future for future in _futures_in(task._yielded) if future._state is not None]
+            cancel_task(
+                task,
+                _async_task.AsyncTaskCancelledError(
+                    f"{task!r} was cancelled: nothing can make it go on"
+                ),
+            )
+            to_cancel.extend(below)
+
+    # -- rounds ------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """The end-of-turn callback: a round once the domain is still."""
+        self._dispatch_handle = None
+        if not self._pending_groups:
+            return
+        busy = self._drive_handle is not None or self.activity != self._dispatch_seen
+        if busy and self._deferrals < MAX_DEFERRALS:
+            self._deferrals += 1
+            self._dispatch_seen = self.activity
+            self._dispatch_handle = self._loop.call_soon(self._dispatch, context=self._context)
+            return
+        self._start_round(take_round(self._pending_groups, every_group=True))
+
+    def _start_round(self, groups: list[Any]) -> None:
+        flushing = Round(self, groups, deferred_report=True)
+        flushing.begin()
+        works = []
+        for group in groups:
+            try:
+                flush_async = getattr(group, "flush_async", None)
+                if flush_async is not None:
+                    works.append(flush_async())
+                    continue
+                begin_flush = getattr(group, "begin_flush", None)
+                if begin_flush is None:
+                    flushing.flush(group)
+                    continue
+                fetch = begin_flush()
+                if fetch is not None:
+                    works.append(self._fetch_and_deliver(fetch))
+            except BaseException as error:
+                flushing.note_error(error)
+        if not works:
+            self._end_round(flushing)
+            return
+        self._rounds[flushing] = None
+        # Called back by the loop in the domain's context, which the task copies.
+        self._loop.create_task(self._await_round(flushing, works))
+
+    async def _fetch_and_deliver(self, fetch: Callable[[], Callable[[], None]]) -> None:
+        deliver = await self._loop.run_in_executor(None, fetch)
+        deliver()
+
+    async def _await_round(self, flushing: Round, works: list[Any]) -> None:
+        outcomes = await asyncio.gather(*works, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                flushing.note_error(outcome)
+        del self._rounds[flushing]
+        self._end_round(flushing)
+
+    def _end_round(self, flushing: Round) -> None:
+        try:
+            flushing.end()
+        except BaseException as error:
+            self._loop.call_exception_handler(
+                {
+                    "message": f"asynq: a flush round of {flushing.groups!r} failed",
+                    "exception": error,
+                }
+            )
+        for group in flushing.groups:
+            # A group that broke the protocol (its flush raised) is failed, so
+            # that nothing waits on it forever.
+            if isinstance(group, FutureBase) and not group._computed:
+                cancel = getattr(group, "cancel", None)
+                if cancel is not None:
+                    try:
+                        cancel(AsyncTaskError(f"the flush of {group!r} failed"))
+                    except Exception:
+                        pass
+        idle = self._idle_ready
+        if len(idle) > 1:
+            idle[:] = _depth_first(list(idle), list(self._calls))
+        self.activity += 1
+        self._drive()
+
+    # -- the scheduler's hooks ---------------------------------------------
 
     def _adopt_awaitables(self, yielded: Any) -> Any:
         """``yielded`` with each native awaitable (coroutine, asyncio future, ...)
@@ -292,254 +551,177 @@ class AsyncioScope(TaskScheduler):
             return adopted
         return None
 
-    def _wake(self) -> None:
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
 
-    async def run(self, root: Any) -> Any:
-        if root._state == NEW:
-            root._schedule_computation(self)
-        elif not root._computed:
-            # Started elsewhere (e.g. a synchronous scheduler): wait like any waiter.
-            self.finished = True
-            return await _await_from_outside(root)
-        try:
-            while True:
-                self._step_until_stuck(root)
-                if root._computed:
-                    break
-                if self._busy > 0:
-                    await self._sleep()
-                elif self._pending_groups:
-                    await self._flush_round()
-                elif self._ready:
-                    continue
-                elif self._waits_on_other_scope(root):
-                    await self._sleep()  # its end wakes the waiting task of this scope
-                else:
-                    raise AsyncTaskError(_describe_stall(root))
-        except BaseException as error:
-            if not root._computed:
-                self._abandon(root, error)
-            raise
-        finally:
-            self.finished = True
-        return root.value()
+# -- what callers await --------------------------------------------------------
 
-    def _step_until_stuck(self, root: Any) -> None:
-        step = self._step_traced if _debug.options.tracing or self._tracers else self._step
-        outer = _thread_state.scheduler
-        _thread_state.scheduler = self
-        try:
-            self._run(root, None, step, None, None)
-        finally:
-            self.active_task = None
-            _thread_state.scheduler = outer
 
-    def _waits_on_other_scope(self, root: Any) -> bool:
-        """True if ``root`` (or native code of this scope) waits, through tasks, on
-        a task or native call of another running scope, and on no cycle of tasks:
-        that scope's progress then wakes this one; else nothing would."""
-        elsewhere = False
-        on_path: set[int] = set()
-        visited: set[int] = set()
-        for start in (root, *self._awaited):
-            if start._computed or id(start) in visited or start._state is None:
-                continue
-            visited.add(id(start))
-            on_path.add(id(start))
-            path = [(start, iter(_futures_in(start._yielded)))]
-            while path:
-                task, waits_on = path[-1]
-                for future in waits_on:
-                    if id(future) in on_path:
-                        return False  # a cycle: nothing will break it
-                    if id(future) in visited:
-                        continue
-                    visited.add(id(future))
-                    scope = _runner_of(future)
-                    if scope is not self and isinstance(scope, AsyncioScope):
-                        elsewhere = elsewhere or not scope.finished
-                    if future._state is not None:  # a task, of any scheduler: its waits too
-                        on_path.add(id(future))
-                        path.append((future, iter(_futures_in(future._yielded))))
-                        break
-                else:
-                    path.pop()
-                    on_path.discard(id(task))
-        return elsewhere
+async def _await_call(awaited: Any) -> Any:
+    """Awaits an asynq future in the domain of the running loop (see ``start``)."""
+    running = domain()
+    future, waiter = running.start(awaited)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if future.cancelled():  # this call was cancelled, not what it awaited
+            running.stop_waiting(awaited, waiter)
+        raise
+    finally:
+        running._forget_call(awaited)
 
-    def _abandon(self, root: Any, error: BaseException) -> None:
-        """``error`` ended the call before ``root`` was computed: fails every
-        unfinished task of the scope (see the module docstring)."""
-        self._pending_groups.clear()
-        tasks = self._unfinished_tasks(root)
-        # Each is first taken off the futures it waits on, so that failing one
-        # wakes no other (nor does a later flush).
-        for task in tasks:
-            for future in _futures_in(task._yielded):
-                _drop_waiter(future, task)
-        self._ready.clear()
-        for task in tasks:
-            cancelled = _async_task.AsyncTaskCancelledError(
-                f"{task!r} was abandoned: {error!r} ended the asyncio call of {root!r}"
-            )
-            # Errors of the closed generator or of on_computed subscribers are
-            # dropped: ``error`` is what the caller must see.
-            try:
-                if task._generator is not None:
-                    task._generator.close()
-            except BaseException:
-                pass
-            try:
-                task._finish(None, cancelled)
-            except BaseException:
-                pass
 
-    def _unfinished_tasks(self, root: Any) -> list[Any]:
-        """The uncomputed tasks of this scope: queued ones, and those ``root``, the
-        queued ones or native code wait on (directly or through each other)."""
-        found: dict[int, Any] = {}
-        to_visit = [root, *self._ready, *self._awaited]
-        while to_visit:
-            task = to_visit.pop()
-            if task._computed or id(task) in found or getattr(task, "_scheduler", None) is not self:
-                continue
-            found[id(task)] = task
-            to_visit.extend(_futures_in(task._yielded))
-        return list(found.values())
+async def run_task(task: Any) -> Any:
+    """Runs an AsyncTask (or computes any other asynq future) in the domain of
+    the running loop and returns its value."""
+    if not isinstance(task, FutureBase):
+        raise TypeError(f"run_task() takes an asynq future (an AsyncTask), got {task!r}")
+    return await _await_call(task)
 
-    async def _sleep(self) -> None:
-        self._wakeup = self._loop.create_future()
-        try:
-            await self._wakeup
-        finally:
-            self._wakeup = None
 
-    async def _flush_round(self) -> None:
-        """Flushes the next group (with its concurrent peers) as ``_flush_traced``
-        and ``_flush`` do: the same debug output, tracer calls and profile entry."""
-        group = self._next_group()
-        groups = [group, *self._take_concurrent_peers(group)]
-        options = _debug.options
-        if not (options.tracing or self._tracers):
-            await self._flush_groups(groups)
-            return
-        tracers = tuple(self._tracers)
-        if options.DUMP_FLUSH_BATCH:
-            from . import debug
+async def run_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Calls ``fn(*args, **kwargs)``, which returns an asynq future, in asyncio
+    mode (the asynq functions it calls run their ``asyncio_fn`` there, as they
+    would in a task), and awaits that future in the domain."""
+    token = _asyncio_mode.set(True)
+    try:
+        future = fn(*args, **kwargs)
+    finally:
+        _asyncio_mode.reset(token)
+    if not isinstance(future, FutureBase):
+        raise TypeError(f"{fn!r} returned {future!r}, not an asynq future")
+    return await _await_call(future)
 
-            debug.write(f"asynq: flush {debug.repr(group)}")
-        for tracer in tracers:
-            tracer._flush_started(group)
-        error = None
-        start = time.perf_counter()
-        try:
-            await self._flush_groups(groups)
-        except BaseException as flush_error:
-            error = flush_error
-            raise
-        finally:
-            end = time.perf_counter()
-            for tracer in tracers:
-                tracer._flush_ended(group, start, end, error)
-            if options.COLLECT_PERF_STATS:
-                profiler.group_flushed(group, (end - start) * 1e6)
-            del error  # the frame would otherwise keep the traceback alive
 
-    async def _flush_groups(self, groups: list[Any]) -> None:
-        """One round, with the hooks of a synchronous round of concurrent groups:
-        every group is flushed even if a before-hook fails, and the first error
-        is raised after the after-hooks."""
-        first_error = self._before_flush(groups)
-        woken_from = len(self._ready)
-        # Even one group is flushed in a task of its own: it starts a loop tick
-        # later, so items that other scopes add meanwhile join its batch.
-        outcomes = await asyncio.gather(
-            *(self._flush_group(group) for group in groups), return_exceptions=True
-        )
-        _first_woken_on_top(self._ready, woken_from)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                first_error = first_error or outcome
-        self._after_flush(groups, first_error)
+async def resolve_awaitables(yielded: Any) -> Any:
+    """Computes asynq futures on the running loop and returns what yielding them
+    in a task gives.
 
-    async def _flush_group(self, group: Any) -> None:
-        flush_async = getattr(group, "flush_async", None)
-        work = None
-        if flush_async is not None:
-            work = flush_async()
+    ``yielded`` is anything a task may yield: a future, None, or lists, tuples
+    and dicts of them, nested; under asyncio, native awaitables (coroutines,
+    asyncio futures) too, as in asynq 1.x.
+    """
+    return await _await_call(_async_task.AsyncTask(_wait_on(yielded), resolve_awaitables, (), {}))
+
+
+def _wait_on(yielded: Any) -> Any:
+    return (yield yielded)
+
+
+def await_future(future: Any) -> asyncio.Future[Any]:
+    """An asyncio future of an asynq future (a batch item, typically), for native
+    code: no task, no coroutine. Its key joins the pending batch at once."""
+    running = domain()
+    if future._computed:
+        done = running._loop.create_future()
+        if future._error is None:
+            done.set_result(future._value)
         else:
-            begin_flush = getattr(group, "begin_flush", None)
-            if begin_flush is None:
-                group.flush()
-            else:
-                fetch = begin_flush()
-                if fetch is not None:
-                    work = self._fetch_and_deliver(fetch)
-        if work is not None:
-            # Shielded: a group may hold items of other scopes too (batches are
-            # per thread), so cancelling this scope must not abort their flush.
-            await asyncio.shield(work)
-        if isinstance(group, FutureBase) and not group._computed:
-            # A group that is a future (a BatchBase) is computed once its flush is
-            # complete; still uncomputed, it is being flushed elsewhere (by another
-            # scope): wait for that delivery instead of stalling.
-            await _await_from_outside(group)
+            done.set_exception(future._error)
+        return done
+    waiting = running._loop.create_future()
+    future._add_waiter(_CallWaiter(waiting, future))
+    future._schedule_computation(running)
+    running.activity += 1
+    if running._dispatch_handle is None:
+        running._after_progress()
+    return waiting
 
-    async def _fetch_and_deliver(self, fetch: Any) -> None:
-        deliver = await self._loop.run_in_executor(None, fetch)
-        deliver()
 
-    async def await_future(self, future: Any) -> Any:
-        """Awaits a future of this scope from native code running in it."""
-        if future._computed:
-            return future.value()
-        waiter_future: asyncio.Future[None] = self._loop.create_future()
-        native = _current_native.get()
-        waiter = _CoroutineWaiter(waiter_future, self, native)
-        future._add_waiter(waiter)
-        self._awaited.append(future)
-        if native is not None:
-            native._parked += 1
-            if native._parked == 1:
-                self._busy -= 1
-        future._schedule_computation(self)
-        self._wake()
-        await waiter_future
-        return future.value()
+# -- native coroutines ---------------------------------------------------------
+
+
+class NativeCall(FutureBase[Any]):
+    """The future of a native coroutine in the domain: the ``asyncio_fn`` of an
+    asynq function called through ``.asynq()`` in asyncio mode, or an awaitable
+    a task yielded. It runs as an asyncio task once a task waits on it."""
+
+    __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_runner", "fn")
+
+    def __init__(self, coroutine_fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.fn = coroutine_fn
+        self._coroutine_fn = coroutine_fn
+        self._args = args
+        self._kwargs = kwargs
+        self._runner: asyncio.Task[None] | None = None
+
+    def _schedule_computation(self, scheduler: Any) -> None:
+        if self._runner is not None or self._computed:
+            return
+        if not isinstance(scheduler, AsyncioDomain):
+            self._compute()
+            return
+        context = scheduler._context.copy()
+        # The coroutine belongs to the request of the task that waits on it.
+        active = scheduler.active_task
+        if active is not None:
+            run = current_run()
+            if isinstance(run, Request):
+                context.run(_current_request.set, run)
+        scheduler._natives += 1
+        self._runner = context.run(scheduler._loop.create_task, self._run(scheduler))
+
+    async def _run(self, domain: AsyncioDomain) -> None:
+        try:
+            value = await _Resumptions(self._coroutine_fn(*self._args, **self._kwargs), domain)
+        except BaseException as error:
+            if not self._computed:
+                self.set_error(error)
+        else:
+            if not self._computed:
+                self.set_value(value)
+        finally:
+            domain._natives -= 1
+            domain.activity += 1
+            domain._after_progress()
+
+    def cancel(self) -> None:
+        """Cancels the coroutine (nothing waits on it any more)."""
+        runner = self._runner
+        if runner is not None and not runner.done():
+            runner.cancel()
+        elif runner is None and not self._computed:
+            close = getattr(self._args[0] if self._args else None, "close", None)
+            if self._coroutine_fn is _await and close is not None:
+                close()  # an adopted coroutine never started: no warning
+
+    def _compute(self) -> None:
+        self.set_error(
+            RuntimeError(
+                f"{self.fn!r} was called through .asynq() in asyncio mode: its "
+                "asyncio_fn coroutine can only run on the event loop of that call"
+            )
+        )
 
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _runner_of(future: Any) -> Any:
-    """The scheduler that runs a started task, the scope that started a native
-    call, else None."""
-    if future._state is not None:
-        return getattr(future, "_scheduler", None)
-    return future._scope if type(future) is NativeCall else None
+class _Resumptions:
+    """Awaits a coroutine, counting each time it is resumed as activity of the
+    domain: a native coroutine still busy (not awaiting real I/O) holds the
+    round back, as a task stepping does."""
 
+    __slots__ = ("_coroutine", "_domain")
 
-def _drop_waiter(future: Any, waiter: Any) -> None:
-    """Takes ``waiter`` (every time it is there) off the waiters of ``future``."""
-    waiters = future._waiters
-    if waiters is waiter:
-        future._waiters = None
-    elif type(waiters) is list:
-        future._waiters = [each for each in waiters if each is not waiter] or None
+    def __init__(self, coroutine: Any, domain: AsyncioDomain) -> None:
+        self._coroutine = coroutine
+        self._domain = domain
 
-
-async def _await_from_outside(future: Any) -> Any:
-    """Awaits a future some other scheduler computes (polling its on_computed hook)."""
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def on_computed(_: Any) -> None:
-        if not done.done():
-            done.set_result(None)
-
-    future.on_computed.subscribe(on_computed)
-    await done
-    return future.value()
+    def __await__(self) -> Any:
+        coroutine, domain = self._coroutine, self._domain
+        send_value: Any = None
+        send_error: BaseException | None = None
+        while True:
+            domain.activity += 1
+            try:
+                if send_error is None:
+                    yielded = coroutine.send(send_value)
+                else:
+                    yielded = coroutine.throw(send_error)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                send_value, send_error = (yield yielded), None
+            except BaseException as error:  # a cancellation, thrown into the coroutine
+                send_value, send_error = None, error

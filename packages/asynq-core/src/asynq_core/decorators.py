@@ -24,6 +24,7 @@ such a subclass may wrap a function that is already an asynq function. Only
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from collections.abc import Callable, Coroutine, Generator
 from types import FunctionType
@@ -39,6 +40,8 @@ from typing import (
     TypeVar,
     overload,
 )
+
+import qcore.decorators
 
 from . import asynq_to_async
 from . import scheduler as _scheduler_module
@@ -74,7 +77,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 _thread_state = _scheduler_module._state
-_current_scope = asynq_to_async._current_scope
+_asyncio_mode = asynq_to_async._asyncio_mode
 
 # Static typing: ``P`` is the decorated function's parameters and ``R_co``
 # what a synchronous call returns (the generator's return value). The
@@ -106,25 +109,21 @@ def _plain_to_generator(fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-class _ItSelf:
-    """A read-only view of the object itself, which an instance attribute of the
-    same name replaces (a non-data descriptor)."""
+class _DecoratorBase(qcore.decorators.DecoratorBase):  # pyright: ignore[reportMissingTypeArgument]
+    """Binding, naming and pickling shared by every asynq decorator object.
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        return self if instance is None else instance
-
-
-class _DecoratorBase:
-    """Binding, naming and pickling shared by every asynq decorator object."""
+    A ``qcore.decorators.DecoratorBase``, as in asynq 1.x (analyzers test for
+    it). Accessed on its class, a decorated method gives a binder whose
+    ``instance`` is None (an unbound method, as in 1.x); a classmethod binds
+    the class it is reached from; a staticmethod gives the decorator itself.
+    """
 
     _asynq_kind = "async"
-    binder_cls: type[AsyncDecoratorBinder]
-
-    # Accessed on its class, a method decorated in asynq 1.x gave an unbound
-    # binder; ours gives the decorator itself, which answers to the binder's
-    # attributes too (``C.method.decorator``, ``C.method.instance``).
-    decorator = _ItSelf()
-    instance = None
+    binder_cls: type[AsyncDecoratorBinder[Any, Any]]  # pyright: ignore[reportIncompatibleVariableOverride]
+    # The decorated function, and classmethod/staticmethod (or None) when the
+    # decorator was applied over one (qcore's attributes).
+    fn: Any
+    type: Any
 
     if TYPE_CHECKING:
         # Copied from the decorated function by functools.update_wrapper.
@@ -135,13 +134,13 @@ class _DecoratorBase:
         def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
     def __init__(self, fn: Any, decorator_name: str) -> None:
-        decorated_type: type | None = None
+        decorated_type: Any = None
         if isinstance(fn, (classmethod, staticmethod)):
             decorated_type = type(fn)
             fn = fn.__func__
         elif isinstance(fn, _DecoratorBase):
             # Wrapping an asynq method: bind as it does (a classmethod's class).
-            decorated_type = fn.decorated_type()
+            decorated_type = fn.type
         if not callable(fn):
             raise TypeError(f"{decorator_name} needs a function, got {fn!r}")
         # A function's own attributes are copied, as functools.wraps does; an
@@ -155,22 +154,15 @@ class _DecoratorBase:
     def is_decorator(self) -> bool:
         return True
 
-    def decorated_type(self) -> type | None:
-        """``classmethod`` or ``staticmethod`` if the decorator was applied over
-        one (it then binds like it), else None (the ``type`` attribute)."""
-        decorated: type | None = self.type
-        return decorated
-
     def name(self) -> str:
         return self.decorator_name
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if self.type is staticmethod:
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:  # type: ignore[override]
+        decorated_type = self.type
+        if decorated_type is staticmethod:
             return self
-        if self.type is classmethod:
+        if decorated_type is classmethod:
             return self.binder_cls(self, owner if owner is not None else type(instance))
-        if instance is None:
-            return self
         return self.binder_cls(self, instance)
 
     def __reduce__(self) -> str:
@@ -179,15 +171,22 @@ class _DecoratorBase:
     def __repr__(self) -> str:
         return f"<{self.decorator_name} {self.__module__}.{self.__qualname__}>"
 
+    def __str__(self) -> str:
+        return repr(self)
+
 
 class PureAsyncDecorator(_DecoratorBase, Generic[P, R_co]):
-    """``@asynq(pure=True)``: calling the function returns an AsyncTask."""
+    """``@asynq(pure=True)``: calling the function returns an AsyncTask.
+
+    ``task_cls`` is the task class, ``kwargs`` the extra keyword arguments
+    given to it (asynq 1.x's attributes).
+    """
 
     _asynq_kind = "pure"
 
     if TYPE_CHECKING:
 
-        @overload
+        @overload  # type: ignore[override]
         def __get__(self, instance: None, owner: type | None = None) -> Self: ...
         @overload
         def __get__(
@@ -217,15 +216,15 @@ class PureAsyncDecorator(_DecoratorBase, Generic[P, R_co]):
             )
         self._generator_fn = fn if inspect.isgeneratorfunction(fn) else _plain_to_generator(fn)
         self.task_cls = task_cls
-        self.task_kwargs = kwargs or {}
+        self.kwargs = kwargs or {}
         self.asyncio_fn = asyncio_fn
 
     def _make_task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self.asyncio_fn is not None and _current_scope.get() is not None:
+        if self.asyncio_fn is not None and _asyncio_mode.get():
             return asynq_to_async.NativeCall(self.asyncio_fn, args, kwargs)
         generator = self._generator_fn(*args, **kwargs)
-        if self.task_kwargs:
-            return self.task_cls(generator, self.fn, args, kwargs, **self.task_kwargs)
+        if self.kwargs:
+            return self.task_cls(generator, self.fn, args, kwargs, **self.kwargs)
         return self.task_cls(generator, self.fn, args, kwargs)
 
     def _call_pure(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -279,6 +278,7 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
         super().__init__(fn, task_cls, kwargs, asyncio_fn, decorator_name)
         self.sync_fn = _unwrap_method_object(sync_fn)
         self.allow_sync_call = allow_sync_call
+        # The common cases get a .asynq of their own, bound once (see _ASYNQ_OF).
         if type(self)._call_pure is not PureAsyncDecorator._call_pure:
             # A subclass's _call_pure gets every call (see PureAsyncDecorator).
             self.asynq = self._call_through_call_pure  # type: ignore[method-assign]
@@ -286,9 +286,7 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
                 self.sync_fn = self._value_through_call_pure
         elif type(self).asynq is not AsyncDecorator.asynq:
             pass  # a subclass's own .asynq is kept
-        elif asyncio_fn is not None or self.task_kwargs:
-            # Only functions with a native coroutine (or task arguments) pay
-            # for the checks of the general route.
+        elif asyncio_fn is not None or self.kwargs:
             self.asynq = self._make_task_of_call  # type: ignore[method-assign]
         elif self._generator_fn is not self.fn:
             self.asynq = self._plain_task  # type: ignore[method-assign]
@@ -297,24 +295,32 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
         """Returns the AsyncTask of this call; it runs when yielded or asked for its value."""
         return self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
 
+    # Variants of .asynq for the cases above, each named "asynq" (with the
+    # qualified name of the method): analyzers recognize ``f.asynq`` by it.
+
     def _make_task_of_call(self, *args: Any, **kwargs: Any) -> Any:
         return self._make_task(args, kwargs)
 
     def _call_through_call_pure(self, *args: Any, **kwargs: Any) -> Any:
         return self._call_pure(args, kwargs)
 
-    def _value_through_call_pure(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call_pure(args, kwargs).value()
-
     def _plain_task(self, *args: Any, **kwargs: Any) -> AsyncTask[Any]:
         return self.task_cls(_call_plain(self.fn, args, kwargs), self.fn, args, kwargs)
 
+    for _variant in (_make_task_of_call, _call_through_call_pure, _plain_task):
+        _variant.__name__ = "asynq"
+        _variant.__qualname__ = "AsyncDecorator.asynq"
+    del _variant
+
+    def _value_through_call_pure(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call_pure(args, kwargs).value()
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:  # type: ignore[override]
-        if _current_scope.get() is not None:
+        if _asyncio_mode.get():
             asynq_to_async.check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
             return self.sync_fn(*args, **kwargs)
-        if self.task_kwargs:
+        if self.kwargs:
             task = self._make_task(args, kwargs)
         else:
             task = self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
@@ -338,12 +344,15 @@ class AsyncAndSyncPairDecorator(AsyncDecorator[P, R_co]):
         super().__init__(fn, task_cls, kwargs, asyncio_fn, sync_fn=sync_fn)
 
 
-class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
-    """``@async_proxy()``: for a function returning a future; ``f(...)`` is its value."""
+class AsyncProxyDecorator(AsyncDecorator[P, R_co]):
+    """``@async_proxy()``: for a function returning a future; ``f(...)`` is its value.
+
+    An AsyncDecorator, as in asynq 1.x, with no task class (``task_cls`` is None).
+    """
 
     if TYPE_CHECKING:
 
-        @overload
+        @overload  # type: ignore[override]
         def __get__(self, instance: None, owner: type | None = None) -> Self: ...
         @overload
         def __get__(
@@ -353,7 +362,7 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
         ) -> _BoundAsyncProxy[_P2, _R]: ...
         @overload  # a staticmethod: its first parameter does not take the instance
         def __get__(self, instance: object, owner: type | None = None) -> Self: ...
-        def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
+        def __get__(self, instance: Any, owner: type | None = None) -> Any: ...  # pyright: ignore[reportIncompatibleMethodOverride]
 
     def __init__(
         self,
@@ -364,13 +373,15 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
         allow_sync_call: bool = False,
         decorator_name: str = "@async_proxy()",
     ) -> None:
-        super().__init__(fn, decorator_name)
+        _DecoratorBase.__init__(self, fn, decorator_name)
+        self.task_cls = None  # type: ignore[assignment]
+        self.kwargs = {}
         self.sync_fn = _unwrap_method_object(sync_fn)
         self.asyncio_fn = asyncio_fn
         self.allow_sync_call = allow_sync_call
 
-    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]:
-        if self.asyncio_fn is not None and _current_scope.get() is not None:
+    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]:  # type: ignore[override]
+        if self.asyncio_fn is not None and _asyncio_mode.get():
             return asynq_to_async.NativeCall(self.asyncio_fn, args, kwargs)
         return self._call_pure(args, kwargs)
 
@@ -384,8 +395,8 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
             )
         return future
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
-        if _current_scope.get() is not None:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:  # type: ignore[override]
+        if _asyncio_mode.get():
             asynq_to_async.check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
             return self.sync_fn(*args, **kwargs)
@@ -394,7 +405,7 @@ class AsyncProxyDecorator(_DecoratorBase, Generic[P, R_co]):
     def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
         """A coroutine computing the returned future on an asyncio event loop.
 
-        The function runs inside the call's asyncio scope, so that the asynq
+        The function runs inside the asyncio domain, so that the asynq
         functions it calls run their ``asyncio_fn`` there, as they would in a task.
         """
         if self.asyncio_fn is not None:
@@ -414,12 +425,29 @@ class AsyncAndSyncPairProxyDecorator(AsyncProxyDecorator[P, R_co]):
         super().__init__(fn, asyncio_fn, sync_fn=sync_fn)
 
 
-class AsyncWrapperDecorator(AsyncProxyDecorator[P, R_co]):
-    """What ``make_async_decorator`` builds: ``.asynq`` is ``wrapper_fn``'s future."""
+class AsyncWrapperDecorator(_DecoratorBase, Generic[P, R_co]):
+    """What ``make_async_decorator`` builds (asynq 1.x's ``AsyncWrapper``):
+    ``.asynq(...)`` is ``wrapper_fn(...)``, a future, and a call its value.
+    Like 1.x's, it is a decorator of its own, not an AsyncProxyDecorator."""
+
+    if TYPE_CHECKING:
+
+        @overload  # type: ignore[override]
+        def __get__(self, instance: None, owner: type | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: AsyncWrapperDecorator[Concatenate[_S, _P2], _R],
+            instance: _S,
+            owner: type | None = None,
+        ) -> _BoundAsyncProxy[_P2, _R]: ...
+        @overload  # a staticmethod: its first parameter does not take the instance
+        def __get__(self, instance: object, owner: type | None = None) -> Self: ...
+        def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
 
     def __init__(self, fn: Any, wrapper_fn: Callable[P, FutureBase[R_co]], name: str) -> None:
-        super().__init__(fn, decorator_name=f"@{name}()")
+        super().__init__(fn, f"@{name}()")
         self.wrapper_fn = wrapper_fn
+        self.function_name = name
 
     def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]:
         future = self.wrapper_fn(*args, **kwargs)
@@ -430,54 +458,111 @@ class AsyncWrapperDecorator(AsyncProxyDecorator[P, R_co]):
             )
         return future
 
-
-class AsyncDecoratorBinder(Generic[P, R_co]):
-    """A decorator object bound to an instance (or, for classmethods, a class).
-
-    Statically ``P`` is the parameters left once the instance is bound.
-    """
-
-    __slots__ = ("decorator", "instance")
-
-    _asynq_kind = "async"
-
-    def __init__(self, decorator: Any, instance: Any) -> None:
-        self.decorator = decorator
-        self.instance = instance
-
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
-        return self.decorator(self.instance, *args, **kwargs)
-
-    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTask[R_co]:
-        return self.decorator.asynq(self.instance, *args, **kwargs)
+        if _asyncio_mode.get():
+            asynq_to_async.check_sync_call(self, False)
+        return self.asynq(*args, **kwargs).value()
 
     def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
-        return self.decorator.asyncio(self.instance, *args, **kwargs)
+        """A coroutine computing the wrapper's future on an asyncio event loop."""
+        return asynq_to_async.run_call(self.asynq, args, kwargs)
 
-    def is_decorator(self) -> bool:
-        return True
 
-    def name(self) -> str:
-        return self.decorator.name()
+class _DocOfDecorated:
+    """``__doc__`` of binders: the decorated function's on an instance, the
+    class's own on the class."""
+
+    def __init__(self, class_doc: str | None) -> None:
+        self.class_doc = class_doc
+
+    def __get__(self, instance: Any, owner: type | None = None) -> str | None:
+        if instance is None:
+            return self.class_doc
+        return getattr(instance.decorator, "__doc__", None)
+
+
+class AsyncDecoratorBinder(qcore.decorators.DecoratorBinder, Generic[P, R_co]):  # pyright: ignore[reportMissingTypeArgument]
+    """A decorator object bound to an instance (for classmethods, a class; for
+    a method reached through its class, None: unbound).
+
+    A ``qcore.decorators.DecoratorBinder`` as in asynq 1.x; bound methods of
+    equal instances are equal. Statically ``P`` is the parameters left once
+    the instance is bound.
+    """
+
+    __slots__ = ()
+
+    _asynq_kind = "async"
+    decorator: Any
+    instance: Any
+    # A bound method shows its function's docstring (the class keeps its own).
+    __doc__ = _DocOfDecorated(__doc__)  # pyright: ignore[reportAssignmentType]
+
+    if TYPE_CHECKING:
+        # qcore's (compiled): the decorator, called with the instance first
+        # unless it is None.
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTask[R_co]:
+        instance = self.instance
+        if instance is None:
+            return self.decorator.asynq(*args, **kwargs)
+        return self.decorator.asynq(instance, *args, **kwargs)
+
+    def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
+        instance = self.instance
+        if instance is None:
+            return self.decorator.asyncio(*args, **kwargs)
+        return self.decorator.asyncio(instance, *args, **kwargs)
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.decorator, attr)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The decorated function's signature, without the parameter bound."""
+        signature = inspect.signature(self.decorator)
+        if self.instance is None:
+            return signature
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
 
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
             and other.decorator is self.decorator
-            and other.instance is self.instance
+            and (other.instance is self.instance or other.instance == self.instance)
         )
 
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
     def __hash__(self) -> int:
-        return hash((id(self.decorator), id(self.instance)))
+        try:
+            instance_hash = hash(self.instance)
+        except TypeError:  # an unhashable instance: its identity (1.x raised here)
+            instance_hash = id(self.instance)
+        return hash((id(self.decorator), instance_hash))
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self.instance is None:
+            return (_unbound_method, (self.decorator.__module__, self.decorator.__qualname__))
         return (getattr, (self.instance, self.decorator.__name__))
 
     def __repr__(self) -> str:
+        if self.instance is None:
+            return f"<unbound {self.decorator!r}>"
         return f"<bound {self.decorator!r} of {self.instance!r}>"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
+def _unbound_method(module: str, qualname: str) -> Any:
+    """What an unbound method pickles to: ``Class.method`` looked up again."""
+    value: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        value = getattr(value, part)
+    return value
 
 
 class PureAsyncDecoratorBinder(AsyncDecoratorBinder[P, R_co]):
@@ -493,8 +578,16 @@ class PureAsyncDecoratorBinder(AsyncDecoratorBinder[P, R_co]):
             self, *args: P.args, **kwargs: P.kwargs
         ) -> AsyncTask[R_co]: ...
 
-    def asynq(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise AttributeError(f"{self!r} is pure: call it to get its task")
+    @property
+    def asynq(self) -> NoReturn:  # pyright: ignore[reportIncompatibleMethodOverride]
+        # A property, so that hasattr(bound, "asynq") is False, as in 1.x (its
+        # AttributeError sends the lookup to __getattr__, which says why).
+        raise AttributeError("asynq")
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr == "asynq":
+            raise AttributeError(f"{self!r} is pure: call it to get its task (it has no .asynq)")
+        return getattr(self.decorator, attr)
 
 
 if TYPE_CHECKING:
@@ -533,7 +626,7 @@ if TYPE_CHECKING:
 
 PureAsyncDecorator.binder_cls = PureAsyncDecoratorBinder
 AsyncDecorator.binder_cls = AsyncDecoratorBinder
-AsyncProxyDecorator.binder_cls = AsyncDecoratorBinder
+AsyncWrapperDecorator.binder_cls = AsyncDecoratorBinder
 
 #: asynq 1.x's name of the class ``make_async_decorator`` instantiates.
 AsyncWrapper = AsyncWrapperDecorator
@@ -754,14 +847,15 @@ def _kind(fn: Any, depth: int = 0) -> str | None:
         return None
     if _declares(fn, "is_pure_async_fn"):
         try:
-            if fn.is_pure_async_fn():
+            # getattr: checkers narrowed fn to a FunctionType above.
+            if getattr(fn, "is_pure_async_fn")():  # noqa: B009
                 return "pure"
         except (TypeError, IndexError):  # e.g. an unbound method
             pass
     if _declares(fn, "asynq"):
         return "async"
     if _declares(fn, "fn"):
-        wrapped = fn.fn
+        wrapped = getattr(fn, "fn")  # noqa: B009
         if wrapped is not fn and _kind(wrapped, depth + 1) == "pure":
             return "pure"
     return None

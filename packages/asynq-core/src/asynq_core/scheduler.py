@@ -7,11 +7,15 @@ Invariants:
 - A task is in exactly one state: NEW (created, not scheduled), QUEUED (on
   the ready stack; stale duplicate entries are skipped when popped), RUNNING,
   WAITING (registered as a waiter on ``_pending`` uncomputed futures) or DONE.
+- A task waiting on several futures runs them in asynq 1.x's order: the
+  items of lists and tuples first to last, the values of dicts last to
+  first (nested structures alike).
 - When no task can go on, the pending flush group of highest priority is
-  flushed; the tasks it wakes resume in the order their futures were set
-  (for a batch, the order its items were added), as in asynq 1.x; if there
-  is none and the awaited task is still not computed, the
-  tasks wait on each other (a cycle) and a clear error says which.
+  flushed; the tasks it wakes resume in the depth-first order of the tree
+  of waiting tasks under the awaited one, as asynq 1.x's scheduler, which
+  walks that tree again after each flush, resumes them. If no group is
+  pending and the awaited task is still not computed, the tasks wait on
+  each other (a cycle) and a clear error says which.
 - A synchronous call inside a task (``wait_for``) nests a loop on the same
   stack: every ready task may run in it, batches pending from outer levels
   may be flushed by it. The scheduler keeps its own stack, so a deep chain of
@@ -36,10 +40,12 @@ import qcore
 
 from . import _debug, profiler
 from .futures import FutureBase
+from .rounds import Round, take_round
 from .utils import AsyncTaskResult
 
 __all__ = [
     "TaskScheduler",
+    "cancel_task",
     "AsyncTaskError",
     "get_scheduler",
     "get_active_task",
@@ -66,7 +72,7 @@ class TaskScheduler:
         # while there is one, wait_for picks the traced loop.
         self._tracers: list[Any] = []
         # Bound once: a synchronous call should not allocate two bound methods.
-        self._lean_loop = (self._step, self._flush)
+        self._lean_loop = (self._step, self._flush_round)
         self.on_before_batch_flush = qcore.EventHook()
         self.on_after_batch_flush = qcore.EventHook()
         # Flushes in progress: a synchronous call made while one runs (from a
@@ -95,7 +101,7 @@ class TaskScheduler:
         options = _debug.options
         self._max_depth = options.MAX_TASK_STACK_SIZE
         if options.tracing or self._tracers:
-            step, flush = self._step_traced, self._flush_traced
+            step, flush = self._step_traced, self._flush_round
         else:
             step, flush = self._lean_loop
         contexts = None if active is None else active._contexts
@@ -196,10 +202,10 @@ class TaskScheduler:
                         task = None
                         continue
                 elif flush is None:
-                    return  # an asyncio scope: the coroutine awaits, then goes on
+                    return  # the asyncio domain: its loop decides when to flush
                 elif pending_groups:
                     self.active_task = outer
-                    flush(self._next_group())
+                    flush(root)
                     continue
                 else:
                     raise AsyncTaskError(_describe_stall(root))
@@ -207,46 +213,52 @@ class TaskScheduler:
             # would be on top of the stack anyway (a new child, a woken waiter).
             task = step(task)
 
-    def _next_group(self) -> Any:
-        groups = self._pending_groups
-        if len(groups) == 1:
-            group = next(iter(groups))
-        else:
-            group = max(groups, key=_priority_of)
-        del groups[group]
-        return group
-
-    def _flush(self, group: Any) -> None:
+    def _flush_round(self, root: Any) -> None:
+        """Flushes the next round (see ``rounds``): a single group here, several
+        opted-in ones with their fetches in worker threads, deliveries on this
+        thread. The tasks it wakes resume in the depth-first order of the
+        waiting tree under ``root`` (see the module docstring)."""
+        groups = take_round(self._pending_groups, every_group=False)
+        flushing = Round(self, groups)
         self._flushing += 1
         try:
-            peers = self._take_concurrent_peers(group)
-            if peers:
-                self._flush_concurrently([group, *peers])
-                return
-            # The group is flushed even if a before-hook fails, so no waiter is
-            # stranded; the hook's error then reaches the synchronous caller.
-            # (qcore's compiled EventHook does not expose its handler list, so the
-            # hooks are called unconditionally: once per flush, not per step.)
-            try:
-                self.on_before_batch_flush(group)
-            finally:
-                woken_from = len(self._ready)
-                group.flush()
-                _first_woken_on_top(self._ready, woken_from)
-            self.on_after_batch_flush(group)
+            flushing.begin()
+            woken_from = len(self._ready)
+            if len(groups) == 1:
+                flushing.flush(groups[0])
+            else:
+                self._flush_concurrently(flushing)
+            ready = self._ready
+            if len(ready) - woken_from > 1:
+                woken = _depth_first(ready[woken_from:], (root,))
+                woken.reverse()  # the first to run on top
+                ready[woken_from:] = woken
+            flushing.end()
         finally:
             self._flushing -= 1
 
-    def _take_concurrent_peers(self, group: Any) -> list[Any]:
-        """Takes out of the pending groups, and returns, those that flush in one
-        round with ``group``: if it is ``concurrent``, every pending one that is."""
-        if not getattr(group, "concurrent", False):
-            return []
-        pending = self._pending_groups
-        peers = [peer for peer in pending if getattr(peer, "concurrent", False)]
-        for peer in peers:
-            del pending[peer]
-        return peers
+    def _flush_concurrently(self, flushing: Round) -> None:
+        """The groups of ``flushing`` that can (``begin_flush()``) fetch together in
+        worker threads; their deliveries run here, in priority order."""
+        fetches = []
+        for group in flushing.groups:
+            begin_flush = getattr(group, "begin_flush", None)
+            if begin_flush is None:
+                flushing.flush(group)
+                continue
+            try:
+                fetch = begin_flush()
+            except BaseException as error:
+                flushing.note_error(error)
+                continue
+            if fetch is not None:
+                fetches.append(_flush_pool().submit(fetch))
+        for fetched in fetches:
+            try:
+                deliver = fetched.result()
+                deliver()
+            except BaseException as error:  # the other groups are still delivered
+                flushing.note_error(error)
 
     def _abandon_run(self, error: BaseException) -> None:
         """``error`` ended the outermost synchronous call before its task was done.
@@ -281,65 +293,8 @@ class TaskScheduler:
             for task in reversed(queued):
                 if task._state != QUEUED:
                     continue
-                cancelled = AsyncTaskCancelledError(
-                    f"{task!r} was abandoned: {error!r} ended the run"
-                )
-                # Errors of the closed generator or of on_computed subscribers
-                # are dropped: ``error`` is what the caller must see.
-                try:
-                    task._generator.close()
-                except BaseException:
-                    pass
-                try:
-                    task._finish(None, cancelled)
-                except BaseException:
-                    pass
-
-    def _flush_concurrently(self, groups: list[Any]) -> None:
-        """Flushes groups that opted in (``concurrent = True``) in one round: their
-        fetches (``begin_flush()``'s callables) run together in worker threads,
-        their deliveries back on this thread, in priority order."""
-        first_error = self._before_flush(groups)
-        woken_from = len(self._ready)
-        fetches = []
-        for group in groups:
-            begin_flush = getattr(group, "begin_flush", None)
-            if begin_flush is None:
-                group.flush()
-                continue
-            fetch = begin_flush()
-            if fetch is not None:
-                fetches.append(_flush_pool().submit(fetch))
-        for fetched in fetches:
-            try:
-                deliver = fetched.result()
-                deliver()
-            except BaseException as error:  # the other groups are still delivered
-                first_error = first_error or error
-        _first_woken_on_top(self._ready, woken_from)
-        self._after_flush(groups, first_error)
-
-    def _before_flush(self, groups: list[Any]) -> BaseException | None:
-        """Calls the before-hooks of a round of several groups; returns the first
-        error (the groups are flushed all the same)."""
-        first_error = None
-        for group in groups:
-            try:
-                self.on_before_batch_flush(group)
-            except BaseException as error:
-                first_error = first_error or error
-        return first_error
-
-    def _after_flush(self, groups: list[Any], first_error: BaseException | None) -> None:
-        """Calls the after-hooks of a round of several groups, then raises the first
-        error of the round (``first_error``, else one of these hooks')."""
-        for group in groups:
-            try:
-                self.on_after_batch_flush(group)
-            except BaseException as error:
-                first_error = first_error or error
-        if first_error is not None:
-            raise first_error
+                abandoned = f"{task!r} was abandoned: {error!r} ended the run"
+                cancel_task(task, AsyncTaskCancelledError(abandoned))
 
     def _step(self, task: Any) -> Any:
         """Runs ``task`` until it waits on an uncomputed future or finishes.
@@ -427,12 +382,18 @@ class TaskScheduler:
                             # Under asyncio, native awaitables are waited on
                             # as futures: the structure is rebuilt with them.
                             adopted = self._adopt_awaitables(yielded)
-                            if adopted is None:
+                            if adopted is not None:
+                                yielded = adopted
+                                uncomputed = _uncomputed_in(yielded, task, [])
+                            elif type(bad_yield) is TypeError and isinstance(
+                                yielded, (list, tuple, dict)
+                            ):
+                                uncomputed = _uncomputed_in(yielded, task, [], tolerant=True)
+                                yielded = _BadYield(yielded, bad_yield)
+                            else:
                                 send_value = None
                                 send_error = bad_yield
                                 continue
-                            yielded = adopted
-                            uncomputed = _uncomputed_in(yielded, task, [])
                     if not uncomputed:
                         send_value, send_error = _result_of(yielded)
                         continue
@@ -557,34 +518,39 @@ class TaskScheduler:
 
             debug.dump_error(task._error)
 
-    def _flush_traced(self, group: Any) -> None:
-        options = _debug.options
-        tracers = tuple(self._tracers)
-        if options.DUMP_FLUSH_BATCH:
-            from . import debug
 
-            debug.write(f"asynq: flush {debug.repr(group)}")
-        for tracer in tracers:
-            tracer._flush_started(group)
-        error = None
-        start = time.perf_counter()
-        try:
-            if options.OTEL_SPANS:
-                from . import tracing
+class _BadYield:
+    """What a task waits on when it yielded a structure holding something that
+    is not a future: as asynq 1.x, the futures in it run first; then the first
+    problem in structure order (a failed future's error, or ``error``, the
+    TypeError naming the value) is raised at the yield."""
 
-                tracing._flush_in_span(self, group)
-            else:
-                self._flush(group)
-        except BaseException as flush_error:
-            error = flush_error
-            raise
-        finally:
-            end = time.perf_counter()
-            for tracer in tracers:
-                tracer._flush_ended(group, start, end, error)
-            if options.COLLECT_PERF_STATS:
-                profiler.group_flushed(group, (end - start) * 1e6)
-            del error  # the frame would otherwise keep the traceback alive
+    __slots__ = ("yielded", "error")
+
+    def __init__(self, yielded: Any, error: BaseException) -> None:
+        self.yielded = yielded
+        self.error = error
+
+
+def _first_failure(yielded: Any, bad_value_error: BaseException) -> BaseException | None:
+    """The first error in structure order of a yielded structure whose futures
+    are computed: a future's error, or ``bad_value_error`` for a value that is
+    not a future."""
+    if yielded is None:
+        return None
+    if isinstance(yielded, FutureBase):
+        return yielded._error
+    if isinstance(yielded, (list, tuple)):
+        items: Any = yielded
+    elif isinstance(yielded, dict):
+        items = yielded.values()
+    else:
+        return bad_value_error
+    for item in items:
+        error = _first_failure(item, bad_value_error)
+        if error is not None:
+            return error
+    return None
 
 
 class _ContextFailure:
@@ -616,17 +582,50 @@ def _task_error(task: Any, exc: BaseException) -> BaseException:
     return exc
 
 
-def _priority_of(group: Any) -> Any:
-    return group.get_priority()
+def cancel_task(task: Any, error: BaseException) -> None:
+    """Ends an unfinished task with ``error`` (an AsyncTaskCancelledError): it
+    stops waiting on what it waited on, its generator is closed (its
+    ``finally`` blocks run), and it fails, which wakes its waiters. Errors of
+    the closing generator or of on_computed subscribers are dropped: the
+    cancellation is what the task's waiters must see."""
+    if task._state == WAITING:
+        for future in _futures_in(task._yielded):
+            future._remove_waiter(task)
+        task._yielded = None
+    try:
+        if task._generator is not None:
+            task._generator.close()
+    except BaseException:
+        pass
+    try:
+        task._finish(None, error)
+    except BaseException:
+        pass
 
 
-def _first_woken_on_top(ready: list[Any], start: int) -> None:
-    """Reverses the tasks a flush pushed on the ready stack (from ``start``),
-    so that they resume in the order they were woken, first woken first."""
-    if len(ready) - start > 1:
-        woken = ready[start:]
-        woken.reverse()
-        ready[start:] = woken
+def _depth_first(woken: list[Any], roots: Any) -> list[Any]:
+    """``woken`` (tasks made ready by a flush, in the order they were woken)
+    in the order asynq 1.x resumes them: the depth-first order of the tree of
+    waiting tasks under ``roots``, each task's dependencies in the order it
+    runs them. Those not in the tree keep their order, after the others."""
+    pending = {id(task): task for task in woken}
+    ordered: list[Any] = []
+    seen: set[int] = set()
+    to_visit = list(roots)
+    to_visit.reverse()
+    while to_visit and pending:
+        task = to_visit.pop()
+        if id(task) in seen:
+            continue
+        seen.add(id(task))
+        if pending.pop(id(task), None) is not None:
+            ordered.append(task)
+        elif task._state == WAITING:
+            below = [future for future in _futures_in(task._yielded) if future._state is not None]
+            below.reverse()
+            to_visit += below
+    ordered += pending.values()
+    return ordered
 
 
 def _result_of(yielded: Any) -> tuple[Any, BaseException | None]:
@@ -669,6 +668,8 @@ def _result_of(yielded: Any) -> tuple[Any, BaseException | None]:
     if kind is _ContextFailure:
         value, error = _result_of(yielded.yielded)
         return value, yielded.error
+    if kind is _BadYield:
+        return None, _first_failure(yielded.yielded, yielded.error)
     if yielded is None:
         return None, None
     # Subclasses of list/tuple/dict take the generic route.
@@ -680,10 +681,12 @@ def _result_of(yielded: Any) -> tuple[Any, BaseException | None]:
     raise AssertionError(f"unexpected yielded value {yielded!r}")
 
 
-def _uncomputed_in(yielded: Any, task: Any, out: list[Any]) -> list[Any]:
-    """Appends to ``out`` every uncomputed future in a yielded structure, in order.
+def _uncomputed_in(yielded: Any, task: Any, out: list[Any], tolerant: bool = False) -> list[Any]:
+    """Appends to ``out`` every uncomputed future in a yielded structure, in the
+    order the task runs them (asynq 1.x's: dict values last to first).
 
-    Raises TypeError for anything that is not a future, None, list, tuple or dict.
+    Raises TypeError for anything that is not a future, None, list, tuple or
+    dict (``tolerant``: skips it).
     """
     if isinstance(yielded, FutureBase):
         if not yielded._computed:
@@ -693,12 +696,12 @@ def _uncomputed_in(yielded: Any, task: Any, out: list[Any]) -> list[Any]:
     elif isinstance(yielded, (list, tuple)):
         for item in yielded:
             if item is not None:
-                _uncomputed_in(item, task, out)
+                _uncomputed_in(item, task, out, tolerant)
     elif isinstance(yielded, dict):
-        for item in yielded.values():
+        for item in reversed(list(yielded.values())):
             if item is not None:
-                _uncomputed_in(item, task, out)
-    elif yielded is not None:
+                _uncomputed_in(item, task, out, tolerant)
+    elif yielded is not None and not tolerant:
         raise TypeError(_bad_yield_message(yielded, task))
     return out
 
@@ -719,13 +722,14 @@ def _bad_yield_message(value: Any, task: Any) -> str:
 
 
 def _futures_in(yielded: Any) -> list[Any]:
+    """The uncomputed futures of what a task yielded (and waits on), in run order."""
     if yielded is None:
         return []
-    if type(yielded) is _ContextFailure:
+    while type(yielded) is _ContextFailure or type(yielded) is _BadYield:
         yielded = yielded.yielded
     try:
-        return _uncomputed_in(yielded, None, [])
-    except (TypeError, AsyncTaskError):
+        return _uncomputed_in(yielded, None, [], tolerant=True)
+    except AsyncTaskError:
         return []
 
 

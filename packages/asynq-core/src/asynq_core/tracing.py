@@ -733,28 +733,42 @@ def disable_otel() -> None:
     _otel_tracer = None
 
 
-def _flush_in_span(scheduler: Any, group: Any) -> None:
-    """Flushes ``group`` with the scheduler, inside a span (called by ``_flush_traced``)."""
+def _start_flush_span(group: Any, make_current: bool) -> Any:
+    """Opens the span of a round whose first group is ``group`` (called by
+    ``rounds.Round``); with ``make_current``, it is the current span until
+    ``_end_flush_span``. None if spans were disabled meanwhile."""
     tracer = _otel_tracer
-    if tracer is None:  # disabled since the loop started
-        scheduler._flush(group)
-        return
-    from opentelemetry.trace import Status, StatusCode
-
+    if tracer is None:
+        return None
     batch_class = type(group)
     attributes = {"asynq.batch.class": f"{batch_class.__module__}.{batch_class.__qualname__}"}
-    with tracer.start_as_current_span(
-        f"asynq.flush {_batch_name(group)}", attributes=attributes
-    ) as span:
-        scheduler._flush(group)
-        items, failed, error = _outcome_of(group, {})
-        span.set_attribute("asynq.batch.items", items)
-        span.set_attribute("asynq.batch.failed_items", failed)
-        if error is not None:
-            span.record_exception(error)
-            span.set_status(
-                Status(StatusCode.ERROR, f"{failed} of {items} items failed: {error!r}")
-            )
+    span = tracer.start_span(f"asynq.flush {_batch_name(group)}", attributes=attributes)
+    token = None
+    if make_current:
+        from opentelemetry import context, trace
+
+        token = context.attach(trace.set_span_in_context(span))
+    return span, token
+
+
+def _end_flush_span(opened: Any, group: Any, error: BaseException | None) -> None:
+    """Closes a span of ``_start_flush_span``, with the outcome of ``group``."""
+    if opened is None:
+        return
+    from opentelemetry import context
+    from opentelemetry.trace import Status, StatusCode
+
+    span, token = opened
+    if token is not None:
+        context.detach(token)
+    items, failed, item_error = _outcome_of(group, {})
+    error = error if error is not None else item_error
+    span.set_attribute("asynq.batch.items", items)
+    span.set_attribute("asynq.batch.failed_items", failed)
+    if error is not None:
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, f"{failed} of {items} items failed: {error!r}"))
+    span.end()
 
 
 # -- helpers ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Asyncio scopes: calls that end early, tasks shared between calls, observation, run_task.
+"""The asyncio domain: calls that end early, tasks shared between calls, calls
+that can never finish, observation, run_task.
 
 ``store`` (the root conftest's) is a batching store whose every key answers its
 double; ``Shared`` is a minimal ``deduplicate``: while the task of a call is
@@ -50,8 +51,15 @@ class Shared:
         return task
 
 
+NATIVE_CANCELLED: list[str] = []
+
+
 async def _never_done() -> None:
-    await asyncio.Event().wait()
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        NATIVE_CANCELLED.append("never_done")
+        raise
 
 
 @asynq(asyncio_fn=_never_done)
@@ -77,7 +85,7 @@ def make_shared_load(store: Any, ended: list[Any] | None = None) -> tuple[Any, A
 
     @asynq()
     def stuck_request(key: int) -> Any:
-        # The load waits on a pending batch, never flushed: the native call is busy.
+        # Its native call never finishes (it does not hold the load's flush back).
         value, _ = yield [shared_load(key), never_done.asynq()]
         return value
 
@@ -87,46 +95,70 @@ def make_shared_load(store: Any, ended: list[Any] | None = None) -> tuple[Any, A
 # -- a call that ends before its task is computed ----------------------------
 
 
-def test_a_timed_out_call_leaves_no_shared_task_stuck_a_later_call_runs_afresh(
-    store: Any,
-) -> None:
+def test_a_timed_out_call_cancels_what_only_it_waited_on(store: Any) -> None:
     closed: list[Any] = []
     request, stuck_request = make_shared_load(store, closed)
+    NATIVE_CANCELLED.clear()
 
     async def main() -> Any:
         first = stuck_request.asynq(1)
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(run_task(first), timeout=0.05)
-        # The abandoned tasks failed (their generators closed): nothing waits for good.
+        # The load was flushed meanwhile (the native call held nothing back).
         assert closed == [1]
-        with pytest.raises(AsyncTaskCancelledError, match=r"stuck_request\(1\).* was abandoned"):
+        with pytest.raises(AsyncTaskCancelledError, match=r"stuck_request\(1\).* was cancelled"):
             await run_task(first)
+        await asyncio.sleep(0)  # the cancellation of its native call is delivered
+        assert NATIVE_CANCELLED == ["never_done"]
         # The shared load is computed, so a later call starts it afresh.
         return await request.asyncio(1)
 
     assert run(main()) == 2
-    # The abandoned call's batch was forgotten, not cancelled: the later call flushed it.
-    assert store.flushes == [[1, 1]]
+    assert store.flushes == [[1], [1]]
 
 
-def test_a_call_waiting_on_a_task_of_a_cancelled_call_gets_a_clear_error(store: Any) -> None:
-    request, stuck_request = make_shared_load(store)
+def test_cancelling_a_call_leaves_a_task_another_call_waits_on_running() -> None:
+    store = SlowStore()  # its flushes take a while: the calls are cancelled meanwhile
+    closed: list[Any] = []
+    request, stuck_request = make_shared_load(store, closed)
 
-    async def main() -> None:
+    async def main() -> Any:
         first = asyncio.ensure_future(stuck_request.asyncio(1))
         second = asyncio.ensure_future(request.asyncio(1))
-        await asyncio.sleep(0.01)  # both wait on the load the first call started
+        await asyncio.sleep(0.005)  # both wait on the load, whose round is in flight
         first.cancel()
-        with pytest.raises(AsyncTaskCancelledError, match=r"load\(1\).* was abandoned"):
-            await second
         with pytest.raises(asyncio.CancelledError):
             await first
+        return await second
+
+    assert run(main()) == 2
+    assert closed == [1]  # the shared load finished normally
+    assert store.flushes == [[1]]
+
+
+def test_cancelling_the_only_call_leaves_the_batch_to_the_others() -> None:
+    store = SlowStore()
+    values: list[Any] = []
+
+    @asynq()
+    def lone(key: int) -> Any:
+        return (yield store.get(key))
+
+    async def main() -> None:
+        cancelled = asyncio.ensure_future(lone.asyncio(1))
+        kept = asyncio.ensure_future(lone.asyncio(2))
+        await asyncio.sleep(0.005)  # their round is in flight
+        cancelled.cancel()
+        values.append(await kept)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
 
     run(main())
-    assert store.flushes == []
+    assert values == [4]
+    assert store.flushes == [[1, 2]]  # one batch, flushed once, for both
 
 
-def test_a_call_that_fails_fails_its_waiting_tasks() -> None:
+def test_a_call_that_can_never_finish_fails_and_its_tasks_are_cancelled() -> None:
     tasks: dict[str, Any] = {}
 
     @asynq()
@@ -139,6 +171,7 @@ def test_a_call_that_fails_fails_its_waiting_tasks() -> None:
         run(run_task(tasks["a"]))
     for task in tasks.values():
         assert isinstance(task.error(), AsyncTaskCancelledError)
+        assert "nothing can make it go on" in str(task.error())
 
 
 def test_queued_tasks_of_a_cancelled_call_are_failed() -> None:
@@ -307,19 +340,28 @@ def test_flush_hooks_of_the_thread_scheduler_fire_under_asyncio(store: Any) -> N
     assert seen[0][1] is seen[1][1] and seen[0][1] is not seen[2][1]
 
 
-def test_a_failing_before_hook_still_flushes_under_asyncio(store: Any) -> None:
+def test_a_failing_before_hook_still_flushes_and_goes_to_the_loop_under_asyncio(
+    store: Any,
+) -> None:
     root = make_two_rounds(store)
+    reported: list[Any] = []
 
     def fail(group: Any) -> None:
         raise ValueError(f"hook refused {group!r}")
 
     get_scheduler().on_before_batch_flush.subscribe(fail)
-    task = root.asynq()
-    with pytest.raises(ValueError, match="hook refused"):
-        run(run_task(task))
-    # The batch was flushed, so its waiters are not stranded; the call then failed them.
-    assert store.flushes == [[1, 2]]
-    assert isinstance(task.error(), AsyncTaskCancelledError)
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: reported.append(context))
+        return await root.asyncio()
+
+    # The batches were flushed, so no waiter is stranded; a round has no caller
+    # to raise in: its error goes to the loop's exception handler.
+    assert run(main()) == [4, 8]
+    assert store.flushes == [[1, 2], [2, 4]]
+    assert [type(context["exception"]) for context in reported] == [ValueError, ValueError]
+    assert "flush round" in reported[0]["message"]
 
 
 def test_collect_perf_stats_records_tasks_and_flushes_under_asyncio(store: Any) -> None:
@@ -421,8 +463,5 @@ def test_a_cycle_of_tasks_across_concurrent_calls_is_an_error_not_a_hang() -> No
         )
 
     errors = run(main())
-    assert sorted(type(error).__name__ for error in errors) == [
-        "AsyncTaskCancelledError",
-        "AsyncTaskError",
-    ]
-    assert any("dependency cycle" in str(error) for error in errors)
+    assert [type(error).__name__ for error in errors] == ["AsyncTaskError", "AsyncTaskError"]
+    assert all("dependency cycle" in str(error) for error in errors)

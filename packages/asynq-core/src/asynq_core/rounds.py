@@ -1,0 +1,148 @@
+"""Rounds: what a scheduler does when no task can go on and groups are pending.
+
+This module owns the one implementation of a round, used by the synchronous
+scheduler and by the asyncio domain alike: which pending groups flush
+together, and what surrounds their flush (the ``on_before_batch_flush`` and
+``on_after_batch_flush`` hooks, ``DUMP_FLUSH_BATCH`` output, the events of
+``tracing`` recordings, OpenTelemetry spans and profiler entries). How the
+groups' I/O is carried out differs (in this thread or worker threads for
+the synchronous scheduler, on the event loop under asyncio), so a ``Round``
+is told when its flushes start and end and does the rest.
+
+Invariants:
+- Every group of a round is flushed, whatever fails: a hook or a group that
+  raises is recorded as the round's error (the first one), which ``end()``
+  raises after every after-hook ran; so no waiter is stranded by a broken hook.
+- The round's groups, synchronously: the pending group of highest priority,
+  and with it every pending group that opted in to flush concurrently
+  (``concurrent``); the others wait for the next round, so that the tasks
+  this one wakes can still add to them (asynq 1.x's order). Under asyncio:
+  every pending group, highest priority first, their I/O overlapping, as
+  DataLoader's loaders each dispatch at the end of the tick.
+- Recordings see one flush event per round, named after its first group (the
+  others are reported through the after-hook); a round whose flushes
+  overlap other work (asyncio) is reported when it ends, with its real times,
+  so that events of concurrent rounds never interleave in a recording.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import _debug, profiler
+
+__all__ = ["Round", "take_round"]
+
+
+def take_round(pending: dict[Any, None], every_group: bool) -> list[Any]:
+    """Takes out of ``pending`` (an insertion-ordered set) and returns the groups
+    of the next round, highest priority first; see the module docstring.
+    Priorities are compared only when more than one group is pending."""
+    if len(pending) == 1 or every_group:
+        groups = list(pending)
+        pending.clear()
+        if len(groups) > 1:
+            groups.sort(key=_priority_of, reverse=True)
+        return groups
+    first = max(pending, key=_priority_of)
+    groups = [first]
+    if getattr(first, "concurrent", False):
+        groups += [
+            group
+            for group in pending
+            if getattr(group, "concurrent", False) and group not in groups
+        ]
+    for group in groups:
+        del pending[group]
+    return groups
+
+
+def _priority_of(group: Any) -> Any:
+    return group.get_priority()
+
+
+class Round:
+    """One round of flushes by ``scheduler`` (see the module docstring).
+
+    ``begin()`` before any group flushes, ``flush(group)`` for a group flushed
+    on the spot, ``note_error(error)`` for an error of the I/O carried out
+    elsewhere, ``end()`` once every group is flushed (it raises the round's
+    first error). With ``deferred_report``, recordings hear of the round at
+    its end.
+    """
+
+    __slots__ = ("scheduler", "groups", "error", "_start", "_tracers", "_span", "_deferred")
+
+    def __init__(self, scheduler: Any, groups: list[Any], deferred_report: bool = False) -> None:
+        self.scheduler = scheduler
+        self.groups = groups
+        self.error: BaseException | None = None
+        self._start = 0.0
+        self._tracers: tuple[Any, ...] = ()
+        self._span: Any = None
+        self._deferred = deferred_report
+
+    def begin(self) -> None:
+        scheduler = self.scheduler
+        options = _debug.options
+        if options.tracing or scheduler._tracers:
+            first = self.groups[0]
+            if options.DUMP_FLUSH_BATCH:
+                from . import debug  # debug imports the scheduler, which imports this
+
+                debug.write(f"asynq: flush {debug.repr(first)}")
+            self._tracers = tuple(scheduler._tracers)
+            if not self._deferred:
+                for tracer in self._tracers:
+                    tracer._flush_started(first)
+            if options.OTEL_SPANS:
+                from . import tracing  # tracing imports the scheduler, which imports this
+
+                # Current during a flush made here (store clients' spans nest
+                # in it); under asyncio only opened and closed.
+                self._span = tracing._start_flush_span(first, make_current=not self._deferred)
+        self._start = time.perf_counter()
+        before = scheduler.on_before_batch_flush
+        for group in self.groups:
+            try:
+                before(group)
+            except BaseException as error:
+                self.note_error(error)
+
+    def flush(self, group: Any) -> None:
+        """Flushes ``group`` here and now; its error is the round's."""
+        try:
+            group.flush()
+        except BaseException as error:
+            self.note_error(error)
+
+    def note_error(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+
+    def end(self) -> None:
+        """Calls the after-hooks and reports the round; raises its first error."""
+        scheduler = self.scheduler
+        end = time.perf_counter()
+        after = scheduler.on_after_batch_flush
+        tracers = self._tracers
+        first = self.groups[0]
+        if self._deferred:
+            for tracer in tracers:
+                tracer._flush_started(first)
+        for group in self.groups:
+            try:
+                after(group)
+            except BaseException as error:
+                self.note_error(error)
+        for tracer in tracers:
+            tracer._flush_ended(first, self._start, end, self.error)
+        if self._span is not None:
+            from . import tracing
+
+            tracing._end_flush_span(self._span, first, self.error)
+        if _debug.options.COLLECT_PERF_STATS:
+            profiler.group_flushed(first, (end - self._start) * 1e6)
+        if self.error is not None:
+            raise self.error
