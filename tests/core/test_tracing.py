@@ -474,6 +474,23 @@ def test_the_svg_is_a_well_formed_timeline_of_rounds_and_flushes(make_batch, tmp
     assert "#e45756" in fills  # the failed flush is drawn in the error colour
 
 
+def test_the_svg_stays_well_formed_whatever_the_batch_is_named(make_batch, tmp_path) -> None:
+    # XML 1.0 cannot hold most control characters, escaped or not, nor lone surrogates.
+    name = "users\x00\x1b[31m.get\ud800\ufffe <&>"
+    batch = make_batch("Users", compute=lambda key: 1 / 0)
+    batch.trace_name = name
+    with record() as recording, pytest.raises(ZeroDivisionError):
+        fetch_all(batch, [1])
+    path = tmp_path / "timeline.svg"
+    recording.write_svg(path)
+    root = ElementTree.parse(path).getroot()
+    texts = [element.text for element in root.iter("{http://www.w3.org/2000/svg}text")]
+    shown = "users\\x00\\x1b[31m.get\\ud800\\ufffe <&>"
+    assert f"flush {shown}" in texts
+    titles = [element.text or "" for element in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert any(title.startswith(f"{shown}: 1 item, round 0") for title in titles)
+
+
 def test_reports_reject_bad_arguments(tmp_path) -> None:
     with record() as recording:
         pass

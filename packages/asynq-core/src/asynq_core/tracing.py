@@ -31,6 +31,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import time
 import warnings
 from collections import Counter
@@ -1019,7 +1020,7 @@ def _render_svg(recording: Recording, width: int) -> str:
             tip += f" ({flush.error!r})"
         out.append(
             f'<rect x="{x0:.2f}" y="{y}" width="{bar:.2f}" height="{row_height - 8}" '
-            f'fill="{color}" rx="2"><title>{escape(tip)}</title></rect>'
+            f'fill="{color}" rx="2"><title>{_xml_text(tip)}</title></rect>'
         )
         label = _plural(flush.items, "item")
         if bar < 7 * len(label) + 8:
@@ -1081,8 +1082,19 @@ def _text(
 ) -> str:
     return (
         f'<text x="{x:.2f}" y="{y:.2f}" text-anchor="{anchor}" fill="{fill}" '
-        f'font-size="{size}" font-weight="{weight}">{escape(text)}</text>'
+        f'font-size="{size}" font-weight="{weight}">{_xml_text(text)}</text>'
     )
+
+
+# What XML 1.0 cannot hold, even as a character reference: most control
+# characters, lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    """``text`` as XML character data; what XML cannot hold is shown as its Python escape."""
+    shown = _NOT_XML.sub(lambda match: ascii(match[0])[1:-1], text)
+    return escape(shown)
 
 
 def _clip(text: str, limit: int) -> str:
