@@ -8,6 +8,7 @@ counts keys, not commands; it is checked too, per server).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
@@ -160,8 +161,31 @@ def test_invalid_keys_are_refused_when_the_call_is_made(store: Any) -> None:
         store.get.asynq("has space")
     with pytest.raises(ValueError, match=r"MemcacheStore.set\(\): invalid key"):
         store.set.asynq("k" * 300, 1)
-    with pytest.raises(TypeError, match=r"MemcacheStore.get_many\(\): keys are str, got 7"):
-        store.get_many(["fine", 7])
+    with pytest.raises(TypeError, match=r"MemcacheStore.get_many\(\): keys are str, bytes, int "):
+        store.get_many(["fine", True])
+    with pytest.raises(
+        ValueError, match=r"MemcacheStore.get\(\): invalid key b'\\xff': bytes keys"
+    ):
+        store.get.asynq(b"\xff")
+    with pytest.raises(ValueError, match=r"MemcacheStore.set\(\): invalid key b'a b'"):
+        store.set.asynq(b"a b", 1)
+
+
+def test_scalar_keys_are_sent_as_text(store: Any) -> None:
+    store.set(1, "one")
+    store.set(2.5, "two and a half")
+    store.set(3.0, "three point zero")
+    wire = store.client.get_many([store.key_prefix + name for name in ("1", "2.5", "3.0", "3")])
+    assert wire == {
+        store.key_prefix + "1": b'"one"',
+        store.key_prefix + "2.5": b'"two and a half"',
+        store.key_prefix + "3.0": b'"three point zero"',
+    }
+    assert store.get("1") == store.get(b"1") == store.get(1) == "one"
+    # 3 == 3.0 in Python, yet they are two keys (as redis-py would name them), in one round too.
+    assert read_all(store, [3, 3.0, 1, "1"]) == [MISSING, "three point zero", "one", "one"]
+    assert asyncio.run(read_all.asyncio(store, [b"1", 2.5])) == ["one", "two and a half"]
+    assert store.get_many([1, "2.5", 4]) == {1: "one", "2.5": "two and a half"}
 
 
 def test_urls_are_checked() -> None:
@@ -250,6 +274,8 @@ def test_a_pool_places_keys_where_hash_client_looks(pool: Any) -> None:
     keys = [f"place{i}" for i in range(30)]
     pool.set_many(dict.fromkeys(keys, "v"))
     assert all(pool.client.get(pool.key_prefix + key) == b'"v"' for key in keys)
+    pool.set_many(dict.fromkeys(range(30), "n"))
+    assert all(pool.client.get(pool.key_prefix + str(uid)) == b'"n"' for uid in range(30))
     pool.client.set(pool.key_prefix + "direct", b"[1]")
     assert pool.get("direct") == [1]
 

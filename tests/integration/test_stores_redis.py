@@ -6,6 +6,9 @@ flush of N lookups must reach Redis as one MGET per server.
 
 from __future__ import annotations
 
+import asyncio
+import enum
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -190,9 +193,51 @@ def test_bad_arguments_are_refused() -> None:
             RedisStore.from_url("redis://127.0.0.1:1", timeout=timeout)
 
 
-def test_keys_must_be_str(store: Any) -> None:
-    with pytest.raises(TypeError, match=r"RedisStore.get\(\): keys are str, got 42"):
-        store.get.asynq(42)
+def test_scalar_keys_name_the_redis_key_redis_py_names(redis_client: Any) -> None:
+    from asynq_batching.stores.redis import RedisStore
+
+    store = RedisStore(redis_client, codec=BytesCodec())
+    redis_client.set(1, b"by redis-py")  # redis-py sends the int 1 as b"1"
+    assert store.get(1) == store.get("1") == store.get(b"1") == b"by redis-py"
+    store.set(2, b"two")
+    store.set(2.5, b"two and a half")
+    store.set(3.0, b"three point zero")
+    assert redis_client.mget("2", "2.5", "3.0", "3") == [
+        b"two",
+        b"two and a half",
+        b"three point zero",
+        None,
+    ]
+    # 3 == 3.0 in Python, but redis-py sends b"3" and b"3.0": two keys, in one round too.
+    assert read_all(store, [3, 3.0, "2", 2, b"2"]) == [MISSING, b"three point zero"] + [b"two"] * 3
+    assert asyncio.run(read_all.asyncio(store, [1, "1", 3.0])) == [
+        b"by redis-py",
+        b"by redis-py",
+        b"three point zero",
+    ]
+    store.delete_many([1, 2.5])
+    assert redis_client.exists("1", "2.5") == 0
+
+
+def test_int_keys_with_a_prefix(store: Any, redis_client: Any) -> None:
+    store.set_many({7: "seven", 8: "eight"})
+    assert redis_client.get("test:7") == b'"seven"'
+    assert store.get_many([7, "8", 9]) == {7: "seven", "8": "eight"}
+    with pytest.raises(ValueError, match=r"RedisStore.get\(\): cannot encode the key '\\ud800'"):
+        store.get.asynq("\ud800")
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+@pytest.mark.parametrize("key", [True, None, (1, 2), Color.RED, 1j, bytearray(b"1")])
+def test_other_keys_are_refused_naming_the_call_and_the_key(store: Any, key: Any) -> None:
+    expected = rf"RedisStore.get\(\): keys are str, bytes, int or float, got {re.escape(repr(key))}"
+    with pytest.raises(TypeError, match=expected):
+        store.get.asynq(key)
+    with pytest.raises(TypeError, match=r"RedisStore.get_many\(\): keys are str, bytes, int or"):
+        store.get_many.asynq(["fine", key])
 
 
 # -- Redis Cluster -----------------------------------------------------------
@@ -254,3 +299,7 @@ def test_cluster_writes_and_deletes_across_nodes(cluster_store: tuple[Any, list[
     assert store.get_many(keys) == {key: i for i, key in enumerate(keys)}
     store.delete_many(keys[:25])
     assert store.get_many(keys) == {key: i for i, key in enumerate(keys) if i >= 25}
+    uids = list(range(50))  # int keys: on the node of their digits' slot
+    store.set_many({uid: -uid for uid in uids})
+    assert nodes[0].get("7") == b"-7" or nodes[1].get("7") == b"-7"
+    assert store.get_many([*uids, "7"]) == {**{uid: -uid for uid in uids}, "7": -7}

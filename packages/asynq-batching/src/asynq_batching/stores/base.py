@@ -230,7 +230,8 @@ class BatchedStore:
     None stores values as given), implement ``_fetch``, ``_store`` and
     ``_remove`` (one request each, with at most ``max_batch_size`` keys, all
     of one server), and ``_partition`` if keys live on several servers;
-    ``_check_key`` says which keys are valid.
+    ``_check_key`` says which keys are valid, ``_wire_key`` what the hooks
+    get for a key (the key itself by default).
     """
 
     # False for clients that must be used from the thread of the scheduler (see
@@ -255,21 +256,21 @@ class BatchedStore:
     @async_proxy()
     def get(self, key: Any, default: Any = MISSING) -> FutureBase[Any]:
         """The value stored under ``key``, or ``default`` if there is none."""
-        self._check_key("get", key)
-        return _GetItem(self._active_batch(GET), key, default)
+        wire = self._wire_key("get", key)
+        return _GetItem(self._active_batch(GET), wire, default)
 
     @async_proxy()
     def get_many(self, keys: Iterable[Any]) -> FutureBase[dict[Any, Any]]:
         """A dict of the values of those of ``keys`` that the store holds."""
-        key_list = self._key_list("get_many", keys)
-        items = [_GetItem(self._active_batch(GET), key, MISSING) for key in key_list]
+        key_list, wire_keys = self._key_list("get_many", keys)
+        items = [_GetItem(self._active_batch(GET), wire, MISSING) for wire in wire_keys]
         return _found_values.asynq(key_list, items)
 
     @async_proxy()
     def set(self, key: Any, value: Any) -> FutureBase[None]:
         """Stores ``value`` under ``key``."""
-        self._check_key("set", key)
-        return _SetItem(self._active_batch(SET), key, self._encode("set", key, value))
+        wire = self._wire_key("set", key)
+        return _SetItem(self._active_batch(SET), wire, self._encode("set", key, value))
 
     @async_proxy()
     def set_many(self, values: Mapping[Any, Any]) -> FutureBase[None]:
@@ -279,23 +280,23 @@ class BatchedStore:
             raise TypeError(f"{owner} takes a mapping of keys to values, got {values!r}")
         encoded = []
         for key, value in values.items():
-            self._check_key("set_many", key)
-            encoded.append((key, self._encode("set_many", key, value)))
+            wire = self._wire_key("set_many", key)
+            encoded.append((wire, self._encode("set_many", key, value)))
         # Every value is encoded before any joins the batch: nothing is half-sent.
-        items = [_SetItem(self._active_batch(SET), key, data) for key, data in encoded]
+        items = [_SetItem(self._active_batch(SET), wire, data) for wire, data in encoded]
         return _all_done.asynq(items)
 
     @async_proxy()
     def delete(self, key: Any) -> FutureBase[None]:
         """Removes ``key`` (nothing happens if the store does not hold it)."""
-        self._check_key("delete", key)
-        return _DeleteItem(self._active_batch(DELETE), key)
+        wire = self._wire_key("delete", key)
+        return _DeleteItem(self._active_batch(DELETE), wire)
 
     @async_proxy()
     def delete_many(self, keys: Iterable[Any]) -> FutureBase[None]:
         """Removes every key of ``keys``."""
-        key_list = self._key_list("delete_many", keys)
-        items = [_DeleteItem(self._active_batch(DELETE), key) for key in key_list]
+        _, wire_keys = self._key_list("delete_many", keys)
+        items = [_DeleteItem(self._active_batch(DELETE), wire) for wire in wire_keys]
         return _all_done.asynq(items)
 
     # -- the client's lifetime ----------------------------------------------
@@ -323,6 +324,12 @@ class BatchedStore:
             raise TypeError(
                 f"{type(self).__name__}.{method}(): keys must be hashable, got {key!r}"
             ) from None
+
+    def _wire_key(self, method: str, key: Any) -> Any:
+        """``key`` checked (``_check_key``), in the form the hooks get it: a
+        flush sends each form once, so keys of one form share a request."""
+        self._check_key(method, key)
+        return key
 
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         """Splits ``keys`` by the server holding them: ``(server, keys)`` pairs."""
@@ -456,15 +463,14 @@ class BatchedStore:
                 f"with {self.codec!r}: {error}"
             ) from error
 
-    def _key_list(self, method: str, keys: Iterable[Any]) -> list[Any]:
+    def _key_list(self, method: str, keys: Iterable[Any]) -> tuple[list[Any], list[Any]]:
+        """The keys of ``keys``, and their wire forms (``_wire_key``)."""
         if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
             raise TypeError(
                 f"{type(self).__name__}.{method}() takes an iterable of keys, got {keys!r}"
             )
         key_list = list(keys)
-        for key in key_list:
-            self._check_key(method, key)
-        return key_list
+        return key_list, [self._wire_key(method, key) for key in key_list]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -472,9 +478,12 @@ class BatchedStore:
 
 class _ServerStore(BatchedStore):
     """What the stores on a key-value server's client (Redis, memcached) share:
-    str keys, ``key_prefix`` prepended to them on the wire, values encoded with
-    ``codec`` (``JsonCodec()`` by default), ``ttl`` (seconds, None for never)
-    for every set, and ``close()`` closing the client."""
+    keys that are str, bytes, int or float (sent as redis-py sends them:
+    ``1`` and ``"1"`` name one key, ``1.0`` another), ``key_prefix`` prepended
+    to them on the wire, values encoded with ``codec`` (``JsonCodec()`` by
+    default), ``ttl`` (seconds, None for never) for every set, and ``close()``
+    closing the client. Backends say how a key goes on the wire in
+    ``_encode_key``; their hooks get keys in that form, prefix included."""
 
     client: Any
 
@@ -498,8 +507,23 @@ class _ServerStore(BatchedStore):
         self.ttl = ttl_seconds(owner, ttl)
 
     def _check_key(self, method: str, key: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"{type(self).__name__}.{method}(): keys are str, got {key!r}")
+        # Exactly int or float: a bool, or an IntEnum, is an int that redis-py
+        # refuses or sends as its repr ("<Color.RED: 1>"), not as the number.
+        if isinstance(key, (str, bytes)) or type(key) in (int, float):
+            return
+        raise TypeError(
+            f"{type(self).__name__}.{method}(): keys are str, bytes, int or float, "
+            f"got {key!r} ({type(key).__name__})"
+        )
+
+    def _wire_key(self, method: str, key: Any) -> Any:
+        self._check_key(method, key)
+        return self._encode_key(method, key)
+
+    def _encode_key(self, method: str, key: str | bytes | int | float) -> Any:
+        """The key as sent to the server, ``key_prefix`` included; raises
+        ValueError naming ``method`` if the server cannot take it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _encode_key()")
 
     def close(self) -> None:
         """Closes the client's connections (it reconnects if used again)."""

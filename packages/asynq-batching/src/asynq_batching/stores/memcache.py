@@ -10,8 +10,12 @@ to, so each server gets one request per flush and the keys land where a plain
 Invariants:
 - Values go through the codec (JSON by default), so a stored None is the
   bytes ``null``, never confused with a miss.
-- Keys are str, checked when the call is made with pymemcache's own rules
-  (length, whitespace, control characters) including ``key_prefix``.
+- Keys are str, bytes, int or float, sent as text: ``1`` as ``"1"``, ``1.5``
+  as ``"1.5"`` (as redis-py sends them), bytes decoded as ASCII (UTF-8 if the
+  client allows unicode keys), so ``1``, ``"1"`` and ``b"1"`` are one key,
+  on the server of the pool ``HashClient.get("1")`` asks. They are checked
+  when the call is made with pymemcache's own rules (length, whitespace,
+  control characters), ``key_prefix`` included.
 - A failing server fails only the items of its keys; the pool's other
   servers are still asked. ``from_url`` clients have connect and read
   timeouts, so a dead server never hangs the waiting tasks.
@@ -137,17 +141,26 @@ class MemcacheStore(_ServerStore):
             client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
         )
 
-    def _check_key(self, method: str, key: Any) -> None:
-        super()._check_key(method, key)
+    def _encode_key(self, method: str, key: str | bytes | int | float) -> str:
         client = self.client
+        unicode_keys = bool(getattr(client, "allow_unicode_keys", False))
+        if isinstance(key, bytes):
+            try:
+                text = key.decode("utf-8" if unicode_keys else "ascii")
+            except UnicodeDecodeError:
+                charset = "UTF-8" if unicode_keys else "ASCII"
+                raise ValueError(
+                    f"MemcacheStore.{method}(): invalid key {key!r}: bytes keys must be "
+                    f"{charset} text"
+                ) from None
+        else:
+            text = key if isinstance(key, str) else repr(key)
+        wire = self.key_prefix + text
         try:
-            check_key_helper(
-                self.key_prefix + key,
-                getattr(client, "allow_unicode_keys", False),
-                getattr(client, "key_prefix", b""),
-            )
+            check_key_helper(wire, unicode_keys, getattr(client, "key_prefix", b""))
         except MemcacheIllegalInputError as error:
             raise ValueError(f"MemcacheStore.{method}(): invalid key {key!r}: {error}") from None
+        return wire
 
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         client = self.client
@@ -156,7 +169,7 @@ class MemcacheStore(_ServerStore):
         hasher = client.hasher
         by_server: dict[str, list[Any]] = {}
         for key in keys:
-            server = hasher.get_node(self.key_prefix + key)
+            server = hasher.get_node(key)
             if server is None:
                 raise MemcacheError(f"{self!r}: the server pool has no servers")
             by_server.setdefault(server, []).append(key)
@@ -176,28 +189,20 @@ class MemcacheStore(_ServerStore):
             return failed
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
-        prefix = self.key_prefix
-        found = self._run(server, "get_many", {}, [prefix + key for key in keys])
-        return {key: found[prefix + key] for key in keys if prefix + key in found}
+        found: Mapping[Any, Any] = self._run(server, "get_many", {}, keys)
+        return found
 
     def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
-        by_wire = {self.key_prefix + key: key for key in values}
         expire = self.expire
         if expire > _MAX_RELATIVE_EXPIRE:
             expire += int(time.time())
-        refused = self._run(
-            server,
-            "set_many",
-            (),
-            {wire: values[key] for wire, key in by_wire.items()},
-            expire=expire,
-            noreply=False,
+        refused: Collection[Any] = self._run(
+            server, "set_many", (), values, expire=expire, noreply=False
         )
-        return [by_wire[wire.decode() if isinstance(wire, bytes) else wire] for wire in refused]
+        return refused
 
     def _remove(self, server: str | None, keys: list[Any]) -> None:
-        prefix = self.key_prefix
-        self._run(server, "delete_many", None, [prefix + key for key in keys], noreply=False)
+        self._run(server, "delete_many", None, keys, noreply=False)
 
     def __repr__(self) -> str:
         kind = "pool" if self.is_pool else "server"

@@ -9,7 +9,10 @@ multi-key commands across slots) pipelined in a single round trip.
 Invariants:
 - Values go through the codec (JSON by default), so a stored None is the
   bytes ``null`` and never looks like a missing key (MGET's nil).
-- Keys are str; ``key_prefix`` is prepended on the wire, never seen by callers.
+- Keys are str, bytes, int or float, encoded by the client's own encoder
+  (``1`` as ``b"1"``, ``1.5`` as ``b"1.5"``, str in the client's encoding),
+  so ``get(1)`` and ``get("1")`` read the same Redis key, as with redis-py;
+  ``key_prefix`` is prepended on the wire, never seen by callers.
 - ``from_url`` clients have socket timeouts (a dead server fails the waiting
   tasks with redis' TimeoutError/ConnectionError instead of hanging them);
   clients built by the caller keep the caller's settings.
@@ -18,7 +21,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 try:
     import redis
@@ -64,6 +67,8 @@ class RedisStore(_ServerStore):
         )
         self.ttl_ms = None if self.ttl is None else max(1, round(self.ttl * 1000))
         self.is_cluster = isinstance(client, RedisCluster)
+        self._encoder = client.get_encoder()
+        self._wire_prefix = cast(bytes, self._encoder.encode(key_prefix))
 
     @classmethod
     def from_url(
@@ -104,25 +109,33 @@ class RedisStore(_ServerStore):
             client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
         )
 
+    def _encode_key(self, method: str, key: str | bytes | int | float) -> bytes:
+        try:
+            # bytes, for the types _check_key lets through
+            return self._wire_prefix + cast(bytes, self._encoder.encode(key))
+        except UnicodeError as error:
+            raise ValueError(
+                f"RedisStore.{method}(): cannot encode the key {key!r}: {error}"
+            ) from None
+
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         cluster = self.client
         if not isinstance(cluster, RedisCluster):  # what is_cluster says, for checkers
             return [(None, keys)]
         by_node: dict[str, list[Any]] = {}
         for key in keys:
-            node = cluster.get_node_from_key(self.key_prefix + key)
+            node = cluster.get_node_from_key(key)
             if node is None:
                 raise redis.RedisError(f"{self!r}: the cluster has no node for key {key!r}")
             by_node.setdefault(node.name, []).append(key)
         return list(by_node.items())
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
-        wire = [self.key_prefix + key for key in keys]
         client = self.client
         if isinstance(client, RedisCluster):  # what is_cluster says, for checkers
-            values = client.mget_nonatomic(wire)
+            values = client.mget_nonatomic(keys)
         else:
-            values = client.mget(wire)
+            values = client.mget(keys)
         return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
 
     def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
@@ -131,18 +144,17 @@ class RedisStore(_ServerStore):
         else:
             pipe = self.client.pipeline(transaction=False)
         for key, data in values.items():
-            pipe.set(self.key_prefix + key, data, px=self.ttl_ms)
+            pipe.set(key, data, px=self.ttl_ms)
         replies = pipe.execute()
         return [key for key, reply in zip(values, replies, strict=True) if not reply]
 
     def _remove(self, server: str | None, keys: list[Any]) -> None:
-        wire = [self.key_prefix + key for key in keys]
         if not self.is_cluster:
-            self.client.delete(*wire)
+            self.client.delete(*keys)
             return
         # A cluster pipeline takes one key per DEL; it still sends one round trip per node.
         pipe = self.client.pipeline()
-        for key in wire:
+        for key in keys:
             pipe.delete(key)
         pipe.execute()
 
