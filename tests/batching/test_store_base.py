@@ -167,9 +167,18 @@ def test_a_failing_server_fails_only_its_keys() -> None:
         yield [read.asynq(key) for key in keys]
 
     main()
-    for key in keys:
-        expected = down if store.shard_of(key) == "s1" else "v"
-        assert outcomes[key] is expected or outcomes[key] == expected
+    on_s1 = [key for key in keys if store.shard_of(key) == "s1"]
+    assert {key: outcomes[key] for key in keys if key not in on_s1} == {
+        key: "v" for key in keys if key not in on_s1
+    }
+    errors = {id(outcomes[key]): outcomes[key] for key in on_s1}
+    [error] = errors.values()  # one request failed: its waiters share its error
+    assert isinstance(error, ConnectionRefusedError) and error.__cause__ is down
+    shown = ", ".join(repr(key) for key in on_s1[:3])
+    assert str(error) == (
+        f"s1 is down (ShardedDict get of {shown} and {len(on_s1) - 3} more keys on server s1)"
+    )
+    assert str(down) == "s1 is down"  # the original is left as it was
 
 
 def test_a_failing_chunk_does_not_stop_the_next_chunks() -> None:
@@ -247,6 +256,62 @@ def test_the_last_write_of_a_round_wins() -> None:
     main()
     assert store.get("k") == 2
     assert store.requests[0] == ("set", "s0", ["k"])
+
+
+def test_a_backend_may_fail_single_keys_of_a_write_with_errors_of_their_own() -> None:
+    class PickyDict(ShardedDict):
+        def _store(
+            self, server: str | None, values: dict[Any, Any]
+        ) -> Mapping[Any, BaseException | None]:
+            super()._store(server, {k: v for k, v in values.items() if k.startswith("ok")})
+            return {
+                key: None if key == "quiet" else ValueError(f"too big: {key}")
+                for key in values
+                if not key.startswith("ok")
+            }
+
+    store = PickyDict()
+
+    @asynq()
+    def write(key: str) -> Any:
+        try:
+            yield store.set.asynq(key, 1)
+        except Exception as error:
+            return error
+        return "stored"
+
+    @asynq()
+    def main() -> Any:
+        return (yield [write.asynq(key) for key in ("ok1", "big", "quiet", "ok2")])
+
+    ok1, big, quiet, ok2 = main()
+    assert (ok1, ok2) == ("stored", "stored")
+    assert isinstance(big, ValueError) and str(big) == "too big: big"
+    assert isinstance(quiet, StoreError) and "did not store 'quiet'" in str(quiet)
+    assert store.get_many(["ok1", "big", "ok2"]) == {"ok1": 1, "ok2": 1}
+
+
+def test_errors_keep_their_type_and_name_the_request() -> None:
+    class Odd(Exception):
+        def __init__(self, code: int, detail: str) -> None:
+            super().__init__(code)
+            self.detail = detail
+
+    for raised, message in [
+        (OSError(5, "I/O error"), "[Errno 5] I/O error (ShardedDict get of 'k' on server s0)"),
+        (TimeoutError("timed out"), "timed out (ShardedDict get of 'k' on server s0)"),
+        (KeyError(b"raw"), "\"raw (ShardedDict get of 'k' on server s0)\""),
+        (RuntimeError(), "ShardedDict get of 'k' on server s0"),
+        (Odd(7, "x"), "Odd(7)"),  # cannot be copied: raised as it is
+    ]:
+        store = ShardedDict()
+        store.down["s0"] = raised
+        with pytest.raises(type(raised)) as caught:
+            store.get("k")
+        if isinstance(raised, Odd):
+            assert caught.value is raised and repr(raised) == message
+        else:
+            assert str(caught.value) == message and caught.value.__cause__ is raised
 
 
 def test_keys_the_server_refuses_fail_with_store_error() -> None:

@@ -150,10 +150,51 @@ def test_ttl_applies_to_every_set(address: tuple[str, int], prefix: str) -> None
 def test_an_oversized_value_fails_its_write_and_the_client_recovers(store: Any) -> None:
     from pymemcache.exceptions import MemcacheServerError
 
-    with pytest.raises(MemcacheServerError):
-        store.set("huge", "x" * (2 * 1024 * 1024))
+    huge = "x" * (2 * 1024 * 1024)
+    with pytest.raises(MemcacheServerError) as raised:
+        store.set("huge", huge)
+    message = str(raised.value)
+    assert message.startswith("object too large for cache (MemcacheStore set of ")
+    assert f"'{store.key_prefix}huge'" in message and f"{len(huge) + 2} bytes" in message
     store.set("small", 1)
     assert store.get("small") == 1
+
+
+@asynq()
+def write_each(store: Any, values: dict[str, Any]) -> Any:
+    """Writes each value in its own task, all in one round: key -> "stored" or the error."""
+
+    @asynq()
+    def write(key: str, value: Any) -> Any:
+        try:
+            yield store.set.asynq(key, value)
+        except Exception as error:
+            return error
+        return "stored"
+
+    outcomes = yield [write.asynq(key, value) for key, value in values.items()]
+    return dict(zip(values, outcomes, strict=True))
+
+
+@pytest.mark.parametrize("under_asyncio", [False, True])
+def test_an_oversized_value_fails_only_its_own_write_in_a_round(
+    store: Any, under_asyncio: bool
+) -> None:
+    from pymemcache.exceptions import MemcacheServerError
+
+    huge = "x" * (2 * 1024 * 1024)
+    values = {"a": 1, "huge": huge, "b": 2}
+    if under_asyncio:
+        outcomes = asyncio.run(write_each.asyncio(store, values))
+    else:
+        outcomes = write_each(store, values)
+    assert (outcomes["a"], outcomes["b"]) == ("stored", "stored")
+    error = outcomes["huge"]
+    assert isinstance(error, MemcacheServerError)
+    assert "object too large for cache" in str(error) and f"{len(huge) + 2} bytes" in str(error)
+    assert f"'{store.key_prefix}huge'" in str(error)
+    assert f"'{store.key_prefix}a'" not in str(error)
+    assert store.get_many(["a", "b", "huge"]) == {"a": 1, "b": 2}
 
 
 def test_invalid_keys_are_refused_when_the_call_is_made(store: Any) -> None:
@@ -302,15 +343,20 @@ def test_a_dead_server_in_the_pool_fails_only_its_keys(
             try:
                 yield store.set.asynq(key, key)
                 outcomes[key] = yield store.get.asynq(key)
-            except ConnectionRefusedError:
-                outcomes[key] = "refused"
+            except ConnectionRefusedError as error:
+                outcomes[key] = error
 
         @asynq()
         def main() -> Any:
             yield [write_then_read.asynq(key) for key in keys]
 
         main()
-        assert outcomes == {key: key if key in on_live else "refused" for key in keys}
+        assert {key: outcomes[key] for key in on_live} == {key: key for key in on_live}
+        errors = [outcomes[key] for key in keys if key not in on_live]
+        assert all(isinstance(error, ConnectionRefusedError) for error in errors)
+        # The error names the dead server, and the keys its request carried.
+        assert f"on server 127.0.0.1:{closed_port})" in str(errors[0])
+        assert f"MemcacheStore set of '{prefix}k" in str(errors[0])
 
 
 def test_a_ttl_over_30_days_is_sent_as_a_unix_time(address: tuple[str, int], prefix: str) -> None:

@@ -161,6 +161,9 @@ def test_a_refused_connection_fails_only_the_waiting_tasks(closed_port: int) -> 
         assert outcomes["unrelated"] == "finished"
         assert isinstance(outcomes["a"], redis.ConnectionError)
         assert outcomes["a"] is outcomes["b"]  # one request failed, its two waiters learn it
+        assert str(outcomes["a"]).endswith(
+            f"(RedisStore get of b'a', b'b' on server 127.0.0.1:{closed_port})"
+        )
 
 
 def test_a_hung_server_times_out_instead_of_hanging(silent_server: tuple[str, int]) -> None:

@@ -12,9 +12,11 @@ Invariants:
   ``default`` (the ``MISSING`` sentinel unless given) for a key the store
   does not hold, and a stored None comes back as None.
 - A failed request (connection refused, timeout, ...) fails exactly the items
-  whose keys it carried, with the backend's own exception; other requests of
-  the same flush still run. A value that cannot be decoded fails only the
-  items of its key.
+  whose keys it carried, with the backend's own exception, copied with the
+  request (operation, keys, server) added to its message and the original as
+  its ``__cause__``; other requests of the same flush still run. A backend may
+  fail single keys of a request instead (``_store`` returns their errors). A
+  value that cannot be decoded fails only the items of its key.
 - The pending batches of a store flush in a fixed order, whatever their
   sizes: sets, then deletes, then gets (``_RANK``). So tasks of one round
   read what the others wrote, and of a set and a delete of one key in one
@@ -23,6 +25,7 @@ Invariants:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import pickle
@@ -32,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 
 import qcore
 
+from asynq_core import debug
 from asynq_core.decorators import async_proxy, asynq
 from asynq_core.futures import FutureBase
 
@@ -52,6 +56,8 @@ __all__ = [
 GET, SET, DELETE = "get", "set", "delete"
 # The rank of each operation's batches: of those pending, the highest flushes first.
 _RANK = {SET: 2, DELETE: 1, GET: 0}
+# How many keys the message of a failed request names.
+_SHOWN_KEYS = 3
 
 _Store = TypeVar("_Store", bound="BatchedStore")
 
@@ -151,6 +157,32 @@ def check_timeout(owner: str, timeout: Any) -> float:
     if not 0 < timeout < math.inf:
         raise ValueError(f"{owner}: timeout must be finite and > 0, got {timeout!r}")
     return timeout
+
+
+def _with_context(error: Exception, context: str) -> Exception:
+    """A copy of ``error``, of its type, whose message ends with `` (context)``
+    and whose ``__cause__`` is ``error``; ``error`` itself if it cannot be copied.
+
+    The copy leaves ``error`` as it was, so one raised many times (by a test
+    double, say) does not grow a context per request.
+    """
+    try:
+        named = copy.copy(error)
+    except Exception:
+        return error
+    if type(named) is not type(error):
+        return error
+    suffix = f" ({context})"
+    if isinstance(named, OSError) and named.strerror:
+        named.strerror += suffix  # what str() shows of an OSError with an errno
+    elif named.args and isinstance(named.args[0], (str, bytes)):
+        first = named.args[0]
+        text = first.decode(errors="replace") if isinstance(first, bytes) else first
+        named.args = (text + suffix, *named.args[1:])
+    else:
+        named.args = (*named.args, context)
+    named.__cause__ = error
+    return named
 
 
 class _StoreBatch(BatchBase):
@@ -316,6 +348,10 @@ class BatchedStore:
         """This store in tracing's names of its batches; subclasses may say more."""
         return type(self).__name__
 
+    def _server_name(self, server: str | None) -> str | None:
+        """How errors name ``server`` (None for the only one: not named)."""
+        return server
+
     def _check_key(self, method: str, key: Any) -> None:
         """Raises TypeError/ValueError naming ``method`` if ``key`` is not a valid key."""
         try:
@@ -339,8 +375,11 @@ class BatchedStore:
         """One read request: the stored (encoded) values of the keys present."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _fetch()")
 
-    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
-        """One write request; returns the keys the server refused to store."""
+    def _store(
+        self, server: str | None, values: dict[Any, Any]
+    ) -> Collection[Any] | Mapping[Any, BaseException | None]:
+        """One write request; returns the keys the server refused to store, or a
+        dict of them to the error each one fails with (None: ``StoreError``)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _store()")
 
     def _remove(self, server: str | None, keys: list[Any]) -> None:
@@ -376,12 +415,15 @@ class BatchedStore:
         else:
             self._flush_deletes(waiting)
 
-    def _plan(self, waiting: dict[Any, list[Any]]) -> list[tuple[str | None, list[Any]]]:
+    def _plan(
+        self, operation: str, waiting: dict[Any, list[Any]]
+    ) -> list[tuple[str | None, list[Any]]]:
         """The requests of a flush: per server, chunks of ``max_batch_size`` keys."""
+        keys = list(waiting)
         try:
-            partitions = list(self._partition(list(waiting)))
+            partitions = list(self._partition(keys))
         except Exception as error:
-            _fail(waiting, list(waiting), error)
+            _fail(waiting, keys, self._request_error(error, operation, None, keys))
             return []
         size = self.max_batch_size
         return [
@@ -394,14 +436,30 @@ class BatchedStore:
         self.request_count += 1
         self.on_request(operation, server, keys)
 
+    def _describe_request(
+        self, operation: str, server: str | None, keys: list[Any], detail: str = ""
+    ) -> str:
+        """E.g. ``MemcacheStore set of 'k1', 'k2' and 8 more keys on server h:11211``."""
+        shown = ", ".join(debug.repr(key) for key in keys[:_SHOWN_KEYS])
+        if len(keys) > _SHOWN_KEYS:
+            shown += f" and {len(keys) - _SHOWN_KEYS} more keys"
+        name = self._server_name(server)
+        where = f" on server {name}" if name is not None else ""
+        return f"{self._trace_label()} {operation} of {shown}{detail}{where}"
+
+    def _request_error(
+        self, error: Exception, operation: str, server: str | None, keys: list[Any]
+    ) -> Exception:
+        return _with_context(error, self._describe_request(operation, server, keys))
+
     def _flush_gets(self, waiting: dict[Any, list[Any]]) -> None:
         codec = self.codec
-        for server, keys in self._plan(waiting):
+        for server, keys in self._plan(GET, waiting):
             try:
                 self._announce(GET, server, keys)
                 found = self._fetch(server, keys)
             except Exception as error:
-                _fail(waiting, keys, error)
+                _fail(waiting, keys, self._request_error(error, GET, server, keys))
                 continue
             for key in keys:
                 data = found.get(key, MISSING)
@@ -419,28 +477,32 @@ class BatchedStore:
                     item.set_value(data)
 
     def _flush_sets(self, waiting: dict[Any, list[Any]]) -> None:
-        for server, keys in self._plan(waiting):
+        for server, keys in self._plan(SET, waiting):
             # Of several writes of one key in a round, the last one made wins.
             values = {key: waiting[key][-1].data for key in keys}
             try:
                 self._announce(SET, server, keys)
-                refused = set(self._store(server, values))
+                refused = self._store(server, values)
             except Exception as error:
-                _fail(waiting, keys, error)
+                _fail(waiting, keys, self._request_error(error, SET, server, keys))
                 continue
+            errors = refused if isinstance(refused, Mapping) else dict.fromkeys(refused)
             for key in keys:
-                if key in refused:
-                    _fail(waiting, [key], StoreError(f"{self!r} did not store {key!r}"))
-                else:
+                if key not in errors:
                     _succeed(waiting[key])
+                    continue
+                refusal = errors[key]
+                if refusal is None:
+                    refusal = StoreError(f"{self!r} did not store {debug.repr(key)}")
+                _fail(waiting, [key], refusal)
 
     def _flush_deletes(self, waiting: dict[Any, list[Any]]) -> None:
-        for server, keys in self._plan(waiting):
+        for server, keys in self._plan(DELETE, waiting):
             try:
                 self._announce(DELETE, server, keys)
                 self._remove(server, keys)
             except Exception as error:
-                _fail(waiting, keys, error)
+                _fail(waiting, keys, self._request_error(error, DELETE, server, keys))
                 continue
             for key in keys:
                 _succeed(waiting[key])

@@ -16,9 +16,13 @@ Invariants:
   on the server of the pool ``HashClient.get("1")`` asks. They are checked
   when the call is made with pymemcache's own rules (length, whitespace,
   control characters), ``key_prefix`` included.
-- A failing server fails only the items of its keys; the pool's other
-  servers are still asked. ``from_url`` clients have connect and read
-  timeouts, so a dead server never hangs the waiting tasks.
+- A failing server fails only the items of its keys, with an error naming
+  it; the pool's other servers are still asked. ``from_url`` clients have
+  connect and read timeouts, so a dead server never hangs the waiting tasks.
+- A value the server refuses (``SERVER_ERROR object too large for cache``)
+  fails only its own key, with an error naming the key and the value's size:
+  pymemcache fails a whole ``set_many`` at the first refusal, so the keys of
+  that request are then sent again one by one to learn which of them failed.
 - A ``HashClient`` with ``ignore_exc=True`` is honoured as pymemcache does:
   a failing server's keys read as missing and writes to it are dropped
   without an error. Its ``retry_attempts``/``dead_timeout`` are not used: a
@@ -39,16 +43,25 @@ from typing import Any
 try:
     from pymemcache.client.base import Client, PooledClient, check_key_helper
     from pymemcache.client.hash import HashClient
-    from pymemcache.exceptions import MemcacheError, MemcacheIllegalInputError
+    from pymemcache.exceptions import (
+        MemcacheClientError,
+        MemcacheError,
+        MemcacheIllegalInputError,
+        MemcacheServerError,
+        MemcacheUnknownError,
+    )
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
         "asynq_batching.stores.memcache needs pymemcache: pip install 'asynq-batching[memcache]'"
     ) from error
 
-from .base import Codec, _ServerStore, check_timeout
+from .base import SET, Codec, _ServerStore, _with_context, check_timeout
 
 __all__ = ["MemcacheStore", "parse_memcached_url"]
 
+# What memcached answers to a command it refuses: it still carries out the
+# other commands of the request.
+_REFUSALS = (MemcacheClientError, MemcacheServerError, MemcacheUnknownError)
 # memcached reads an expiry of more than 30 days as a Unix time, and keeps 32-bit times.
 _MAX_RELATIVE_EXPIRE = 30 * 24 * 3600
 _MAX_UNIX_TIME = 2**31 - 1
@@ -192,14 +205,49 @@ class MemcacheStore(_ServerStore):
         found: Mapping[Any, Any] = self._run(server, "get_many", {}, keys)
         return found
 
-    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
+    def _store(
+        self, server: str | None, values: dict[Any, Any]
+    ) -> Collection[Any] | Mapping[Any, BaseException | None]:
         expire = self.expire
         if expire > _MAX_RELATIVE_EXPIRE:
             expire += int(time.time())
-        refused: Collection[Any] = self._run(
-            server, "set_many", (), values, expire=expire, noreply=False
-        )
+        try:
+            refused: Collection[Any] = self._run(
+                server, "set_many", (), values, expire=expire, noreply=False
+            )
+        except _REFUSALS as error:
+            if len(values) > 1:
+                return self._store_each(server, values, expire)
+            [(key, data)] = values.items()
+            return {key: self._refusal(error, server, key, data)}
         return refused
+
+    def _store_each(
+        self, server: str | None, values: dict[Any, Any], expire: int
+    ) -> dict[Any, BaseException | None]:
+        """Sets each key on its own (one more request each): the keys it refuses,
+        to their errors (None for a value memcached did not store)."""
+        refused: dict[Any, BaseException | None] = {}
+        for key, data in values.items():
+            self._announce(SET, server, [key])
+            try:
+                if not self._run(server, "set", False, key, data, expire=expire, noreply=False):
+                    refused[key] = None
+            except _REFUSALS as error:
+                refused[key] = self._refusal(error, server, key, data)
+        return refused
+
+    def _refusal(self, error: Exception, server: str | None, key: Any, data: Any) -> Exception:
+        size = f" ({len(data)} bytes)" if isinstance(data, bytes) else ""
+        return _with_context(error, self._describe_request(SET, server, [key], size))
+
+    def _server_name(self, server: str | None) -> str | None:
+        if server is not None:
+            return server
+        address = getattr(self.client, "server", None)
+        if isinstance(address, tuple):
+            return ":".join(map(str, address))
+        return None if address is None else str(address)
 
     def _remove(self, server: str | None, keys: list[Any]) -> None:
         self._run(server, "delete_many", None, keys, noreply=False)

@@ -118,6 +118,14 @@ class RedisStore(_ServerStore):
                 f"RedisStore.{method}(): cannot encode the key {key!r}: {error}"
             ) from None
 
+    def _server_name(self, server: str | None) -> str | None:
+        if server is not None or isinstance(self.client, RedisCluster):
+            return server
+        options = self.client.connection_pool.connection_kwargs
+        if "path" in options:
+            return str(options["path"])
+        return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         cluster = self.client
         if not isinstance(cluster, RedisCluster):  # what is_cluster says, for checkers
