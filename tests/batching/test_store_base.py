@@ -8,7 +8,9 @@ versus None, writes before reads) are checked without any server.
 
 from __future__ import annotations
 
+import collections
 import copy
+import enum
 import pickle
 import sys
 import threading
@@ -223,6 +225,80 @@ def test_an_undecodable_value_fails_only_its_key() -> None:
     good, error = main()
     assert good == "fine"
     assert isinstance(error, ValueError)
+    assert str(error).endswith(
+        "(ShardedDict get of 'bad' on server s0, decoding its 9 bytes with JsonCodec())"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "error_type"),
+    [(b"\x80not utf-8", UnicodeDecodeError), (b"\x00\x01", ValueError), (b"[1,", ValueError)],
+)
+def test_a_foreign_value_names_its_key_and_the_codec(data: bytes, error_type: type) -> None:
+    store = ShardedDict()
+    store.shards["s0"]["foreign"] = data
+    with pytest.raises(error_type) as raised:
+        store.get("foreign")
+    assert str(raised.value).endswith(
+        f"(ShardedDict get of 'foreign' on server s0, decoding its {len(data)} bytes "
+        "with JsonCodec())"
+    )
+    pickled = ShardedDict(codec=PickleCodec())
+    pickled.shards["s0"]["foreign"] = data
+    with pytest.raises(Exception, match=r"decoding its \d+ bytes with PickleCodec\(protocol="):
+        pickled.get("foreign")
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [
+        ({1: "a"}, r"the int key 1: JSON object keys are text, it would come back as '1'"),
+        ((1, 2), r"a tuple: it would come back as a list"),
+        ({"ids": [1, (2, 3)]}, r"a tuple at \['ids'\]\[1\]: it would come back as a list"),
+        ([{"a": {True: 1}}], r"the bool key True at \[0\]\['a'\]: JSON object keys are text"),
+        (Color.RED, r"a Color: it would not come back as it went"),
+        (collections.OrderedDict(a=1), r"an OrderedDict: it would not come back as it went"),
+        ({"blob": b"x"}, r"a bytes at \['blob'\]: it would not come back"),
+        ({"s": {1}}, r"a set at \['s'\]"),
+    ],
+)
+def test_json_refuses_what_it_would_not_give_back(value: Any, refusal: str) -> None:
+    with pytest.raises(TypeError, match=rf"^JsonCodec cannot store {refusal}"):
+        JsonCodec().encode(value)
+    store = ShardedDict()
+    kind = type(value).__name__
+    with pytest.raises(
+        TypeError,
+        match=rf"ShardedDict.set\(\): cannot encode the value of 'k' \({kind}\) with "
+        rf"JsonCodec\(\): JsonCodec cannot store {refusal}",
+    ):
+        store.set.asynq("k", value)
+    assert store.requests == []
+
+
+def test_json_refuses_a_value_that_contains_itself() -> None:
+    looped: list[Any] = [1]
+    looped.append({"again": looped})
+    with pytest.raises(ValueError, match=r"JsonCodec cannot store a list that contains itself"):
+        JsonCodec().encode(looped)
+
+
+def test_json_gives_back_what_it_takes() -> None:
+    value = {
+        "none": None,
+        "flags": [True, False],
+        "numbers": [0, -1, 2**80, 1.5, -0.0, float("inf")],
+        "text": "é\u2028",
+        "nested": [[{"k": []}], {}],
+    }
+    codec = JsonCodec()
+    assert codec.decode(codec.encode(value)) == value
+    shared = [1, 2]
+    assert codec.decode(codec.encode({"a": shared, "b": shared})) == {"a": [1, 2], "b": [1, 2]}
 
 
 def test_writes_of_a_round_flush_before_its_reads() -> None:

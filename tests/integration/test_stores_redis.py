@@ -62,6 +62,51 @@ def test_values_round_trip_and_missing_is_not_none(store: Any, redis_client: Any
     assert store.get("data") is MISSING
 
 
+def test_json_refuses_at_set_what_it_would_give_back_changed(
+    store: Any, redis_client: Any
+) -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"RedisStore.set\(\): cannot encode the value of 1 \(dict\) with JsonCodec\(\): "
+        r"JsonCodec cannot store the int key 1: JSON object keys are text",
+    ):
+        store.set(1, {1: "a"})
+
+    @asynq()
+    def write() -> Any:
+        yield store.set.asynq("pair", (1, 2))
+
+    with pytest.raises(TypeError, match=r"of 'pair' \(tuple\) .*: it would come back as a list"):
+        asyncio.run(write.asyncio())
+    assert redis_client.keys("*") == []
+
+
+def test_a_foreign_value_names_its_key_and_the_codec(
+    store: Any, redis_client: Any, redis_server: Any
+) -> None:
+    redis_client.set("test:foreign", b"\x80not ours")
+    redis_client.set("test:ours", b'"fine"')
+
+    @asynq()
+    def read(key: str) -> Any:
+        try:
+            return (yield store.get.asynq(key))
+        except ValueError as error:
+            return error
+
+    @asynq()
+    def main() -> Any:
+        return (yield [read.asynq("ours"), read.asynq("foreign")])
+
+    for ours, foreign in (main(), asyncio.run(main.asyncio())):
+        assert ours == "fine"
+        assert isinstance(foreign, UnicodeDecodeError)
+        assert str(foreign).endswith(
+            f"(RedisStore get of b'test:foreign' on server 127.0.0.1:{redis_server.port}, "
+            "decoding its 9 bytes with JsonCodec())"
+        )
+
+
 def test_a_flush_of_many_lookups_is_one_mget(store: Any, redis_client: Any) -> None:
     keys = [f"k{i}" for i in range(100)]
     store.set_many({key: i for i, key in enumerate(keys) if i % 3})

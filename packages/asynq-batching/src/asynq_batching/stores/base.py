@@ -96,9 +96,20 @@ class Codec(Protocol):
 
 
 class JsonCodec:
-    """JSON (UTF-8): safe to read from a shared cache; None, numbers, str, lists, dicts."""
+    """JSON (UTF-8): safe to read from a shared cache.
+
+    It stores what comes back as it went: None, bool, int, float, str, lists
+    and dicts with str keys, of exactly those types. Anything else (a tuple,
+    an int key, an enum, an OrderedDict, a set) is refused by ``encode`` with
+    a TypeError saying where it is, rather than changed (a tuple read back as
+    a list, ``{1: "a"}`` as ``{"1": "a"}``).
+    """
 
     def encode(self, value: Any) -> bytes:
+        try:
+            _check_json(value, set())
+        except _NotJson as refusal:
+            raise refusal.error() from None
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
     def decode(self, data: bytes) -> Any:
@@ -106,6 +117,66 @@ class JsonCodec:
 
     def __repr__(self) -> str:
         return "JsonCodec()"
+
+
+_JSON_SCALARS = frozenset({type(None), bool, int, float, str})
+
+
+class _NotJson(Exception):
+    """What ``_check_json`` raises; each container it leaves adds its step to ``path``."""
+
+    def __init__(self, what: str, why: str, error_type: type[Exception] = TypeError) -> None:
+        super().__init__(what)
+        self.what = what
+        self.why = why
+        self.error_type = error_type
+        self.path: list[str] = []
+
+    def error(self) -> Exception:
+        where = f" at {''.join(reversed(self.path))}" if self.path else ""
+        return self.error_type(f"JsonCodec cannot store {self.what}{where}{self.why}")
+
+
+def _check_json(value: Any, active: set[int]) -> None:
+    """Raises ``_NotJson`` if ``value`` would not come back from JSON as it is;
+    ``active`` holds the containers being checked around it (a cycle)."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return
+    if kind is not list and kind is not dict:
+        name = kind.__name__
+        if kind is tuple:
+            raise _NotJson("a tuple", ": it would come back as a list")
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        raise _NotJson(
+            f"{article} {name}",
+            ": it would not come back as it went; convert it, or use PickleCodec()",
+        )
+    if id(value) in active:
+        raise _NotJson(f"a {kind.__name__} that contains itself", "", ValueError)
+    active.add(id(value))
+    if kind is list:
+        for index, item in enumerate(value):
+            try:
+                _check_json(item, active)
+            except _NotJson as refusal:
+                refusal.path.append(f"[{index}]")
+                raise
+    else:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotJson(
+                    f"the {type(key).__name__} key {key!r}",
+                    f": JSON object keys are text, it would come back as {json.dumps(key)!r}"
+                    if type(key) in _JSON_SCALARS
+                    else ": JSON object keys are text",
+                )
+            try:
+                _check_json(item, active)
+            except _NotJson as refusal:
+                refusal.path.append(f"[{key!r}]")
+                raise
+    active.discard(id(value))
 
 
 class PickleCodec:
@@ -175,6 +246,8 @@ def _with_context(error: Exception, context: str) -> Exception:
     suffix = f" ({context})"
     if isinstance(named, OSError) and named.strerror:
         named.strerror += suffix  # what str() shows of an OSError with an errno
+    elif isinstance(named, (UnicodeDecodeError, UnicodeEncodeError)):
+        named.reason += suffix  # str() shows its fields, not its args
     elif named.args and isinstance(named.args[0], (str, bytes)):
         first = named.args[0]
         text = first.decode(errors="replace") if isinstance(first, bytes) else first
@@ -471,7 +544,10 @@ class BatchedStore:
                     try:
                         data = codec.decode(data)
                     except Exception as error:
-                        _fail(waiting, [key], error)
+                        what = f"{len(data)} bytes" if isinstance(data, bytes) else "value"
+                        context = self._describe_request(GET, server, [key])
+                        context += f", decoding its {what} with {codec!r}"
+                        _fail(waiting, [key], _with_context(error, context))
                         continue
                 for item in waiting[key]:
                     item.set_value(data)
@@ -521,8 +597,8 @@ class BatchedStore:
             return self.codec.encode(value)
         except Exception as error:
             raise TypeError(
-                f"{type(self).__name__}.{method}(): cannot encode the value of {key!r} "
-                f"with {self.codec!r}: {error}"
+                f"{type(self).__name__}.{method}(): cannot encode the value of "
+                f"{debug.repr(key)} ({type(value).__name__}) with {self.codec!r}: {error}"
             ) from error
 
     def _key_list(self, method: str, keys: Iterable[Any]) -> tuple[list[Any], list[Any]]:
