@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -222,6 +224,69 @@ def test_a_hung_server_times_out_instead_of_hanging(silent_server: tuple[str, in
         with pytest.raises(redis.TimeoutError):
             read_all(store, ["a", "b"])
         assert time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("under_asyncio", [False, True])
+def test_a_timeout_is_not_retried(hung_server: Any, under_asyncio: bool) -> None:
+    import redis
+
+    from asynq_batching.stores.redis import RedisStore
+
+    host, port = hung_server.address
+    with RedisStore.from_url(f"redis://{host}:{port}", timeout=0.2) as store:  # retries=1
+        assert store.client.get_connection_kwargs()["socket_timeout"] == 0.2
+        with pytest.raises(redis.TimeoutError) as raised:
+            if under_asyncio:
+                asyncio.run(read_all.asyncio(store, ["a", "b"]))
+            else:
+                read_all(store, ["a", "b"])
+        # One connection, one wait of `timeout`: the request was not sent again.
+        assert hung_server.connections() == 1
+        assert f"on server {host}:{port}" in str(raised.value)
+
+
+def test_a_broken_connection_is_retried() -> None:
+    import redis
+
+    from asynq_batching.stores.redis import RedisStore
+
+    for retries in (0, 2):
+        closing = ClosingServer()
+        url = f"redis://127.0.0.1:{closing.port}"
+        with RedisStore.from_url(url, timeout=5, retries=retries) as store:
+            with pytest.raises(redis.ConnectionError):
+                store.get("a")
+        closing.stop()
+        assert closing.accepted == retries + 1
+
+
+class ClosingServer:
+    """A server that closes every connection as soon as it accepts it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            connection, _ = self.listener.accept()
+            if self.stopping:
+                connection.close()
+                return
+            # Counted before the client can see the connection closed.
+            self.accepted += 1
+            connection.close()
+
+    def stop(self) -> None:
+        # Closing the listener would not wake accept(); a last connection does.
+        self.stopping = True
+        socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+        self.thread.join(timeout=5)
+        self.listener.close()
 
 
 def test_bad_arguments_are_refused() -> None:

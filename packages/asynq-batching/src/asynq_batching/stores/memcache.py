@@ -140,8 +140,10 @@ class MemcacheStore(_ServerStore):
         **client_options: Any,
     ) -> MemcacheStore:
         """A store on a new client for ``memcached://host:port`` (a ``HashClient``
-        for ``memcached://host1:port1,host2:port2``), whose connects and reads
-        time out after ``timeout`` seconds. ``client_options`` go to pymemcache."""
+        for ``memcached://host1:port1,host2:port2``). ``timeout`` (seconds)
+        bounds each wait on a server, to connect and for each reply; nothing is
+        retried, so a hung server fails a request after ``timeout``.
+        ``client_options`` go to pymemcache."""
         servers = parse_memcached_url(url)
         check_timeout("MemcacheStore.from_url()", timeout)
         options = {"connect_timeout": timeout, "timeout": timeout, **client_options}

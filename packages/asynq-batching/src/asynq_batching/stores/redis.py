@@ -14,8 +14,11 @@ Invariants:
   so ``get(1)`` and ``get("1")`` read the same Redis key, as with redis-py;
   ``key_prefix`` is prepended on the wire, never seen by callers.
 - ``from_url`` clients have socket timeouts (a dead server fails the waiting
-  tasks with redis' TimeoutError/ConnectionError instead of hanging them);
-  clients built by the caller keep the caller's settings.
+  tasks with redis' TimeoutError/ConnectionError instead of hanging them),
+  and retry only requests whose connection broke, never one that timed out:
+  a hung server fails a request after ``timeout``, not after
+  ``(retries + 1) * timeout``. Clients built by the caller keep the caller's
+  settings.
 """
 
 from __future__ import annotations
@@ -84,20 +87,30 @@ class RedisStore(_ServerStore):
         max_batch_size: int = 1000,
         **client_options: Any,
     ) -> RedisStore:
-        """A store on a new client for ``url`` (``redis://host:port/db``), whose
-        connects and reads time out after ``timeout`` seconds and are retried
-        ``retries`` times (an int >= 0). With ``cluster=True`` the URL names
-        one node of a Redis Cluster. ``client_options`` go to redis-py."""
+        """A store on a new client for ``url`` (``redis://host:port/db``).
+
+        ``timeout`` (seconds) bounds each wait on the server, to connect and
+        for each reply; a request that times out is not retried, so a hung
+        server fails it after ``timeout``. ``retries`` (an int >= 0) is how
+        many times a request whose connection broke (refused, reset, closed
+        by the server: errors that come fast) is sent again. With
+        ``cluster=True`` the URL names one node of a Redis Cluster, and
+        redis-py's cluster client retries timeouts too (it refreshes the
+        cluster's layout between tries): a request to a hung node waits up to
+        ``(retries + 1) * timeout``. ``client_options`` go to redis-py."""
         if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"RedisStore.from_url() takes a redis:// URL, got {url!r}")
         check_timeout("RedisStore.from_url()", timeout)
         # redis-py retries forever for a negative count.
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError(f"RedisStore.from_url(): retries must be an int >= 0, got {retries!r}")
+        # Only broken connections are retried: a retried timeout would make
+        # the caller wait (retries + 1) * timeout for a hung server.
+        retry = Retry(NoBackoff(), retries, supported_errors=(redis.ConnectionError,))
         options: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), retries),
+            "retry": retry,
             **client_options,
         }
         client: redis.Redis | RedisCluster
