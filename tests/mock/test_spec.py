@@ -34,6 +34,24 @@ def test_autospec_of_a_plain_function_checks_every_call() -> None:
         assert not has_async_fn(double)
 
 
+def test_autospec_of_a_plain_method_binds_its_asynq_through_an_instance() -> None:
+    service = targets.Service()
+    with patch.object(targets.Service, "plain", autospec=True) as plain:
+        plain.return_value = 5
+        assert service.plain(1) == 5
+        assert service.plain.asynq(2).value() == 5
+        assert asyncio.run(service.plain.asyncio(3)) == 5
+        assert targets.Service.plain(service, 4) == 5
+        with pytest.raises(TypeError, match="too many positional arguments"):
+            service.plain(1, 2)
+        assert isinstance(service.plain.asynq(1, 2).error(), TypeError)
+        # As unittest.mock records an autospecced method: with the instance.
+        assert plain.call_args_list == [call(service, n) for n in (1, 2, 3, 4)]
+        assert service.plain.call_count == 4
+        assert not has_async_fn(service.plain)
+    assert service.plain(1) == 2
+
+
 def test_autospec_of_an_asynq_function_gives_an_async_mock() -> None:
     with patch("mock_targets.fetch_user", autospec=True) as fetch_user:
         fetch_user.return_value = "spec'd"

@@ -350,6 +350,44 @@ def _make_created_async(
         created.asyncio = AsyncioCaller(created)  # type: ignore[attr-defined]
 
 
+class _AutospecMethod:
+    """What an autospecced plain method is installed as. The function autospec
+    makes binds, but its ``.asynq`` is an attribute of the function, which a
+    bound method hands out unbound; through an instance this gives the bound
+    method with callers that bind too. Through the class, the function."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: types.FunctionType) -> None:
+        self.function = function
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self.function
+        return _BoundFunction(self.function.__get__(instance, owner))
+
+
+class _BoundFunction:
+    """An autospecced plain method bound to an instance: calls and attributes are
+    the bound method's; ``.asynq``/``.asyncio`` call it too."""
+
+    __slots__ = ("_method", "asynq", "asyncio")
+
+    def __init__(self, method: types.MethodType) -> None:
+        self._method = method
+        self.asynq = AsynqCaller(method)
+        self.asyncio = AsyncioCaller(method)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._method, name)
+
+    def __repr__(self) -> str:
+        return repr(self._method)
+
+
 class _AsyncReplacement:
     """A plain callable given as ``new``, made async.
 
@@ -415,9 +453,12 @@ class _AsyncPatch(_mock._patch):
         given = self.new
         if given is DEFAULT:
             autospec = self._autospec_check()
+            plain_method = self._is_plain_method()
             installed = super().__enter__()
             created = installed if self.attribute_name is None else installed[self.attribute_name]
             _make_created_async(created, autospec)
+            if plain_method and isinstance(created, types.FunctionType):
+                setattr(self.getter(), self.attribute, _AutospecMethod(created))
             return installed
         replacement = _async_replacement(given, lambda: self.get_original()[0])
         if replacement is given:
@@ -429,6 +470,17 @@ class _AsyncPatch(_mock._patch):
             return super().__enter__()
         finally:
             self.new = given
+
+    def _is_plain_method(self) -> bool:
+        """True if an autospec replaces a plain function of a class (a method)."""
+        if self.autospec is not True:
+            return False
+        try:
+            original, local = self.get_original()
+            target = self.getter()
+        except (AttributeError, ImportError):  # unittest.mock reports it when entering
+            return False
+        return local and isinstance(target, type) and isinstance(original, types.FunctionType)
 
     def _autospec_check(self) -> tuple[_CallCheck, bool] | None:
         """The call check of an autospecced asynq function (read before the patch
