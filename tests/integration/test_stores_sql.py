@@ -247,6 +247,23 @@ def test_the_sql_sent_in_each_paramstyle(paramstyle: str, select: str, params: A
     assert sent == params
 
 
+def test_a_failed_rollback_is_reported_with_the_statements_error() -> None:
+    class Broken(RecordingConnection):
+        def execute(self, sql: str, params: Any) -> None:
+            raise RuntimeError("disk full")
+
+        def rollback(self) -> None:
+            raise ConnectionError("connection lost")
+
+    store = SqlStore(Broken(), "kv", key_column="k", value_column="v", paramstyle="qmark")
+    with pytest.raises(RuntimeError) as raised:
+        store.set("a", 1)
+    assert str(raised.value) == (
+        "disk full (and the rollback failed: ConnectionError('connection lost')) "
+        "(SqlStore(kv) set of 'a')"
+    )
+
+
 def test_mysql_upserts() -> None:
     connection = RecordingConnection()
     store = SqlStore(

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .base import GET, BatchedStore, Codec
+from .base import GET, BatchedStore, Codec, _with_context
 
 __all__ = ["SqlStore"]
 
@@ -135,17 +135,25 @@ class SqlStore(BatchedStore):
                 cursor.close()
             if write and self.commit:
                 self.connection.commit()
-        except BaseException:
+        except BaseException as error:
             if write and self.commit:
-                self._rollback()
+                rollback_error = self._rollback()
+                # The statement's error is the one raised, telling the rollback's
+                # (an interrupt, not an Exception, is raised as it is).
+                if rollback_error is not None and isinstance(error, Exception):
+                    raise _with_context(
+                        error, f"and the rollback failed: {rollback_error!r}"
+                    ) from error
             raise
         return rows
 
-    def _rollback(self) -> None:
+    def _rollback(self) -> Exception | None:
+        """Rolls the transaction back; returns the error if that failed."""
         try:
             self.connection.rollback()
-        except Exception:  # the statement's own error is the one to report
-            pass
+        except Exception as error:
+            return error
+        return None
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
         marks, params = self._placeholders(keys)
