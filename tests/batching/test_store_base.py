@@ -446,6 +446,11 @@ def test_codecs_round_trip(codec: Any, value: Any) -> None:
 def test_bytes_codec_refuses_other_values() -> None:
     with pytest.raises(TypeError, match="BytesCodec stores bytes, got str"):
         BytesCodec().encode("text")
+    # They would come back as bytes: refused rather than changed.
+    for value in (bytearray(b"x"), memoryview(b"x")):
+        refused = rf"BytesCodec stores bytes, got {type(value).__name__} .*bytes\(value\)"
+        with pytest.raises(TypeError, match=refused):
+            BytesCodec().encode(value)
 
 
 def test_on_request_sees_every_request() -> None:

@@ -199,9 +199,17 @@ class BytesCodec:
     """No encoding: values are bytes and come back as the server returns them."""
 
     def encode(self, value: Any) -> bytes:
-        if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise TypeError(f"BytesCodec stores bytes, got {type(value).__name__} {value!r}")
-        return bytes(value)
+        if type(value) is not bytes:
+            # A bytearray or memoryview would come back as bytes: refused, not changed.
+            hint = (
+                ": it would come back as bytes; store bytes(value)"
+                if isinstance(value, (bytes, bytearray, memoryview))
+                else ""
+            )
+            raise TypeError(
+                f"BytesCodec stores bytes, got {type(value).__name__} {debug.repr(value)}{hint}"
+            )
+        return value
 
     def decode(self, data: bytes) -> Any:
         return data
