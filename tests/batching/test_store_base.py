@@ -8,7 +8,9 @@ versus None, writes before reads) are checked without any server.
 
 from __future__ import annotations
 
+import collections
 import copy
+import enum
 import pickle
 import sys
 import threading
@@ -167,9 +169,18 @@ def test_a_failing_server_fails_only_its_keys() -> None:
         yield [read.asynq(key) for key in keys]
 
     main()
-    for key in keys:
-        expected = down if store.shard_of(key) == "s1" else "v"
-        assert outcomes[key] is expected or outcomes[key] == expected
+    on_s1 = [key for key in keys if store.shard_of(key) == "s1"]
+    assert {key: outcomes[key] for key in keys if key not in on_s1} == {
+        key: "v" for key in keys if key not in on_s1
+    }
+    errors = {id(outcomes[key]): outcomes[key] for key in on_s1}
+    [error] = errors.values()  # one request failed: its waiters share its error
+    assert isinstance(error, ConnectionRefusedError) and error.__cause__ is down
+    shown = ", ".join(repr(key) for key in on_s1[:3])
+    assert str(error) == (
+        f"s1 is down (ShardedDict get of {shown} and {len(on_s1) - 3} more keys on server s1)"
+    )
+    assert str(down) == "s1 is down"  # the original is left as it was
 
 
 def test_a_failing_chunk_does_not_stop_the_next_chunks() -> None:
@@ -214,6 +225,80 @@ def test_an_undecodable_value_fails_only_its_key() -> None:
     good, error = main()
     assert good == "fine"
     assert isinstance(error, ValueError)
+    assert str(error).endswith(
+        "(ShardedDict get of 'bad' on server s0, decoding its 9 bytes with JsonCodec())"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "error_type"),
+    [(b"\x80not utf-8", UnicodeDecodeError), (b"\x00\x01", ValueError), (b"[1,", ValueError)],
+)
+def test_a_foreign_value_names_its_key_and_the_codec(data: bytes, error_type: type) -> None:
+    store = ShardedDict()
+    store.shards["s0"]["foreign"] = data
+    with pytest.raises(error_type) as raised:
+        store.get("foreign")
+    assert str(raised.value).endswith(
+        f"(ShardedDict get of 'foreign' on server s0, decoding its {len(data)} bytes "
+        "with JsonCodec())"
+    )
+    pickled = ShardedDict(codec=PickleCodec())
+    pickled.shards["s0"]["foreign"] = data
+    with pytest.raises(Exception, match=r"decoding its \d+ bytes with PickleCodec\(protocol="):
+        pickled.get("foreign")
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [
+        ({1: "a"}, r"the int key 1: JSON object keys are text, it would come back as '1'"),
+        ((1, 2), r"a tuple: it would come back as a list"),
+        ({"ids": [1, (2, 3)]}, r"a tuple at \['ids'\]\[1\]: it would come back as a list"),
+        ([{"a": {True: 1}}], r"the bool key True at \[0\]\['a'\]: JSON object keys are text"),
+        (Color.RED, r"a Color: it would not come back as it went"),
+        (collections.OrderedDict(a=1), r"an OrderedDict: it would not come back as it went"),
+        ({"blob": b"x"}, r"a bytes at \['blob'\]: it would not come back"),
+        ({"s": {1}}, r"a set at \['s'\]"),
+    ],
+)
+def test_json_refuses_what_it_would_not_give_back(value: Any, refusal: str) -> None:
+    with pytest.raises(TypeError, match=rf"^JsonCodec cannot store {refusal}"):
+        JsonCodec().encode(value)
+    store = ShardedDict()
+    kind = type(value).__name__
+    with pytest.raises(
+        TypeError,
+        match=rf"ShardedDict.set\(\): cannot encode the value of 'k' \({kind}\) with "
+        rf"JsonCodec\(\): JsonCodec cannot store {refusal}",
+    ):
+        store.set.asynq("k", value)
+    assert store.requests == []
+
+
+def test_json_refuses_a_value_that_contains_itself() -> None:
+    looped: list[Any] = [1]
+    looped.append({"again": looped})
+    with pytest.raises(ValueError, match=r"JsonCodec cannot store a list that contains itself"):
+        JsonCodec().encode(looped)
+
+
+def test_json_gives_back_what_it_takes() -> None:
+    value = {
+        "none": None,
+        "flags": [True, False],
+        "numbers": [0, -1, 2**80, 1.5, -0.0, float("inf")],
+        "text": "é\u2028",
+        "nested": [[{"k": []}], {}],
+    }
+    codec = JsonCodec()
+    assert codec.decode(codec.encode(value)) == value
+    shared = [1, 2]
+    assert codec.decode(codec.encode({"a": shared, "b": shared})) == {"a": [1, 2], "b": [1, 2]}
 
 
 def test_writes_of_a_round_flush_before_its_reads() -> None:
@@ -247,6 +332,62 @@ def test_the_last_write_of_a_round_wins() -> None:
     main()
     assert store.get("k") == 2
     assert store.requests[0] == ("set", "s0", ["k"])
+
+
+def test_a_backend_may_fail_single_keys_of_a_write_with_errors_of_their_own() -> None:
+    class PickyDict(ShardedDict):
+        def _store(
+            self, server: str | None, values: dict[Any, Any]
+        ) -> Mapping[Any, BaseException | None]:
+            super()._store(server, {k: v for k, v in values.items() if k.startswith("ok")})
+            return {
+                key: None if key == "quiet" else ValueError(f"too big: {key}")
+                for key in values
+                if not key.startswith("ok")
+            }
+
+    store = PickyDict()
+
+    @asynq()
+    def write(key: str) -> Any:
+        try:
+            yield store.set.asynq(key, 1)
+        except Exception as error:
+            return error
+        return "stored"
+
+    @asynq()
+    def main() -> Any:
+        return (yield [write.asynq(key) for key in ("ok1", "big", "quiet", "ok2")])
+
+    ok1, big, quiet, ok2 = main()
+    assert (ok1, ok2) == ("stored", "stored")
+    assert isinstance(big, ValueError) and str(big) == "too big: big"
+    assert isinstance(quiet, StoreError) and "did not store 'quiet'" in str(quiet)
+    assert store.get_many(["ok1", "big", "ok2"]) == {"ok1": 1, "ok2": 1}
+
+
+def test_errors_keep_their_type_and_name_the_request() -> None:
+    class Odd(Exception):
+        def __init__(self, code: int, detail: str) -> None:
+            super().__init__(code)
+            self.detail = detail
+
+    for raised, message in [
+        (OSError(5, "I/O error"), "[Errno 5] I/O error (ShardedDict get of 'k' on server s0)"),
+        (TimeoutError("timed out"), "timed out (ShardedDict get of 'k' on server s0)"),
+        (KeyError(b"raw"), "\"raw (ShardedDict get of 'k' on server s0)\""),
+        (RuntimeError(), "ShardedDict get of 'k' on server s0"),
+        (Odd(7, "x"), "Odd(7)"),  # cannot be copied: raised as it is
+    ]:
+        store = ShardedDict()
+        store.down["s0"] = raised
+        with pytest.raises(type(raised)) as caught:
+            store.get("k")
+        if isinstance(raised, Odd):
+            assert caught.value is raised and repr(raised) == message
+        else:
+            assert str(caught.value) == message and caught.value.__cause__ is raised
 
 
 def test_keys_the_server_refuses_fail_with_store_error() -> None:
@@ -305,6 +446,11 @@ def test_codecs_round_trip(codec: Any, value: Any) -> None:
 def test_bytes_codec_refuses_other_values() -> None:
     with pytest.raises(TypeError, match="BytesCodec stores bytes, got str"):
         BytesCodec().encode("text")
+    # They would come back as bytes: refused rather than changed.
+    for value in (bytearray(b"x"), memoryview(b"x")):
+        refused = rf"BytesCodec stores bytes, got {type(value).__name__} .*bytes\(value\)"
+        with pytest.raises(TypeError, match=refused):
+            BytesCodec().encode(value)
 
 
 def test_on_request_sees_every_request() -> None:

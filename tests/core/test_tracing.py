@@ -7,6 +7,7 @@ that what a recording sees is exactly what the test arranged.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import threading
@@ -473,6 +474,23 @@ def test_the_svg_is_a_well_formed_timeline_of_rounds_and_flushes(make_batch, tmp
     assert "#e45756" in fills  # the failed flush is drawn in the error colour
 
 
+def test_the_svg_stays_well_formed_whatever_the_batch_is_named(make_batch, tmp_path) -> None:
+    # XML 1.0 cannot hold most control characters, escaped or not, nor lone surrogates.
+    name = "users\x00\x1b[31m.get\ud800\ufffe <&>"
+    batch = make_batch("Users", compute=lambda key: 1 / 0)
+    batch.trace_name = name
+    with record() as recording, pytest.raises(ZeroDivisionError):
+        fetch_all(batch, [1])
+    path = tmp_path / "timeline.svg"
+    recording.write_svg(path)
+    root = ElementTree.parse(path).getroot()
+    texts = [element.text for element in root.iter("{http://www.w3.org/2000/svg}text")]
+    shown = "users\\x00\\x1b[31m.get\\ud800\\ufffe <&>"
+    assert f"flush {shown}" in texts
+    titles = [element.text or "" for element in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert any(title.startswith(f"{shown}: 1 item, round 0") for title in titles)
+
+
 def test_reports_reject_bad_arguments(tmp_path) -> None:
     with record() as recording:
         pass
@@ -614,6 +632,127 @@ def test_a_big_batch_from_the_same_line_breaks_the_run(make_batch) -> None:
     assert finding.location.lineno == fetch_keys_line
 
 
+@asynq()
+def fetch_through_a_wrapper(batch_of: Callable[[], Any], keys: list[Any]) -> Any:
+    values = []
+    for key in keys:
+        values.append((yield fetch.asynq(batch_of(), key)))  # wrapper loop: yield
+    return values
+
+
+@asynq()
+def handler(batch_of: Callable[[], Any], keys: list[Any]) -> Any:
+    values = yield fetch_through_a_wrapper.asynq(batch_of, keys)  # handler: yield
+    return values
+
+
+def site(fn: Any, marker: str) -> str:
+    """How reports name the line of ``fn`` that holds ``marker``."""
+    return str(CodeLocation(__file__, line_of(fn, marker), fn.fn.__qualname__))
+
+
+def test_a_loop_yielding_a_wrapper_task_is_named_not_the_wrappers_yield(make_batch) -> None:
+    users = Batches(make_batch, "users")
+    with pytest.warns(NPlusOneWarning) as caught:
+        with record() as recording:
+            assert handler(users, [1, 2, 3]) == [1, 2, 3]
+    [warning] = caught.list
+    assert (warning.filename, warning.lineno) == (
+        __file__,
+        line_of(fetch_through_a_wrapper, "wrapper loop: yield"),
+    )
+    chain = " -> ".join(
+        [
+            site(handler, "handler: yield"),
+            site(fetch_through_a_wrapper, "wrapper loop: yield"),
+            site(fetch, "fetch: yield"),
+        ]
+    )
+    message = str(warning.message)
+    assert f"each time waited on at {chain}:" in message
+    assert f"a yield inside a loop at {site(fetch_through_a_wrapper, 'wrapper loop: yield')}?" in (
+        message
+    )
+    [finding] = recording.n_plus_one()
+    assert finding.location.lineno == line_of(fetch_through_a_wrapper, "wrapper loop: yield")
+    assert [location.function for location in finding.stack] == [
+        "handler",
+        "fetch_through_a_wrapper",
+        "fetch",
+    ]
+    # Each flush knows the whole chain, and still the line of the innermost yield.
+    flush = recording.flushes[0]
+    assert list(flush.stacks) == [finding.stack]
+    assert list(flush.locations) == [finding.stack[-1]]
+
+
+def test_the_loop_is_named_under_asyncio_too(make_batch) -> None:
+    users = Batches(make_batch, "users")
+    with pytest.warns(NPlusOneWarning) as caught:
+        with record():
+            assert asyncio.run(handler.asyncio(users, [1, 2, 3])) == [1, 2, 3]
+    [warning] = caught.list
+    assert warning.lineno == line_of(fetch_through_a_wrapper, "wrapper loop: yield")
+    assert site(handler, "handler: yield") in str(warning.message)
+
+
+def test_a_synchronous_call_inside_a_task_continues_the_chain(make_batch) -> None:
+    users = Batches(make_batch, "users")
+
+    @asynq()
+    def calls_synchronously() -> Any:
+        yield None
+        return fetch_through_a_wrapper(users, [1, 2, 3])  # synchronous call
+
+    with record(warn_n_plus_one=False) as recording:
+        assert calls_synchronously() == [1, 2, 3]
+    [finding] = recording.n_plus_one()
+    assert [location.lineno for location in finding.stack] == [
+        line_of(calls_synchronously, "synchronous call"),
+        line_of(fetch_through_a_wrapper, "wrapper loop: yield"),
+        line_of(fetch, "fetch: yield"),
+    ]
+    assert finding.location == finding.stack[1]
+
+
+@asynq()
+def nested(batch: Any, depth: int) -> Any:
+    if depth == 0:
+        return (yield batch.item(depth))  # nested: leaf
+    return (yield nested.asynq(batch, depth - 1))  # nested: down
+
+
+@asynq()
+def fork(batch: Any, depths: list[int]) -> Any:
+    return (yield [nested.asynq(batch, depth) for depth in depths])  # fork: yield
+
+
+@asynq()
+def chain_to_fork(batch: Any, depth: int, depths: list[int]) -> Any:
+    if depth == 0:
+        return (yield fork.asynq(batch, depths))  # chain: fork
+    return (yield chain_to_fork.asynq(batch, depth - 1, depths))  # chain: down
+
+
+def test_a_deep_chain_keeps_its_innermost_yield_sites(make_batch) -> None:
+    batch = make_batch("Users")
+    with record() as recording:
+        # The second branch reuses what the first learned of the tasks above
+        # the fork, and still keeps only the innermost sites of its own stack.
+        chain_to_fork(batch, 15, [1, 8])
+    [flush] = recording.flushes
+    chain_down, chain_fork = (
+        line_of(chain_to_fork, "chain: down"),
+        line_of(chain_to_fork, "chain: fork"),
+    )
+    fork_yield = line_of(fork, "fork: yield")
+    down, leaf = line_of(nested, "nested: down"), line_of(nested, "nested: leaf")
+    assert [[location.lineno for location in stack] for stack in flush.stacks] == [
+        [chain_down] * 8 + [chain_fork, fork_yield, down, leaf],
+        [chain_down, chain_fork, fork_yield] + [down] * 8 + [leaf],
+    ]
+
+
 # -- assert_max_rounds --------------------------------------------------------------------
 
 
@@ -645,11 +784,29 @@ def test_assert_max_rounds_fails_listing_rounds_batches_and_locations(make_batch
         assert lines[2 + index].startswith(f"  round {index}: TinyBatch (1 item from ")
         assert lines[2 + index].endswith(f"{location})")
     assert "batches:\n  TinyBatch: 3 flushes in 3 rounds, 3 items" in message
-    assert "code locations that yielded the items:\n" in message
+    assert "code locations that yielded the items (through the yields above them):\n" in message
     assert f"{location}: TinyBatch, 3 items in 3 rounds" in message
     assert "likely cause:\n  N+1 batching: TinyBatch was flushed in 3 rounds" in message
     assert isinstance(raised.value, AssertionError)
     assert guard.recording is not None and guard.recording.rounds == 3
+
+
+def test_assert_max_rounds_names_the_chain_of_yields(make_batch) -> None:
+    users = Batches(make_batch, "users")
+    with pytest.raises(TooManyRoundsError) as raised, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NPlusOneWarning)
+        with assert_max_rounds(1):
+            handler(users, [1, 2])
+    chain = " -> ".join(
+        [
+            site(handler, "handler: yield"),
+            site(fetch_through_a_wrapper, "wrapper loop: yield"),
+            site(fetch, "fetch: yield"),
+        ]
+    )
+    lines = str(raised.value).splitlines()
+    assert lines[2] == f"  round 0: TinyBatch (1 item from {chain})"
+    assert f"  {chain}: TinyBatch, 2 items in 2 rounds" in lines
 
 
 def test_assert_max_rounds_cuts_long_lists_of_rounds(make_batch) -> None:

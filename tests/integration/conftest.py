@@ -228,6 +228,47 @@ def silent_server() -> Iterator[tuple[str, int]]:
         listener.close()
 
 
+class Listener:
+    """A TCP port that accepts connections and never answers; counts them."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.socket.setblocking(False)
+        self.accepted: list[socket.socket] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.socket.getsockname()
+        return host, port
+
+    def connections(self) -> int:
+        """How many connections clients have opened so far (the kernel accepts
+        them for us: each is counted once it is taken from the backlog)."""
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except BlockingIOError:
+                return len(self.accepted)
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        for connection in self.accepted:
+            connection.close()
+        self.socket.close()
+
+
+@pytest.fixture
+def hung_server() -> Iterator[Listener]:
+    """A hung server whose connections are counted (a retry opens a new one)."""
+    listener = Listener()
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
 @pytest.fixture
 def closed_port() -> int:
     """A port nothing listens on (connections are refused)."""

@@ -8,6 +8,7 @@ counts keys, not commands; it is checked too, per server).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
@@ -149,10 +150,51 @@ def test_ttl_applies_to_every_set(address: tuple[str, int], prefix: str) -> None
 def test_an_oversized_value_fails_its_write_and_the_client_recovers(store: Any) -> None:
     from pymemcache.exceptions import MemcacheServerError
 
-    with pytest.raises(MemcacheServerError):
-        store.set("huge", "x" * (2 * 1024 * 1024))
+    huge = "x" * (2 * 1024 * 1024)
+    with pytest.raises(MemcacheServerError) as raised:
+        store.set("huge", huge)
+    message = str(raised.value)
+    assert message.startswith("object too large for cache (MemcacheStore set of ")
+    assert f"'{store.key_prefix}huge'" in message and f"{len(huge) + 2} bytes" in message
     store.set("small", 1)
     assert store.get("small") == 1
+
+
+@asynq()
+def write_each(store: Any, values: dict[str, Any]) -> Any:
+    """Writes each value in its own task, all in one round: key -> "stored" or the error."""
+
+    @asynq()
+    def write(key: str, value: Any) -> Any:
+        try:
+            yield store.set.asynq(key, value)
+        except Exception as error:
+            return error
+        return "stored"
+
+    outcomes = yield [write.asynq(key, value) for key, value in values.items()]
+    return dict(zip(values, outcomes, strict=True))
+
+
+@pytest.mark.parametrize("under_asyncio", [False, True])
+def test_an_oversized_value_fails_only_its_own_write_in_a_round(
+    store: Any, under_asyncio: bool
+) -> None:
+    from pymemcache.exceptions import MemcacheServerError
+
+    huge = "x" * (2 * 1024 * 1024)
+    values = {"a": 1, "huge": huge, "b": 2}
+    if under_asyncio:
+        outcomes = asyncio.run(write_each.asyncio(store, values))
+    else:
+        outcomes = write_each(store, values)
+    assert (outcomes["a"], outcomes["b"]) == ("stored", "stored")
+    error = outcomes["huge"]
+    assert isinstance(error, MemcacheServerError)
+    assert "object too large for cache" in str(error) and f"{len(huge) + 2} bytes" in str(error)
+    assert f"'{store.key_prefix}huge'" in str(error)
+    assert f"'{store.key_prefix}a'" not in str(error)
+    assert store.get_many(["a", "b", "huge"]) == {"a": 1, "b": 2}
 
 
 def test_invalid_keys_are_refused_when_the_call_is_made(store: Any) -> None:
@@ -160,8 +202,31 @@ def test_invalid_keys_are_refused_when_the_call_is_made(store: Any) -> None:
         store.get.asynq("has space")
     with pytest.raises(ValueError, match=r"MemcacheStore.set\(\): invalid key"):
         store.set.asynq("k" * 300, 1)
-    with pytest.raises(TypeError, match=r"MemcacheStore.get_many\(\): keys are str, got 7"):
-        store.get_many(["fine", 7])
+    with pytest.raises(TypeError, match=r"MemcacheStore.get_many\(\): keys are str, bytes, int "):
+        store.get_many(["fine", True])
+    with pytest.raises(
+        ValueError, match=r"MemcacheStore.get\(\): invalid key b'\\xff': bytes keys"
+    ):
+        store.get.asynq(b"\xff")
+    with pytest.raises(ValueError, match=r"MemcacheStore.set\(\): invalid key b'a b'"):
+        store.set.asynq(b"a b", 1)
+
+
+def test_scalar_keys_are_sent_as_text(store: Any) -> None:
+    store.set(1, "one")
+    store.set(2.5, "two and a half")
+    store.set(3.0, "three point zero")
+    wire = store.client.get_many([store.key_prefix + name for name in ("1", "2.5", "3.0", "3")])
+    assert wire == {
+        store.key_prefix + "1": b'"one"',
+        store.key_prefix + "2.5": b'"two and a half"',
+        store.key_prefix + "3.0": b'"three point zero"',
+    }
+    assert store.get("1") == store.get(b"1") == store.get(1) == "one"
+    # 3 == 3.0 in Python, yet they are two keys (as redis-py would name them), in one round too.
+    assert read_all(store, [3, 3.0, 1, "1"]) == [MISSING, "three point zero", "one", "one"]
+    assert asyncio.run(read_all.asyncio(store, [b"1", 2.5])) == ["one", "two and a half"]
+    assert store.get_many([1, "2.5", 4]) == {1: "one", "2.5": "two and a half"}
 
 
 def test_urls_are_checked() -> None:
@@ -250,6 +315,8 @@ def test_a_pool_places_keys_where_hash_client_looks(pool: Any) -> None:
     keys = [f"place{i}" for i in range(30)]
     pool.set_many(dict.fromkeys(keys, "v"))
     assert all(pool.client.get(pool.key_prefix + key) == b'"v"' for key in keys)
+    pool.set_many(dict.fromkeys(range(30), "n"))
+    assert all(pool.client.get(pool.key_prefix + str(uid)) == b'"n"' for uid in range(30))
     pool.client.set(pool.key_prefix + "direct", b"[1]")
     assert pool.get("direct") == [1]
 
@@ -276,15 +343,20 @@ def test_a_dead_server_in_the_pool_fails_only_its_keys(
             try:
                 yield store.set.asynq(key, key)
                 outcomes[key] = yield store.get.asynq(key)
-            except ConnectionRefusedError:
-                outcomes[key] = "refused"
+            except ConnectionRefusedError as error:
+                outcomes[key] = error
 
         @asynq()
         def main() -> Any:
             yield [write_then_read.asynq(key) for key in keys]
 
         main()
-        assert outcomes == {key: key if key in on_live else "refused" for key in keys}
+        assert {key: outcomes[key] for key in on_live} == {key: key for key in on_live}
+        errors = [outcomes[key] for key in keys if key not in on_live]
+        assert all(isinstance(error, ConnectionRefusedError) for error in errors)
+        # The error names the dead server, and the keys its request carried.
+        assert f"on server 127.0.0.1:{closed_port})" in str(errors[0])
+        assert f"MemcacheStore set of '{prefix}k" in str(errors[0])
 
 
 def test_a_ttl_over_30_days_is_sent_as_a_unix_time(address: tuple[str, int], prefix: str) -> None:

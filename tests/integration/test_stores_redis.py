@@ -6,6 +6,11 @@ flush of N lookups must reach Redis as one MGET per server.
 
 from __future__ import annotations
 
+import asyncio
+import enum
+import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -57,6 +62,51 @@ def test_values_round_trip_and_missing_is_not_none(store: Any, redis_client: Any
     assert redis_client.get("test:data") == b'{"a":[1,2]}'  # the prefix is on the wire
     store.delete("data")
     assert store.get("data") is MISSING
+
+
+def test_json_refuses_at_set_what_it_would_give_back_changed(
+    store: Any, redis_client: Any
+) -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"RedisStore.set\(\): cannot encode the value of 1 \(dict\) with JsonCodec\(\): "
+        r"JsonCodec cannot store the int key 1: JSON object keys are text",
+    ):
+        store.set(1, {1: "a"})
+
+    @asynq()
+    def write() -> Any:
+        yield store.set.asynq("pair", (1, 2))
+
+    with pytest.raises(TypeError, match=r"of 'pair' \(tuple\) .*: it would come back as a list"):
+        asyncio.run(write.asyncio())
+    assert redis_client.keys("*") == []
+
+
+def test_a_foreign_value_names_its_key_and_the_codec(
+    store: Any, redis_client: Any, redis_server: Any
+) -> None:
+    redis_client.set("test:foreign", b"\x80not ours")
+    redis_client.set("test:ours", b'"fine"')
+
+    @asynq()
+    def read(key: str) -> Any:
+        try:
+            return (yield store.get.asynq(key))
+        except ValueError as error:
+            return error
+
+    @asynq()
+    def main() -> Any:
+        return (yield [read.asynq("ours"), read.asynq("foreign")])
+
+    for ours, foreign in (main(), asyncio.run(main.asyncio())):
+        assert ours == "fine"
+        assert isinstance(foreign, UnicodeDecodeError)
+        assert str(foreign).endswith(
+            f"(RedisStore get of b'test:foreign' on server 127.0.0.1:{redis_server.port}, "
+            "decoding its 9 bytes with JsonCodec())"
+        )
 
 
 def test_a_flush_of_many_lookups_is_one_mget(store: Any, redis_client: Any) -> None:
@@ -158,6 +208,9 @@ def test_a_refused_connection_fails_only_the_waiting_tasks(closed_port: int) -> 
         assert outcomes["unrelated"] == "finished"
         assert isinstance(outcomes["a"], redis.ConnectionError)
         assert outcomes["a"] is outcomes["b"]  # one request failed, its two waiters learn it
+        assert str(outcomes["a"]).endswith(
+            f"(RedisStore get of b'a', b'b' on server 127.0.0.1:{closed_port})"
+        )
 
 
 def test_a_hung_server_times_out_instead_of_hanging(silent_server: tuple[str, int]) -> None:
@@ -171,6 +224,69 @@ def test_a_hung_server_times_out_instead_of_hanging(silent_server: tuple[str, in
         with pytest.raises(redis.TimeoutError):
             read_all(store, ["a", "b"])
         assert time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("under_asyncio", [False, True])
+def test_a_timeout_is_not_retried(hung_server: Any, under_asyncio: bool) -> None:
+    import redis
+
+    from asynq_batching.stores.redis import RedisStore
+
+    host, port = hung_server.address
+    with RedisStore.from_url(f"redis://{host}:{port}", timeout=0.2) as store:  # retries=1
+        assert store.client.get_connection_kwargs()["socket_timeout"] == 0.2
+        with pytest.raises(redis.TimeoutError) as raised:
+            if under_asyncio:
+                asyncio.run(read_all.asyncio(store, ["a", "b"]))
+            else:
+                read_all(store, ["a", "b"])
+        # One connection, one wait of `timeout`: the request was not sent again.
+        assert hung_server.connections() == 1
+        assert f"on server {host}:{port}" in str(raised.value)
+
+
+def test_a_broken_connection_is_retried() -> None:
+    import redis
+
+    from asynq_batching.stores.redis import RedisStore
+
+    for retries in (0, 2):
+        closing = ClosingServer()
+        url = f"redis://127.0.0.1:{closing.port}"
+        with RedisStore.from_url(url, timeout=5, retries=retries) as store:
+            with pytest.raises(redis.ConnectionError):
+                store.get("a")
+        closing.stop()
+        assert closing.accepted == retries + 1
+
+
+class ClosingServer:
+    """A server that closes every connection as soon as it accepts it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            connection, _ = self.listener.accept()
+            if self.stopping:
+                connection.close()
+                return
+            # Counted before the client can see the connection closed.
+            self.accepted += 1
+            connection.close()
+
+    def stop(self) -> None:
+        # Closing the listener would not wake accept(); a last connection does.
+        self.stopping = True
+        socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+        self.thread.join(timeout=5)
+        self.listener.close()
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -190,9 +306,51 @@ def test_bad_arguments_are_refused() -> None:
             RedisStore.from_url("redis://127.0.0.1:1", timeout=timeout)
 
 
-def test_keys_must_be_str(store: Any) -> None:
-    with pytest.raises(TypeError, match=r"RedisStore.get\(\): keys are str, got 42"):
-        store.get.asynq(42)
+def test_scalar_keys_name_the_redis_key_redis_py_names(redis_client: Any) -> None:
+    from asynq_batching.stores.redis import RedisStore
+
+    store = RedisStore(redis_client, codec=BytesCodec())
+    redis_client.set(1, b"by redis-py")  # redis-py sends the int 1 as b"1"
+    assert store.get(1) == store.get("1") == store.get(b"1") == b"by redis-py"
+    store.set(2, b"two")
+    store.set(2.5, b"two and a half")
+    store.set(3.0, b"three point zero")
+    assert redis_client.mget("2", "2.5", "3.0", "3") == [
+        b"two",
+        b"two and a half",
+        b"three point zero",
+        None,
+    ]
+    # 3 == 3.0 in Python, but redis-py sends b"3" and b"3.0": two keys, in one round too.
+    assert read_all(store, [3, 3.0, "2", 2, b"2"]) == [MISSING, b"three point zero"] + [b"two"] * 3
+    assert asyncio.run(read_all.asyncio(store, [1, "1", 3.0])) == [
+        b"by redis-py",
+        b"by redis-py",
+        b"three point zero",
+    ]
+    store.delete_many([1, 2.5])
+    assert redis_client.exists("1", "2.5") == 0
+
+
+def test_int_keys_with_a_prefix(store: Any, redis_client: Any) -> None:
+    store.set_many({7: "seven", 8: "eight"})
+    assert redis_client.get("test:7") == b'"seven"'
+    assert store.get_many([7, "8", 9]) == {7: "seven", "8": "eight"}
+    with pytest.raises(ValueError, match=r"RedisStore.get\(\): cannot encode the key '\\ud800'"):
+        store.get.asynq("\ud800")
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+@pytest.mark.parametrize("key", [True, None, (1, 2), Color.RED, 1j, bytearray(b"1")])
+def test_other_keys_are_refused_naming_the_call_and_the_key(store: Any, key: Any) -> None:
+    expected = rf"RedisStore.get\(\): keys are str, bytes, int or float, got {re.escape(repr(key))}"
+    with pytest.raises(TypeError, match=expected):
+        store.get.asynq(key)
+    with pytest.raises(TypeError, match=r"RedisStore.get_many\(\): keys are str, bytes, int or"):
+        store.get_many.asynq(["fine", key])
 
 
 # -- Redis Cluster -----------------------------------------------------------
@@ -254,3 +412,7 @@ def test_cluster_writes_and_deletes_across_nodes(cluster_store: tuple[Any, list[
     assert store.get_many(keys) == {key: i for i, key in enumerate(keys)}
     store.delete_many(keys[:25])
     assert store.get_many(keys) == {key: i for i, key in enumerate(keys) if i >= 25}
+    uids = list(range(50))  # int keys: on the node of their digits' slot
+    store.set_many({uid: -uid for uid in uids})
+    assert nodes[0].get("7") == b"-7" or nodes[1].get("7") == b"-7"
+    assert store.get_many([*uids, "7"]) == {**{uid: -uid for uid in uids}, "7": -7}

@@ -7,6 +7,7 @@ every statement the connection runs.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,6 +149,49 @@ def test_integer_keys_and_a_codec(connection: sqlite3.Connection) -> None:
     assert isinstance(stored, bytes)
 
 
+@pytest.fixture
+def by_id(tmp_path: Path) -> Iterator[SqlStore]:
+    connection = sqlite3.connect(tmp_path / "ids.db")
+    connection.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)")
+    yield SqlStore(connection, "people", key_column="id", value_column="name")
+    connection.close()
+
+
+def test_a_key_of_another_type_finds_the_row_the_database_matches(by_id: SqlStore) -> None:
+    by_id.set("3", "cy")  # SQLite stores the integer 3
+    assert by_id.get("3") == "cy"
+    assert by_id.get(3) == "cy"
+    assert by_id.get("4") is MISSING
+    by_id.set(5, "eve")
+    # Both spellings of a key in one request, present and absent keys mixed.
+    assert by_id.get_many(["3", 3, "4", 5, "5", 6]) == {"3": "cy", 3: "cy", 5: "eve", "5": "eve"}
+    assert read_all(by_id, ["5", 3, "3", "x"]) == ["eve", "cy", "cy", MISSING]
+
+
+def test_a_key_of_another_type_under_asyncio(by_id: SqlStore) -> None:
+    by_id.set_many({1: "ada", 2: "bo"})
+    assert asyncio.run(read_all.asyncio(by_id, ["1", 2, "2", 9])) == ["ada", "bo", "bo", MISSING]
+
+
+def test_a_text_key_column_read_with_int_keys(users: SqlStore) -> None:
+    users.set_many({"1": "ada", "u2": "bo"})
+    assert users.get(1) == "ada"
+    assert users.get_many([1, "1", "u2", 2]) == {1: "ada", "1": "ada", "u2": "bo"}
+
+
+def test_keys_of_the_columns_type_cost_one_select(by_id: SqlStore) -> None:
+    by_id.set_many({1: "ada", 3: "cy"})
+    traced = Traced(by_id.connection)
+    assert by_id.get_many([1, 2, 3]) == {1: "ada", 3: "cy"}
+    assert len(traced.of("SELECT")) == 1
+    traced.statements.clear()
+    # Another type: the rows the first SELECT returned are told apart by a second one.
+    before = by_id.request_count
+    assert by_id.get_many([1, "3", 2]) == {1: "ada", "3": "cy"}
+    assert len(traced.of("SELECT")) == 2
+    assert by_id.request_count == before + 2
+
+
 @pytest.mark.parametrize("paramstyle", ["qmark", "named", "numeric"])
 def test_paramstyles_sqlite_understands(connection: sqlite3.Connection, paramstyle: str) -> None:
     store = SqlStore(
@@ -201,6 +245,23 @@ def test_the_sql_sent_in_each_paramstyle(paramstyle: str, select: str, params: A
     ((sql, sent),) = connection.executed
     assert sql == f"SELECT k, v FROM kv WHERE k {select}"
     assert sent == params
+
+
+def test_a_failed_rollback_is_reported_with_the_statements_error() -> None:
+    class Broken(RecordingConnection):
+        def execute(self, sql: str, params: Any) -> None:
+            raise RuntimeError("disk full")
+
+        def rollback(self) -> None:
+            raise ConnectionError("connection lost")
+
+    store = SqlStore(Broken(), "kv", key_column="k", value_column="v", paramstyle="qmark")
+    with pytest.raises(RuntimeError) as raised:
+        store.set("a", 1)
+    assert str(raised.value) == (
+        "disk full (and the rollback failed: ConnectionError('connection lost')) "
+        "(SqlStore(kv) set of 'a')"
+    )
 
 
 def test_mysql_upserts() -> None:

@@ -31,11 +31,12 @@ import contextlib
 import json
 import math
 import os
+import re
 import time
 import warnings
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
@@ -43,7 +44,7 @@ from xml.sax.saxutils import escape
 from . import _debug
 from .__about__ import __version__
 from .futures import DeferredFuture
-from .scheduler import _futures_in, _name_of, get_scheduler
+from .scheduler import RUNNING, _futures_in, _name_of, get_scheduler
 
 __all__ = [
     "record",
@@ -52,6 +53,7 @@ __all__ = [
     "TaskStep",
     "BatchStats",
     "CodeLocation",
+    "YieldStack",
     "NPlusOne",
     "NPlusOneWarning",
     "assert_max_rounds",
@@ -81,6 +83,11 @@ class CodeLocation(NamedTuple):
         return f"{_short_path(self.filename)}:{self.lineno} in {self.function}"
 
 
+YieldStack = tuple[CodeLocation, ...]
+"""The yield sites up the asynq stack of a wait, outermost first: the line each
+waiting task stands at, down to the ``yield`` of the batch item itself."""
+
+
 class TaskStep(NamedTuple):
     """One run of a task, from being resumed to its next wait or its end.
 
@@ -104,7 +111,9 @@ class Flush:
     seconds since the recording started. ``error`` is what ``flush()`` raised
     or else the error of the first failed item (None if all succeeded);
     ``failed_items`` counts the items that got an error. ``locations`` maps
-    each code location that yielded items of the batch to how many.
+    each code location that yielded items of the batch to how many;
+    ``stacks`` does the same for the yield sites up the asynq stack of each
+    of those yields (``YieldStack``, outermost first, ending with the location).
     """
 
     batch: str
@@ -116,6 +125,7 @@ class Flush:
     duration: float
     error: BaseException | None
     locations: Mapping[CodeLocation, int]
+    stacks: Mapping[YieldStack, int] = field(default_factory=dict)
 
     @property
     def end(self) -> float:
@@ -139,18 +149,24 @@ class BatchStats(NamedTuple):
 
 @dataclass(frozen=True)
 class NPlusOne:
-    """A run of tiny flushes of ``batch`` waited on at ``location``, in ``rounds``."""
+    """A run of tiny flushes of ``batch`` in ``rounds``, each waited on through
+    the same ``stack`` of yields (outermost first). ``location`` is the likely
+    loop: the innermost yield site of the stack whose task went on between the
+    rounds (the wrappers below it are new tasks each time), else the innermost."""
 
     batch: str
     location: CodeLocation
     rounds: tuple[int, ...]
     items: int
+    stack: YieldStack = ()
 
     def __str__(self) -> str:
+        waited_at = _describe_stack(self.stack) if self.stack else str(self.location)
+        loop = "" if waited_at == str(self.location) else f" at {self.location}"
         return (
             f"N+1 batching: {self.batch} was flushed in {len(self.rounds)} rounds "
             f"({_round_span(self.rounds)}) with {self.items} items in all, each time "
-            f"waited on at {self.location}: is there a yield inside a loop? Yield the "
+            f"waited on at {waited_at}: is there a yield inside a loop{loop}? Yield the "
             "futures of all iterations at once (a list) to batch them in one round."
         )
 
@@ -192,10 +208,18 @@ class Recording:
         # on_after_batch_flush): more than one when groups flush concurrently.
         self._flushed_groups: list[list[Any]] = []
         self._after_flush = False  # no task ran since the last flush started
-        # id(group) -> (group, code location -> items waited on there)
-        self._waits: dict[int, tuple[Any, Counter[CodeLocation]]] = {}
+        # id(group) -> (group, yield stack -> items waited on through it)
+        self._waits: dict[int, tuple[Any, Counter[YieldStack]]] = {}
         self._names: dict[Any, str] = {}
         self._locations: dict[tuple[int, int], tuple[Any, CodeLocation]] = {}
+        # yield stack -> (the iteration_index of each of its tasks when first
+        # seen, the levels whose task has gone on since): tells loops, whose
+        # task goes on, from the wrappers they call, new tasks each time.
+        self._progress: dict[YieldStack, tuple[tuple[int, ...], set[int]]] = {}
+        # id(task) -> (task, its iteration_index, its stack, their indexes) for
+        # the tasks waited on by the tasks that wait on batches: the siblings of
+        # a wave share them. Emptied at each flush, which may make them go on.
+        self._above: dict[int, tuple[Any, int, YieldStack, tuple[int, ...]]] = {}
 
     # -- the block -----------------------------------------------------------
 
@@ -239,6 +263,7 @@ class Recording:
                 del tracers[index]
                 break
         self._waits.clear()
+        self._above.clear()
 
     @property
     def active(self) -> bool:
@@ -276,6 +301,7 @@ class Recording:
             self._note_waits(task)
 
     def _flush_started(self, group: Any) -> None:
+        self._above.clear()
         if not self._after_flush:
             self.rounds += 1
             self._after_flush = True
@@ -304,7 +330,10 @@ class Recording:
         # The group first, then those flushed together with it, each once.
         for flushed in {id(each): each for each in (group, *groups)}.values():
             waited = self._waits.pop(id(flushed), None)
-            locations = dict(waited[1]) if waited is not None else {}
+            stacks = dict(waited[1]) if waited is not None else {}
+            locations: Counter[CodeLocation] = Counter()
+            for stack, count in stacks.items():
+                locations[stack[-1]] += count
             items, failed, item_error = _outcome_of(flushed, locations)
             raised = error if flushed is group else None
             self.flushes.append(
@@ -317,12 +346,13 @@ class Recording:
                     start=start - self._started,
                     duration=duration,
                     error=raised if raised is not None else item_error,
-                    locations=locations,
+                    locations=dict(locations),
+                    stacks=stacks,
                 )
             )
 
     def _note_waits(self, task: Any) -> None:
-        location = None
+        stack = None
         yielded = task._yielded
         # One batch item is the common case; anything else takes the general route.
         futures = (yielded,) if isinstance(yielded, DeferredFuture) else _futures_in(yielded)
@@ -332,12 +362,51 @@ class Recording:
             group = _group_of(future)
             if group is None:
                 continue
-            if location is None:
-                location = self._location_of(task)
+            if stack is None:
+                stack = self._stack_of(task)
             waited = self._waits.get(id(group))
             if waited is None:
                 waited = self._waits[id(group)] = (group, Counter())
-            waited[1][location] += 1
+            waited[1][stack] += 1
+
+    def _stack_of(self, task: Any) -> YieldStack:
+        """The yield sites from the outermost task waiting (through tasks) on
+        ``task`` down to ``task``'s own, at most ``_MAX_STACK`` of them; notes
+        which of their tasks went on since this stack was first seen."""
+        chain = [task]
+        stack: YieldStack = ()
+        indexes: tuple[int, ...] = ()
+        above = self._above
+        while len(chain) < _MAX_STACK:
+            waiter = _waiter_of(chain[-1])
+            if waiter is None:
+                break
+            known = above.get(id(waiter))
+            if known is not None and known[0] is waiter and known[1] == waiter.iteration_index:
+                stack, indexes = known[2], known[3]
+                break
+            chain.append(waiter)
+        for level in range(len(chain) - 1, -1, -1):
+            each = chain[level]
+            stack += (self._location_of(each),)
+            indexes += (each.iteration_index,)
+            if len(stack) > _MAX_STACK:  # on top of a known stack
+                stack, indexes = stack[1:], indexes[1:]
+            if level:
+                above[id(each)] = (each, each.iteration_index, stack, indexes)
+        progress = self._progress.get(stack)
+        if progress is None:
+            self._progress[stack] = (indexes, set())
+        elif indexes != progress[0]:
+            first, moved = progress
+            moved.update(level for level, index in enumerate(indexes) if index != first[level])
+        return stack
+
+    def _loop_of(self, stack: YieldStack) -> CodeLocation:
+        """The site of ``stack`` most likely to be a loop (see ``NPlusOne``)."""
+        progress = self._progress.get(stack)
+        moved = progress[1] if progress is not None else ()
+        return stack[max(moved)] if moved else stack[-1]
 
     def _name_of(self, task: Any) -> str:
         fn = getattr(task, "fn", None)
@@ -421,19 +490,20 @@ class Recording:
         min_rounds = self.n_plus_one_rounds if min_rounds is None else min_rounds
         max_items = self.n_plus_one_max_items if max_items is None else max_items
         _check_n_plus_one_settings("Recording.n_plus_one()", min_rounds, max_items)
-        runs: dict[tuple[str, CodeLocation], list[Flush]] = {}
+        runs: dict[tuple[str, YieldStack], list[Flush]] = {}
         found: list[NPlusOne] = []
 
-        def close(key: tuple[str, CodeLocation]) -> None:
+        def close(key: tuple[str, YieldStack]) -> None:
             run = runs.pop(key, [])
             rounds = tuple(dict.fromkeys(flush.round for flush in run))
             if len(rounds) >= min_rounds:
-                items = sum(flush.locations[key[1]] for flush in run)
-                found.append(NPlusOne(key[0], key[1], rounds, items))
+                batch, stack = key
+                items = sum(flush.stacks[stack] for flush in run)
+                found.append(NPlusOne(batch, self._loop_of(stack), rounds, items, stack))
 
         for flush in self.flushes:
-            for location in flush.locations:
-                key = (flush.batch, location)
+            for stack in flush.stacks:
+                key = (flush.batch, stack)
                 if flush.items > max_items:
                     close(key)
                     continue
@@ -583,7 +653,8 @@ def record(
     ends without an error and ``warn_n_plus_one`` is true, every N+1 pattern
     (see ``Recording.n_plus_one``: ``n_plus_one_rounds`` flushes in a row of
     at most ``n_plus_one_max_items`` items) is reported as an
-    ``NPlusOneWarning`` pointing at the line of the ``yield``.
+    ``NPlusOneWarning`` naming the yields up the asynq stack and pointing at
+    the likely loop among them (see ``NPlusOne``).
     """
     _check_n_plus_one_settings("record()", n_plus_one_rounds, n_plus_one_max_items)
     return Recording(
@@ -662,20 +733,20 @@ def _too_many_rounds(recording: Recording, max_rounds: int) -> str:
             f"  {stat.batch}: {_plural(stat.flushes, 'flush', 'flushes')} in "
             f"{_plural(stat.rounds, 'round')}, {_plural(stat.items, 'item')}"
         )
-    located: dict[CodeLocation, dict[str, Any]] = {}
+    located: dict[YieldStack, dict[str, Any]] = {}
     for flush in recording.flushes:
-        for location, count in flush.locations.items():
-            entry = located.setdefault(location, {"items": 0, "rounds": set(), "batches": {}})
+        for stack, count in flush.stacks.items():
+            entry = located.setdefault(stack, {"items": 0, "rounds": set(), "batches": {}})
             entry["items"] += count
             entry["rounds"].add(flush.round)
             entry["batches"][flush.batch] = None
-    lines.append("code locations that yielded the items:")
+    lines.append("code locations that yielded the items (through the yields above them):")
     if not located:
         lines.append("  none recorded (the items were not waited on by tasks)")
-    for location, entry in located.items():
+    for stack, entry in located.items():
         lines.append(
-            f"  {location}: {', '.join(entry['batches'])}, {_plural(entry['items'], 'item')} "
-            f"in {_plural(len(entry['rounds']), 'round')}"
+            f"  {_describe_stack(stack)}: {', '.join(entry['batches'])}, "
+            f"{_plural(entry['items'], 'item')} in {_plural(len(entry['rounds']), 'round')}"
         )
     findings = recording.n_plus_one()
     if findings:
@@ -686,14 +757,18 @@ def _too_many_rounds(recording: Recording, max_rounds: int) -> str:
 
 def _describe_flush(flush: Flush) -> str:
     text = f"{flush.batch} ({_plural(flush.items, 'item')}"
-    if flush.locations:
-        ranked = sorted(flush.locations.items(), key=lambda pair: -pair[1])
-        shown = ", ".join(str(location) for location, _ in ranked[:2])
+    if flush.stacks:
+        ranked = sorted(flush.stacks.items(), key=lambda pair: -pair[1])
+        shown = ", ".join(_describe_stack(stack) for stack, _ in ranked[:2])
         more = f" and {len(ranked) - 2} more" if len(ranked) > 2 else ""
         text += f" from {shown}{more}"
     if flush.failed_items:
         text += f", {flush.failed_items} failed"
     return text + ")"
+
+
+def _describe_stack(stack: YieldStack) -> str:
+    return " -> ".join(map(str, stack))
 
 
 # -- OpenTelemetry ---------------------------------------------------------------
@@ -773,6 +848,10 @@ def _end_flush_span(opened: Any, group: Any, error: BaseException | None) -> Non
 
 # -- helpers ---------------------------------------------------------------------
 
+# How many yield sites up the asynq stack a wait names: the innermost ones,
+# where the loops that make N+1 rounds are.
+_MAX_STACK = 12
+
 # The registry of NPlusOneWarning: a "default" filter shows each message once.
 _warning_registry: dict[Any, Any] = {}
 
@@ -787,6 +866,18 @@ def _check_n_plus_one_settings(owner: str, rounds: Any, max_items: Any) -> None:
 def _check_path(owner: str, path: Any) -> None:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{owner} takes a file path (str or os.PathLike), got {path!r}")
+
+
+def _waiter_of(task: Any) -> Any:
+    """The task waiting on ``task`` (the first, if several), or the running task
+    that called it synchronously; None for a root."""
+    waiter = task._waiters
+    if waiter is None:
+        creator = getattr(task, "creator", None)
+        return creator if creator is not None and creator._state == RUNNING else None
+    if type(waiter) is list:
+        waiter = waiter[0]
+    return waiter if getattr(waiter, "_state", None) is not None else None
 
 
 def _group_of(future: Any) -> Any:
@@ -1033,7 +1124,7 @@ def _render_svg(recording: Recording, width: int) -> str:
             tip += f" ({flush.error!r})"
         out.append(
             f'<rect x="{x0:.2f}" y="{y}" width="{bar:.2f}" height="{row_height - 8}" '
-            f'fill="{color}" rx="2"><title>{escape(tip)}</title></rect>'
+            f'fill="{color}" rx="2"><title>{_xml_text(tip)}</title></rect>'
         )
         label = _plural(flush.items, "item")
         if bar < 7 * len(label) + 8:
@@ -1095,8 +1186,19 @@ def _text(
 ) -> str:
     return (
         f'<text x="{x:.2f}" y="{y:.2f}" text-anchor="{anchor}" fill="{fill}" '
-        f'font-size="{size}" font-weight="{weight}">{escape(text)}</text>'
+        f'font-size="{size}" font-weight="{weight}">{_xml_text(text)}</text>'
     )
+
+
+# What XML 1.0 cannot hold, even as a character reference: most control
+# characters, lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    """``text`` as XML character data; what XML cannot hold is shown as its Python escape."""
+    shown = _NOT_XML.sub(lambda match: ascii(match[0])[1:-1], text)
+    return escape(shown)
 
 
 def _clip(text: str, limit: int) -> str:

@@ -26,10 +26,17 @@ patch installs can also be called the asynq way:
   ``new`` for an asynq function becomes an asynq function itself.
 - Decorating a generator function keeps the patch active for the generator's
   whole run, so ``@asynq()`` may be applied on top of ``@patch(...)``.
+- ``autospec`` of an asynq function checks every call (plain, ``.asynq``,
+  ``.asyncio``) against the signature of the function it decorates, which
+  unittest.mock cannot see through the decorator: a call the original would
+  refuse raises TypeError naming it, when it is made, and is not recorded.
+  An autospecced asynq method checks calls through an instance with the
+  instance bound, and records them without it, as asynq 1.x's patch did.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import pkgutil
@@ -54,9 +61,17 @@ from unittest.mock import (
     sentinel,
 )
 
+from asynq_core import debug
+from asynq_core.decorators import (
+    AsyncDecoratorBinder,
+    AsyncProxyDecorator,
+    PureAsyncDecorator,
+    is_async_fn,
+    is_pure_async_fn,
+)
 from asynq_core.decorators import asynq as _asynq_decorator
-from asynq_core.decorators import is_async_fn, is_pure_async_fn
 from asynq_core.futures import ConstFuture, ErrorFuture, FutureBase
+from asynq_core.utils import callable_name
 
 __all__ = [
     "patch",
@@ -95,21 +110,65 @@ _PLAIN_CALLABLES = (
 )
 
 
+class _CallCheck:
+    """The signature check of an autospecced asynq function: unittest.mock sees
+    only the decorator's ``(*args, **kwargs)``, so the function it decorates is
+    checked here. ``bound`` holds what a call binds first (the class of a
+    classmethod, the instance of a bound method)."""
+
+    __slots__ = ("name", "signature", "bound")
+
+    def __init__(self, name: str, signature: inspect.Signature, bound: tuple[Any, ...] = ()):
+        self.name = name
+        self.signature = signature
+        self.bound = bound
+
+    def bound_to(self, instance: Any) -> _CallCheck:
+        return _CallCheck(self.name, self.signature, (instance,))
+
+    @property
+    def shown_signature(self) -> inspect.Signature:
+        """The signature callers see: without the parameters ``bound`` fills."""
+        parameters = list(self.signature.parameters.values())
+        return self.signature.replace(parameters=parameters[len(self.bound) :])
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self.signature.bind(*self.bound, *args, **kwargs)
+        except TypeError as error:
+            shown = [debug.repr(arg) for arg in args]
+            shown += [f"{name}={debug.repr(value)}" for name, value in kwargs.items()]
+            parameters = self.signature.replace(return_annotation=inspect.Signature.empty)
+            raise TypeError(
+                f"{self.name}({', '.join(shown)}): {error} (the signature is {parameters})"
+            ) from None
+
+
+# The mock a _BoundAutospec is calling, after checking the call itself with
+# the instance bound: the mock's own check (without it) lets that call through.
+_prechecked: contextvars.ContextVar[Any] = contextvars.ContextVar("asynq_mock_prechecked")
+
+
 class AsynqCaller:
     """``.asynq`` of a patched object: calls the object now and returns a computed future.
 
     The future holds what the call returned, or the exception it raised (which
-    the scheduler then raises at the ``yield`` that waits for it).
+    the scheduler then raises at the ``yield`` that waits for it). With a
+    ``check`` (autospec), a call it refuses raises at once, as a real asynq
+    function's ``.asynq`` refuses wrong arguments when it is called.
     """
 
-    __slots__ = ("_target",)
+    __slots__ = ("_target", "_check")
 
     _attribute = "asynq"
 
-    def __init__(self, target: Callable[..., Any]) -> None:
+    def __init__(self, target: Callable[..., Any], check: _CallCheck | None = None) -> None:
         object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_check", check)
 
     def __call__(self, *args: Any, **kwargs: Any) -> FutureBase[Any]:
+        if self._check is not None:
+            self._check(args, kwargs)
         try:
             value = self._target(*args, **kwargs)
         except BaseException as error:  # a real task stores any error, so does its mock
@@ -179,26 +238,154 @@ def _is_mock(obj: Any) -> bool:
     return issubclass(type(obj), NonCallableMock)
 
 
-def _make_mock_async(mock_obj: NonCallableMock) -> None:
-    """Gives a callable mock ``.asynq``/``.asyncio`` and marks its own class async."""
+def _make_mock_async(
+    mock_obj: NonCallableMock, check: _CallCheck | None = None, binds: bool = False
+) -> None:
+    """Gives a callable mock ``.asynq``/``.asyncio`` and marks its own class async;
+    with a ``check``, every call is checked; if it ``binds`` (a method), calls
+    through an instance are checked with the instance (``_BoundAutospec``)."""
     cls = type(mock_obj)
     if "_asynq_kind" in cls.__dict__ or not callable(mock_obj):
         return
     # unittest.mock creates a class per mock instance, so this changes this mock only.
     cls._asynq_kind = "async"
-    cls.asynq = _CallerSlot("asynq", AsynqCaller(mock_obj))
-    cls.asyncio = _CallerSlot("asyncio", AsyncioCaller(mock_obj))
+    cls.asynq = _CallerSlot("asynq", AsynqCaller(mock_obj, check))
+    cls.asyncio = _CallerSlot("asyncio", AsyncioCaller(mock_obj, check))
+    if check is None:
+        return
+
+    def checked(mock_self: Any, /, *args: Any, **kwargs: Any) -> None:
+        if _prechecked.get(None) is mock_self:
+            _prechecked.set(None)  # that call only, not those its side_effect makes
+            return
+        check(args, kwargs)
+
+    # The hook unittest.mock's own autospec uses: called before a call is recorded.
+    cls._mock_check_sig = checked
+    cls.__signature__ = check.shown_signature
+    if binds:
+
+        def bind(mock_self: Any, instance: Any, owner: type | None = None) -> Any:
+            return mock_self if instance is None else _BoundAutospec(mock_self, instance, check)
+
+        cls.__get__ = bind
 
 
-def _make_created_async(created: Any) -> None:
+class _BoundAutospec:
+    """An autospecced asynq method reached through an instance: a call is checked
+    with the instance bound, and recorded on the mock without it (as asynq 1.x's
+    patch recorded calls of a mocked method). Other attributes are the mock's."""
+
+    __slots__ = ("_mock", "_instance", "_check", "asynq", "asyncio")
+
+    _asynq_kind = "async"
+
+    def __init__(self, mock_obj: Any, instance: Any, check: _CallCheck) -> None:
+        bound_check = check.bound_to(instance)
+        object.__setattr__(self, "_mock", mock_obj)
+        object.__setattr__(self, "_instance", instance)
+        object.__setattr__(self, "_check", bound_check)
+        object.__setattr__(self, "asynq", AsynqCaller(self, bound_check))
+        object.__setattr__(self, "asyncio", AsyncioCaller(self, bound_check))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._check(args, kwargs)
+        token = _prechecked.set(self._mock)
+        try:
+            return self._mock(*args, **kwargs)
+        finally:
+            _prechecked.reset(token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._mock, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._mock, name, value)
+
+    def __repr__(self) -> str:
+        return f"<bound {self._mock!r} of {debug.repr(self._instance)}>"
+
+
+def _autospec_check(spec: Any, target: Any) -> tuple[_CallCheck, bool] | None:
+    """For an asynq function ``spec`` autospecced as an attribute of ``target``:
+    its call check, and whether it binds instances (a method of a class)."""
+    binds = False
+    bound: tuple[Any, ...] = ()
+    if isinstance(spec, AsyncDecoratorBinder):
+        decorator, bound = spec.decorator, (spec.instance,)
+    elif isinstance(spec, (PureAsyncDecorator, AsyncProxyDecorator)):
+        decorator = spec
+        if decorator.type is classmethod:
+            bound = (target,)
+        elif decorator.type is None and isinstance(target, type):
+            binds = True
+    else:
+        return None
+    fn = decorator.fn
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without one: nothing to check against
+        return None
+    try:  # annotations as objects, not the strings of `from __future__ import annotations`
+        signature = inspect.signature(fn, eval_str=True)
+    except Exception:  # a name only imported for type checking: the strings will do
+        pass
+    name = f"{getattr(fn, '__module__', None) or '?'}.{callable_name(fn)}"
+    return _CallCheck(name, signature, bound), binds
+
+
+def _make_created_async(
+    created: Any, autospec: tuple[_CallCheck, bool] | None = None
+) -> None:
     """Makes what a patch created (a mock, or the function autospec builds) answer ``.asynq``."""
     if _is_mock(created):
-        _make_mock_async(created)
+        if autospec is None:
+            _make_mock_async(created)
+        else:
+            _make_mock_async(created, *autospec)
     elif isinstance(created, types.FunctionType) and "asynq" not in created.__dict__:
         # An autospecced function: its type cannot be marked, but it can carry
         # the callers (the call still goes through its signature check).
         created.asynq = AsynqCaller(created)  # type: ignore[attr-defined]
         created.asyncio = AsyncioCaller(created)  # type: ignore[attr-defined]
+
+
+class _AutospecMethod:
+    """What an autospecced plain method is installed as. The function autospec
+    makes binds, but its ``.asynq`` is an attribute of the function, which a
+    bound method hands out unbound; through an instance this gives the bound
+    method with callers that bind too. Through the class, the function."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: types.FunctionType) -> None:
+        self.function = function
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self.function
+        return _BoundFunction(self.function.__get__(instance, owner))
+
+
+class _BoundFunction:
+    """An autospecced plain method bound to an instance: calls and attributes are
+    the bound method's; ``.asynq``/``.asyncio`` call it too."""
+
+    __slots__ = ("_method", "asynq", "asyncio")
+
+    def __init__(self, method: types.MethodType) -> None:
+        self._method = method
+        self.asynq = AsynqCaller(method)
+        self.asyncio = AsyncioCaller(method)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._method(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._method, name)
+
+    def __repr__(self) -> str:
+        return repr(self._method)
 
 
 class _AsyncReplacement:
@@ -265,9 +452,13 @@ class _AsyncPatch(_mock._patch):
     def __enter__(self) -> Any:
         given = self.new
         if given is DEFAULT:
+            autospec = self._autospec_check()
+            plain_method = self._is_plain_method()
             installed = super().__enter__()
             created = installed if self.attribute_name is None else installed[self.attribute_name]
-            _make_created_async(created)
+            _make_created_async(created, autospec)
+            if plain_method and isinstance(created, types.FunctionType):
+                setattr(self.getter(), self.attribute, _AutospecMethod(created))
             return installed
         replacement = _async_replacement(given, lambda: self.get_original()[0])
         if replacement is given:
@@ -279,6 +470,29 @@ class _AsyncPatch(_mock._patch):
             return super().__enter__()
         finally:
             self.new = given
+
+    def _is_plain_method(self) -> bool:
+        """True if an autospec replaces a plain function of a class (a method)."""
+        if self.autospec is not True:
+            return False
+        try:
+            original, local = self.get_original()
+            target = self.getter()
+        except (AttributeError, ImportError):  # unittest.mock reports it when entering
+            return False
+        return local and isinstance(target, type) and isinstance(original, types.FunctionType)
+
+    def _autospec_check(self) -> tuple[_CallCheck, bool] | None:
+        """The call check of an autospecced asynq function (read before the patch
+        replaces it), or None."""
+        if self.autospec is None or self.autospec is False:
+            return None
+        try:
+            original, _ = self.get_original()
+            target = self.getter()
+        except (AttributeError, ImportError):  # unittest.mock reports it when entering
+            return None
+        return _autospec_check(original if self.autospec is True else self.autospec, target)
 
     # As unittest.mock's: a decorated function keeps its return type (the
     # mock a DEFAULT ``new`` adds as an argument is not in its signature).

@@ -12,9 +12,11 @@ Invariants:
   ``default`` (the ``MISSING`` sentinel unless given) for a key the store
   does not hold, and a stored None comes back as None.
 - A failed request (connection refused, timeout, ...) fails exactly the items
-  whose keys it carried, with the backend's own exception; other requests of
-  the same flush still run. A value that cannot be decoded fails only the
-  items of its key.
+  whose keys it carried, with the backend's own exception, copied with the
+  request (operation, keys, server) added to its message and the original as
+  its ``__cause__``; other requests of the same flush still run. A backend may
+  fail single keys of a request instead (``_store`` returns their errors). A
+  value that cannot be decoded fails only the items of its key.
 - The pending batches of a store flush in a fixed order, whatever their
   sizes: sets, then deletes, then gets (``_RANK``). So tasks of one round
   read what the others wrote, and of a set and a delete of one key in one
@@ -23,6 +25,7 @@ Invariants:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import pickle
@@ -32,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 
 import qcore
 
+from asynq_core import debug
 from asynq_core.decorators import async_proxy, asynq
 from asynq_core.futures import FutureBase
 
@@ -52,6 +56,8 @@ __all__ = [
 GET, SET, DELETE = "get", "set", "delete"
 # The rank of each operation's batches: of those pending, the highest flushes first.
 _RANK = {SET: 2, DELETE: 1, GET: 0}
+# How many keys the message of a failed request names.
+_SHOWN_KEYS = 3
 
 _Store = TypeVar("_Store", bound="BatchedStore")
 
@@ -90,9 +96,20 @@ class Codec(Protocol):
 
 
 class JsonCodec:
-    """JSON (UTF-8): safe to read from a shared cache; None, numbers, str, lists, dicts."""
+    """JSON (UTF-8): safe to read from a shared cache.
+
+    It stores what comes back as it went: None, bool, int, float, str, lists
+    and dicts with str keys, of exactly those types. Anything else (a tuple,
+    an int key, an enum, an OrderedDict, a set) is refused by ``encode`` with
+    a TypeError saying where it is, rather than changed (a tuple read back as
+    a list, ``{1: "a"}`` as ``{"1": "a"}``).
+    """
 
     def encode(self, value: Any) -> bytes:
+        try:
+            _check_json(value, set())
+        except _NotJson as refusal:
+            raise refusal.error() from None
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
     def decode(self, data: bytes) -> Any:
@@ -100,6 +117,66 @@ class JsonCodec:
 
     def __repr__(self) -> str:
         return "JsonCodec()"
+
+
+_JSON_SCALARS = frozenset({type(None), bool, int, float, str})
+
+
+class _NotJson(Exception):
+    """What ``_check_json`` raises; each container it leaves adds its step to ``path``."""
+
+    def __init__(self, what: str, why: str, error_type: type[Exception] = TypeError) -> None:
+        super().__init__(what)
+        self.what = what
+        self.why = why
+        self.error_type = error_type
+        self.path: list[str] = []
+
+    def error(self) -> Exception:
+        where = f" at {''.join(reversed(self.path))}" if self.path else ""
+        return self.error_type(f"JsonCodec cannot store {self.what}{where}{self.why}")
+
+
+def _check_json(value: Any, active: set[int]) -> None:
+    """Raises ``_NotJson`` if ``value`` would not come back from JSON as it is;
+    ``active`` holds the containers being checked around it (a cycle)."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return
+    if kind is not list and kind is not dict:
+        name = kind.__name__
+        if kind is tuple:
+            raise _NotJson("a tuple", ": it would come back as a list")
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        raise _NotJson(
+            f"{article} {name}",
+            ": it would not come back as it went; convert it, or use PickleCodec()",
+        )
+    if id(value) in active:
+        raise _NotJson(f"a {kind.__name__} that contains itself", "", ValueError)
+    active.add(id(value))
+    if kind is list:
+        for index, item in enumerate(value):
+            try:
+                _check_json(item, active)
+            except _NotJson as refusal:
+                refusal.path.append(f"[{index}]")
+                raise
+    else:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotJson(
+                    f"the {type(key).__name__} key {key!r}",
+                    f": JSON object keys are text, it would come back as {json.dumps(key)!r}"
+                    if type(key) in _JSON_SCALARS
+                    else ": JSON object keys are text",
+                )
+            try:
+                _check_json(item, active)
+            except _NotJson as refusal:
+                refusal.path.append(f"[{key!r}]")
+                raise
+    active.discard(id(value))
 
 
 class PickleCodec:
@@ -122,9 +199,17 @@ class BytesCodec:
     """No encoding: values are bytes and come back as the server returns them."""
 
     def encode(self, value: Any) -> bytes:
-        if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise TypeError(f"BytesCodec stores bytes, got {type(value).__name__} {value!r}")
-        return bytes(value)
+        if type(value) is not bytes:
+            # A bytearray or memoryview would come back as bytes: refused, not changed.
+            hint = (
+                ": it would come back as bytes; store bytes(value)"
+                if isinstance(value, (bytes, bytearray, memoryview))
+                else ""
+            )
+            raise TypeError(
+                f"BytesCodec stores bytes, got {type(value).__name__} {debug.repr(value)}{hint}"
+            )
+        return value
 
     def decode(self, data: bytes) -> Any:
         return data
@@ -151,6 +236,34 @@ def check_timeout(owner: str, timeout: Any) -> float:
     if not 0 < timeout < math.inf:
         raise ValueError(f"{owner}: timeout must be finite and > 0, got {timeout!r}")
     return timeout
+
+
+def _with_context(error: Exception, context: str) -> Exception:
+    """A copy of ``error``, of its type, whose message ends with `` (context)``
+    and whose ``__cause__`` is ``error``; ``error`` itself if it cannot be copied.
+
+    The copy leaves ``error`` as it was, so one raised many times (by a test
+    double, say) does not grow a context per request.
+    """
+    try:
+        named = copy.copy(error)
+    except Exception:
+        return error
+    if type(named) is not type(error):
+        return error
+    suffix = f" ({context})"
+    if isinstance(named, OSError) and named.strerror:
+        named.strerror += suffix  # what str() shows of an OSError with an errno
+    elif isinstance(named, (UnicodeDecodeError, UnicodeEncodeError)):
+        named.reason += suffix  # str() shows its fields, not its args
+    elif named.args and isinstance(named.args[0], (str, bytes)):
+        first = named.args[0]
+        text = first.decode(errors="replace") if isinstance(first, bytes) else first
+        named.args = (text + suffix, *named.args[1:])
+    else:
+        named.args = (*named.args, context)
+    named.__cause__ = error
+    return named
 
 
 class _StoreBatch(BatchBase):
@@ -230,7 +343,8 @@ class BatchedStore:
     None stores values as given), implement ``_fetch``, ``_store`` and
     ``_remove`` (one request each, with at most ``max_batch_size`` keys, all
     of one server), and ``_partition`` if keys live on several servers;
-    ``_check_key`` says which keys are valid.
+    ``_check_key`` says which keys are valid, ``_wire_key`` what the hooks
+    get for a key (the key itself by default).
     """
 
     # False for clients that must be used from the thread of the scheduler (see
@@ -255,21 +369,21 @@ class BatchedStore:
     @async_proxy()
     def get(self, key: Any, default: Any = MISSING) -> FutureBase[Any]:
         """The value stored under ``key``, or ``default`` if there is none."""
-        self._check_key("get", key)
-        return _GetItem(self._active_batch(GET), key, default)
+        wire = self._wire_key("get", key)
+        return _GetItem(self._active_batch(GET), wire, default)
 
     @async_proxy()
     def get_many(self, keys: Iterable[Any]) -> FutureBase[dict[Any, Any]]:
         """A dict of the values of those of ``keys`` that the store holds."""
-        key_list = self._key_list("get_many", keys)
-        items = [_GetItem(self._active_batch(GET), key, MISSING) for key in key_list]
+        key_list, wire_keys = self._key_list("get_many", keys)
+        items = [_GetItem(self._active_batch(GET), wire, MISSING) for wire in wire_keys]
         return _found_values.asynq(key_list, items)
 
     @async_proxy()
     def set(self, key: Any, value: Any) -> FutureBase[None]:
         """Stores ``value`` under ``key``."""
-        self._check_key("set", key)
-        return _SetItem(self._active_batch(SET), key, self._encode("set", key, value))
+        wire = self._wire_key("set", key)
+        return _SetItem(self._active_batch(SET), wire, self._encode("set", key, value))
 
     @async_proxy()
     def set_many(self, values: Mapping[Any, Any]) -> FutureBase[None]:
@@ -279,23 +393,23 @@ class BatchedStore:
             raise TypeError(f"{owner} takes a mapping of keys to values, got {values!r}")
         encoded = []
         for key, value in values.items():
-            self._check_key("set_many", key)
-            encoded.append((key, self._encode("set_many", key, value)))
+            wire = self._wire_key("set_many", key)
+            encoded.append((wire, self._encode("set_many", key, value)))
         # Every value is encoded before any joins the batch: nothing is half-sent.
-        items = [_SetItem(self._active_batch(SET), key, data) for key, data in encoded]
+        items = [_SetItem(self._active_batch(SET), wire, data) for wire, data in encoded]
         return _all_done.asynq(items)
 
     @async_proxy()
     def delete(self, key: Any) -> FutureBase[None]:
         """Removes ``key`` (nothing happens if the store does not hold it)."""
-        self._check_key("delete", key)
-        return _DeleteItem(self._active_batch(DELETE), key)
+        wire = self._wire_key("delete", key)
+        return _DeleteItem(self._active_batch(DELETE), wire)
 
     @async_proxy()
     def delete_many(self, keys: Iterable[Any]) -> FutureBase[None]:
         """Removes every key of ``keys``."""
-        key_list = self._key_list("delete_many", keys)
-        items = [_DeleteItem(self._active_batch(DELETE), key) for key in key_list]
+        _, wire_keys = self._key_list("delete_many", keys)
+        items = [_DeleteItem(self._active_batch(DELETE), wire) for wire in wire_keys]
         return _all_done.asynq(items)
 
     # -- the client's lifetime ----------------------------------------------
@@ -315,6 +429,10 @@ class BatchedStore:
         """This store in tracing's names of its batches; subclasses may say more."""
         return type(self).__name__
 
+    def _server_name(self, server: str | None) -> str | None:
+        """How errors name ``server`` (None for the only one: not named)."""
+        return server
+
     def _check_key(self, method: str, key: Any) -> None:
         """Raises TypeError/ValueError naming ``method`` if ``key`` is not a valid key."""
         try:
@@ -324,6 +442,12 @@ class BatchedStore:
                 f"{type(self).__name__}.{method}(): keys must be hashable, got {key!r}"
             ) from None
 
+    def _wire_key(self, method: str, key: Any) -> Any:
+        """``key`` checked (``_check_key``), in the form the hooks get it: a
+        flush sends each form once, so keys of one form share a request."""
+        self._check_key(method, key)
+        return key
+
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         """Splits ``keys`` by the server holding them: ``(server, keys)`` pairs."""
         return [(None, keys)]
@@ -332,8 +456,11 @@ class BatchedStore:
         """One read request: the stored (encoded) values of the keys present."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _fetch()")
 
-    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
-        """One write request; returns the keys the server refused to store."""
+    def _store(
+        self, server: str | None, values: dict[Any, Any]
+    ) -> Collection[Any] | Mapping[Any, BaseException | None]:
+        """One write request; returns the keys the server refused to store, or a
+        dict of them to the error each one fails with (None: ``StoreError``)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _store()")
 
     def _remove(self, server: str | None, keys: list[Any]) -> None:
@@ -369,12 +496,15 @@ class BatchedStore:
         else:
             self._flush_deletes(waiting)
 
-    def _plan(self, waiting: dict[Any, list[Any]]) -> list[tuple[str | None, list[Any]]]:
+    def _plan(
+        self, operation: str, waiting: dict[Any, list[Any]]
+    ) -> list[tuple[str | None, list[Any]]]:
         """The requests of a flush: per server, chunks of ``max_batch_size`` keys."""
+        keys = list(waiting)
         try:
-            partitions = list(self._partition(list(waiting)))
+            partitions = list(self._partition(keys))
         except Exception as error:
-            _fail(waiting, list(waiting), error)
+            _fail(waiting, keys, self._request_error(error, operation, None, keys))
             return []
         size = self.max_batch_size
         return [
@@ -387,14 +517,30 @@ class BatchedStore:
         self.request_count += 1
         self.on_request(operation, server, keys)
 
+    def _describe_request(
+        self, operation: str, server: str | None, keys: list[Any], detail: str = ""
+    ) -> str:
+        """E.g. ``MemcacheStore set of 'k1', 'k2' and 8 more keys on server h:11211``."""
+        shown = ", ".join(debug.repr(key) for key in keys[:_SHOWN_KEYS])
+        if len(keys) > _SHOWN_KEYS:
+            shown += f" and {len(keys) - _SHOWN_KEYS} more keys"
+        name = self._server_name(server)
+        where = f" on server {name}" if name is not None else ""
+        return f"{self._trace_label()} {operation} of {shown}{detail}{where}"
+
+    def _request_error(
+        self, error: Exception, operation: str, server: str | None, keys: list[Any]
+    ) -> Exception:
+        return _with_context(error, self._describe_request(operation, server, keys))
+
     def _flush_gets(self, waiting: dict[Any, list[Any]]) -> None:
         codec = self.codec
-        for server, keys in self._plan(waiting):
+        for server, keys in self._plan(GET, waiting):
             try:
                 self._announce(GET, server, keys)
                 found = self._fetch(server, keys)
             except Exception as error:
-                _fail(waiting, keys, error)
+                _fail(waiting, keys, self._request_error(error, GET, server, keys))
                 continue
             for key in keys:
                 data = found.get(key, MISSING)
@@ -406,34 +552,41 @@ class BatchedStore:
                     try:
                         data = codec.decode(data)
                     except Exception as error:
-                        _fail(waiting, [key], error)
+                        what = f"{len(data)} bytes" if isinstance(data, bytes) else "value"
+                        context = self._describe_request(GET, server, [key])
+                        context += f", decoding its {what} with {codec!r}"
+                        _fail(waiting, [key], _with_context(error, context))
                         continue
                 for item in waiting[key]:
                     item.set_value(data)
 
     def _flush_sets(self, waiting: dict[Any, list[Any]]) -> None:
-        for server, keys in self._plan(waiting):
+        for server, keys in self._plan(SET, waiting):
             # Of several writes of one key in a round, the last one made wins.
             values = {key: waiting[key][-1].data for key in keys}
             try:
                 self._announce(SET, server, keys)
-                refused = set(self._store(server, values))
+                refused = self._store(server, values)
             except Exception as error:
-                _fail(waiting, keys, error)
+                _fail(waiting, keys, self._request_error(error, SET, server, keys))
                 continue
+            errors = refused if isinstance(refused, Mapping) else dict.fromkeys(refused)
             for key in keys:
-                if key in refused:
-                    _fail(waiting, [key], StoreError(f"{self!r} did not store {key!r}"))
-                else:
+                if key not in errors:
                     _succeed(waiting[key])
+                    continue
+                refusal = errors[key]
+                if refusal is None:
+                    refusal = StoreError(f"{self!r} did not store {debug.repr(key)}")
+                _fail(waiting, [key], refusal)
 
     def _flush_deletes(self, waiting: dict[Any, list[Any]]) -> None:
-        for server, keys in self._plan(waiting):
+        for server, keys in self._plan(DELETE, waiting):
             try:
                 self._announce(DELETE, server, keys)
                 self._remove(server, keys)
             except Exception as error:
-                _fail(waiting, keys, error)
+                _fail(waiting, keys, self._request_error(error, DELETE, server, keys))
                 continue
             for key in keys:
                 _succeed(waiting[key])
@@ -452,19 +605,18 @@ class BatchedStore:
             return self.codec.encode(value)
         except Exception as error:
             raise TypeError(
-                f"{type(self).__name__}.{method}(): cannot encode the value of {key!r} "
-                f"with {self.codec!r}: {error}"
+                f"{type(self).__name__}.{method}(): cannot encode the value of "
+                f"{debug.repr(key)} ({type(value).__name__}) with {self.codec!r}: {error}"
             ) from error
 
-    def _key_list(self, method: str, keys: Iterable[Any]) -> list[Any]:
+    def _key_list(self, method: str, keys: Iterable[Any]) -> tuple[list[Any], list[Any]]:
+        """The keys of ``keys``, and their wire forms (``_wire_key``)."""
         if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
             raise TypeError(
                 f"{type(self).__name__}.{method}() takes an iterable of keys, got {keys!r}"
             )
         key_list = list(keys)
-        for key in key_list:
-            self._check_key(method, key)
-        return key_list
+        return key_list, [self._wire_key(method, key) for key in key_list]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -472,9 +624,12 @@ class BatchedStore:
 
 class _ServerStore(BatchedStore):
     """What the stores on a key-value server's client (Redis, memcached) share:
-    str keys, ``key_prefix`` prepended to them on the wire, values encoded with
-    ``codec`` (``JsonCodec()`` by default), ``ttl`` (seconds, None for never)
-    for every set, and ``close()`` closing the client."""
+    keys that are str, bytes, int or float (sent as redis-py sends them:
+    ``1`` and ``"1"`` name one key, ``1.0`` another), ``key_prefix`` prepended
+    to them on the wire, values encoded with ``codec`` (``JsonCodec()`` by
+    default), ``ttl`` (seconds, None for never) for every set, and ``close()``
+    closing the client. Backends say how a key goes on the wire in
+    ``_encode_key``; their hooks get keys in that form, prefix included."""
 
     client: Any
 
@@ -498,8 +653,23 @@ class _ServerStore(BatchedStore):
         self.ttl = ttl_seconds(owner, ttl)
 
     def _check_key(self, method: str, key: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"{type(self).__name__}.{method}(): keys are str, got {key!r}")
+        # Exactly int or float: a bool, or an IntEnum, is an int that redis-py
+        # refuses or sends as its repr ("<Color.RED: 1>"), not as the number.
+        if isinstance(key, (str, bytes)) or type(key) in (int, float):
+            return
+        raise TypeError(
+            f"{type(self).__name__}.{method}(): keys are str, bytes, int or float, "
+            f"got {key!r} ({type(key).__name__})"
+        )
+
+    def _wire_key(self, method: str, key: Any) -> Any:
+        self._check_key(method, key)
+        return self._encode_key(method, key)
+
+    def _encode_key(self, method: str, key: str | bytes | int | float) -> Any:
+        """The key as sent to the server, ``key_prefix`` included; raises
+        ValueError naming ``method`` if the server cannot take it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _encode_key()")
 
     def close(self) -> None:
         """Closes the client's connections (it reconnects if used again)."""

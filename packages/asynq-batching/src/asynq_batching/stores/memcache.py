@@ -10,11 +10,19 @@ to, so each server gets one request per flush and the keys land where a plain
 Invariants:
 - Values go through the codec (JSON by default), so a stored None is the
   bytes ``null``, never confused with a miss.
-- Keys are str, checked when the call is made with pymemcache's own rules
-  (length, whitespace, control characters) including ``key_prefix``.
-- A failing server fails only the items of its keys; the pool's other
-  servers are still asked. ``from_url`` clients have connect and read
-  timeouts, so a dead server never hangs the waiting tasks.
+- Keys are str, bytes, int or float, sent as text: ``1`` as ``"1"``, ``1.5``
+  as ``"1.5"`` (as redis-py sends them), bytes decoded as ASCII (UTF-8 if the
+  client allows unicode keys), so ``1``, ``"1"`` and ``b"1"`` are one key,
+  on the server of the pool ``HashClient.get("1")`` asks. They are checked
+  when the call is made with pymemcache's own rules (length, whitespace,
+  control characters), ``key_prefix`` included.
+- A failing server fails only the items of its keys, with an error naming
+  it; the pool's other servers are still asked. ``from_url`` clients have
+  connect and read timeouts, so a dead server never hangs the waiting tasks.
+- A value the server refuses (``SERVER_ERROR object too large for cache``)
+  fails only its own key, with an error naming the key and the value's size:
+  pymemcache fails a whole ``set_many`` at the first refusal, so the keys of
+  that request are then sent again one by one to learn which of them failed.
 - A ``HashClient`` with ``ignore_exc=True`` is honoured as pymemcache does:
   a failing server's keys read as missing and writes to it are dropped
   without an error. Its ``retry_attempts``/``dead_timeout`` are not used: a
@@ -35,16 +43,25 @@ from typing import Any
 try:
     from pymemcache.client.base import Client, PooledClient, check_key_helper
     from pymemcache.client.hash import HashClient
-    from pymemcache.exceptions import MemcacheError, MemcacheIllegalInputError
+    from pymemcache.exceptions import (
+        MemcacheClientError,
+        MemcacheError,
+        MemcacheIllegalInputError,
+        MemcacheServerError,
+        MemcacheUnknownError,
+    )
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
         "asynq_batching.stores.memcache needs pymemcache: pip install 'asynq-batching[memcache]'"
     ) from error
 
-from .base import Codec, _ServerStore, check_timeout
+from .base import SET, Codec, _ServerStore, _with_context, check_timeout
 
 __all__ = ["MemcacheStore", "parse_memcached_url"]
 
+# What memcached answers to a command it refuses: it still carries out the
+# other commands of the request.
+_REFUSALS = (MemcacheClientError, MemcacheServerError, MemcacheUnknownError)
 # memcached reads an expiry of more than 30 days as a Unix time, and keeps 32-bit times.
 _MAX_RELATIVE_EXPIRE = 30 * 24 * 3600
 _MAX_UNIX_TIME = 2**31 - 1
@@ -123,8 +140,10 @@ class MemcacheStore(_ServerStore):
         **client_options: Any,
     ) -> MemcacheStore:
         """A store on a new client for ``memcached://host:port`` (a ``HashClient``
-        for ``memcached://host1:port1,host2:port2``), whose connects and reads
-        time out after ``timeout`` seconds. ``client_options`` go to pymemcache."""
+        for ``memcached://host1:port1,host2:port2``). ``timeout`` (seconds)
+        bounds each wait on a server, to connect and for each reply; nothing is
+        retried, so a hung server fails a request after ``timeout``.
+        ``client_options`` go to pymemcache."""
         servers = parse_memcached_url(url)
         check_timeout("MemcacheStore.from_url()", timeout)
         options = {"connect_timeout": timeout, "timeout": timeout, **client_options}
@@ -137,17 +156,26 @@ class MemcacheStore(_ServerStore):
             client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
         )
 
-    def _check_key(self, method: str, key: Any) -> None:
-        super()._check_key(method, key)
+    def _encode_key(self, method: str, key: str | bytes | int | float) -> str:
         client = self.client
+        unicode_keys = bool(getattr(client, "allow_unicode_keys", False))
+        if isinstance(key, bytes):
+            try:
+                text = key.decode("utf-8" if unicode_keys else "ascii")
+            except UnicodeDecodeError:
+                charset = "UTF-8" if unicode_keys else "ASCII"
+                raise ValueError(
+                    f"MemcacheStore.{method}(): invalid key {key!r}: bytes keys must be "
+                    f"{charset} text"
+                ) from None
+        else:
+            text = key if isinstance(key, str) else repr(key)
+        wire = self.key_prefix + text
         try:
-            check_key_helper(
-                self.key_prefix + key,
-                getattr(client, "allow_unicode_keys", False),
-                getattr(client, "key_prefix", b""),
-            )
+            check_key_helper(wire, unicode_keys, getattr(client, "key_prefix", b""))
         except MemcacheIllegalInputError as error:
             raise ValueError(f"MemcacheStore.{method}(): invalid key {key!r}: {error}") from None
+        return wire
 
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         client = self.client
@@ -156,7 +184,7 @@ class MemcacheStore(_ServerStore):
         hasher = client.hasher
         by_server: dict[str, list[Any]] = {}
         for key in keys:
-            server = hasher.get_node(self.key_prefix + key)
+            server = hasher.get_node(key)
             if server is None:
                 raise MemcacheError(f"{self!r}: the server pool has no servers")
             by_server.setdefault(server, []).append(key)
@@ -176,28 +204,55 @@ class MemcacheStore(_ServerStore):
             return failed
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
-        prefix = self.key_prefix
-        found = self._run(server, "get_many", {}, [prefix + key for key in keys])
-        return {key: found[prefix + key] for key in keys if prefix + key in found}
+        found: Mapping[Any, Any] = self._run(server, "get_many", {}, keys)
+        return found
 
-    def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
-        by_wire = {self.key_prefix + key: key for key in values}
+    def _store(
+        self, server: str | None, values: dict[Any, Any]
+    ) -> Collection[Any] | Mapping[Any, BaseException | None]:
         expire = self.expire
         if expire > _MAX_RELATIVE_EXPIRE:
             expire += int(time.time())
-        refused = self._run(
-            server,
-            "set_many",
-            (),
-            {wire: values[key] for wire, key in by_wire.items()},
-            expire=expire,
-            noreply=False,
-        )
-        return [by_wire[wire.decode() if isinstance(wire, bytes) else wire] for wire in refused]
+        try:
+            refused: Collection[Any] = self._run(
+                server, "set_many", (), values, expire=expire, noreply=False
+            )
+        except _REFUSALS as error:
+            if len(values) > 1:
+                return self._store_each(server, values, expire)
+            [(key, data)] = values.items()
+            return {key: self._refusal(error, server, key, data)}
+        return refused
+
+    def _store_each(
+        self, server: str | None, values: dict[Any, Any], expire: int
+    ) -> dict[Any, BaseException | None]:
+        """Sets each key on its own (one more request each): the keys it refuses,
+        to their errors (None for a value memcached did not store)."""
+        refused: dict[Any, BaseException | None] = {}
+        for key, data in values.items():
+            self._announce(SET, server, [key])
+            try:
+                if not self._run(server, "set", False, key, data, expire=expire, noreply=False):
+                    refused[key] = None
+            except _REFUSALS as error:
+                refused[key] = self._refusal(error, server, key, data)
+        return refused
+
+    def _refusal(self, error: Exception, server: str | None, key: Any, data: Any) -> Exception:
+        size = f" ({len(data)} bytes)" if isinstance(data, bytes) else ""
+        return _with_context(error, self._describe_request(SET, server, [key], size))
+
+    def _server_name(self, server: str | None) -> str | None:
+        if server is not None:
+            return server
+        address = getattr(self.client, "server", None)
+        if isinstance(address, tuple):
+            return ":".join(map(str, address))
+        return None if address is None else str(address)
 
     def _remove(self, server: str | None, keys: list[Any]) -> None:
-        prefix = self.key_prefix
-        self._run(server, "delete_many", None, [prefix + key for key in keys], noreply=False)
+        self._run(server, "delete_many", None, keys, noreply=False)
 
     def __repr__(self) -> str:
         kind = "pool" if self.is_pool else "server"

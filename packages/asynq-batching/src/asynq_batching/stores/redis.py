@@ -9,16 +9,22 @@ multi-key commands across slots) pipelined in a single round trip.
 Invariants:
 - Values go through the codec (JSON by default), so a stored None is the
   bytes ``null`` and never looks like a missing key (MGET's nil).
-- Keys are str; ``key_prefix`` is prepended on the wire, never seen by callers.
+- Keys are str, bytes, int or float, encoded by the client's own encoder
+  (``1`` as ``b"1"``, ``1.5`` as ``b"1.5"``, str in the client's encoding),
+  so ``get(1)`` and ``get("1")`` read the same Redis key, as with redis-py;
+  ``key_prefix`` is prepended on the wire, never seen by callers.
 - ``from_url`` clients have socket timeouts (a dead server fails the waiting
-  tasks with redis' TimeoutError/ConnectionError instead of hanging them);
-  clients built by the caller keep the caller's settings.
+  tasks with redis' TimeoutError/ConnectionError instead of hanging them),
+  and retry only requests whose connection broke, never one that timed out:
+  a hung server fails a request after ``timeout``, not after
+  ``(retries + 1) * timeout``. Clients built by the caller keep the caller's
+  settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 try:
     import redis
@@ -64,6 +70,8 @@ class RedisStore(_ServerStore):
         )
         self.ttl_ms = None if self.ttl is None else max(1, round(self.ttl * 1000))
         self.is_cluster = isinstance(client, RedisCluster)
+        self._encoder = client.get_encoder()
+        self._wire_prefix = cast(bytes, self._encoder.encode(key_prefix))
 
     @classmethod
     def from_url(
@@ -79,20 +87,30 @@ class RedisStore(_ServerStore):
         max_batch_size: int = 1000,
         **client_options: Any,
     ) -> RedisStore:
-        """A store on a new client for ``url`` (``redis://host:port/db``), whose
-        connects and reads time out after ``timeout`` seconds and are retried
-        ``retries`` times (an int >= 0). With ``cluster=True`` the URL names
-        one node of a Redis Cluster. ``client_options`` go to redis-py."""
+        """A store on a new client for ``url`` (``redis://host:port/db``).
+
+        ``timeout`` (seconds) bounds each wait on the server, to connect and
+        for each reply; a request that times out is not retried, so a hung
+        server fails it after ``timeout``. ``retries`` (an int >= 0) is how
+        many times a request whose connection broke (refused, reset, closed
+        by the server: errors that come fast) is sent again. With
+        ``cluster=True`` the URL names one node of a Redis Cluster, and
+        redis-py's cluster client retries timeouts too (it refreshes the
+        cluster's layout between tries): a request to a hung node waits up to
+        ``(retries + 1) * timeout``. ``client_options`` go to redis-py."""
         if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"RedisStore.from_url() takes a redis:// URL, got {url!r}")
         check_timeout("RedisStore.from_url()", timeout)
         # redis-py retries forever for a negative count.
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError(f"RedisStore.from_url(): retries must be an int >= 0, got {retries!r}")
+        # Only broken connections are retried: a retried timeout would make
+        # the caller wait (retries + 1) * timeout for a hung server.
+        retry = Retry(NoBackoff(), retries, supported_errors=(redis.ConnectionError,))
         options: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), retries),
+            "retry": retry,
             **client_options,
         }
         client: redis.Redis | RedisCluster
@@ -104,25 +122,41 @@ class RedisStore(_ServerStore):
             client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
         )
 
+    def _encode_key(self, method: str, key: str | bytes | int | float) -> bytes:
+        try:
+            # bytes, for the types _check_key lets through
+            return self._wire_prefix + cast(bytes, self._encoder.encode(key))
+        except UnicodeError as error:
+            raise ValueError(
+                f"RedisStore.{method}(): cannot encode the key {key!r}: {error}"
+            ) from None
+
+    def _server_name(self, server: str | None) -> str | None:
+        if server is not None or isinstance(self.client, RedisCluster):
+            return server
+        options = self.client.connection_pool.connection_kwargs
+        if "path" in options:
+            return str(options["path"])
+        return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         cluster = self.client
         if not isinstance(cluster, RedisCluster):  # what is_cluster says, for checkers
             return [(None, keys)]
         by_node: dict[str, list[Any]] = {}
         for key in keys:
-            node = cluster.get_node_from_key(self.key_prefix + key)
+            node = cluster.get_node_from_key(key)
             if node is None:
                 raise redis.RedisError(f"{self!r}: the cluster has no node for key {key!r}")
             by_node.setdefault(node.name, []).append(key)
         return list(by_node.items())
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
-        wire = [self.key_prefix + key for key in keys]
         client = self.client
         if isinstance(client, RedisCluster):  # what is_cluster says, for checkers
-            values = client.mget_nonatomic(wire)
+            values = client.mget_nonatomic(keys)
         else:
-            values = client.mget(wire)
+            values = client.mget(keys)
         return {key: value for key, value in zip(keys, values, strict=True) if value is not None}
 
     def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
@@ -131,18 +165,17 @@ class RedisStore(_ServerStore):
         else:
             pipe = self.client.pipeline(transaction=False)
         for key, data in values.items():
-            pipe.set(self.key_prefix + key, data, px=self.ttl_ms)
+            pipe.set(key, data, px=self.ttl_ms)
         replies = pipe.execute()
         return [key for key, reply in zip(values, replies, strict=True) if not reply]
 
     def _remove(self, server: str | None, keys: list[Any]) -> None:
-        wire = [self.key_prefix + key for key in keys]
         if not self.is_cluster:
-            self.client.delete(*wire)
+            self.client.delete(*keys)
             return
         # A cluster pipeline takes one key per DEL; it still sends one round trip per node.
         pipe = self.client.pipeline()
-        for key in wire:
+        for key in keys:
             pipe.delete(key)
         pipe.execute()
 

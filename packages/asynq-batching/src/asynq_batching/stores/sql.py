@@ -8,8 +8,11 @@ driver (the placeholder style is read from the driver's ``paramstyle``).
 
 Invariants:
 - A row whose value column is NULL is a stored None; a key without a row is
-  missing. Keys must have the Python type the driver returns for the key
-  column (a TEXT key is looked up with str keys), or they read as missing.
+  missing. A key finds the row the database matches it with, whatever its
+  Python type: ``"3"`` finds the row of ``3`` in an INTEGER column of SQLite,
+  as the database's own comparison says. The rows of one ``SELECT ... IN`` are
+  matched back to keys of their own type; when some key of another type is
+  left without a row, a second statement tells each such key's rows apart.
 - Table and column names are checked to be plain SQL identifiers: they are
   the only text put in the statements that is not a bound parameter.
 - With ``commit=True`` (the default) each write statement is committed, and
@@ -23,13 +26,16 @@ import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .base import BatchedStore, Codec
+from .base import GET, BatchedStore, Codec, _with_context
 
 __all__ = ["SqlStore"]
 
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")  # may name its schema
 _PARAMSTYLES = ("qmark", "format", "numeric", "named", "pyformat")
+# Keys per statement that tells keys of another type apart: one SELECT each,
+# under SQLite's default limit of 500 in a compound SELECT.
+_MAX_UNION = 250
 _UPSERTS = ("on_conflict", "on_duplicate_key")
 
 
@@ -129,17 +135,25 @@ class SqlStore(BatchedStore):
                 cursor.close()
             if write and self.commit:
                 self.connection.commit()
-        except BaseException:
+        except BaseException as error:
             if write and self.commit:
-                self._rollback()
+                rollback_error = self._rollback()
+                # The statement's error is the one raised, telling the rollback's
+                # (an interrupt, not an Exception, is raised as it is).
+                if rollback_error is not None and isinstance(error, Exception):
+                    raise _with_context(
+                        error, f"and the rollback failed: {rollback_error!r}"
+                    ) from error
             raise
         return rows
 
-    def _rollback(self) -> None:
+    def _rollback(self) -> Exception | None:
+        """Rolls the transaction back; returns the error if that failed."""
         try:
             self.connection.rollback()
-        except Exception:  # the statement's own error is the one to report
-            pass
+        except Exception as error:
+            return error
+        return None
 
     def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
         marks, params = self._placeholders(keys)
@@ -147,7 +161,46 @@ class SqlStore(BatchedStore):
             f"SELECT {self.key_column}, {self.value_column} FROM {self.table} "
             f"WHERE {self.key_column} IN ({', '.join(marks)})"
         )
-        return {row[0]: row[1] for row in self._execute(sql, params, fetch=True)}
+        rows = self._execute(sql, params, fetch=True)
+        wanted = set(keys)
+        found = {}
+        row_types = set()
+        unclaimed = False
+        for row_key, value in rows:
+            row_types.add(type(row_key))
+            if row_key in wanted:
+                found[row_key] = value
+            else:
+                unclaimed = True  # matched by a key of another type ("3" for 3)
+        # A key left without a row may still be one the database matched, if
+        # its type is not the one the database returns ("3" and 3 asked
+        # together: the one row went to 3). No row at all: every key is missing.
+        unmatched = [key for key in keys if key not in found]
+        if (
+            unmatched
+            and row_types
+            and (unclaimed or any(type(key) not in row_types for key in unmatched))
+        ):
+            found.update(self._fetch_each(server, unmatched))
+        return found
+
+    def _fetch_each(self, server: str | None, keys: list[Any]) -> dict[Any, Any]:
+        """The rows of each of ``keys`` as the database matches it: one SELECT per
+        key, tagged with the key's index, joined by UNION ALL (one more request
+        per ``_MAX_UNION`` keys)."""
+        found = {}
+        for start in range(0, len(keys), _MAX_UNION):
+            chunk = keys[start : start + _MAX_UNION]
+            self._announce(GET, server, chunk)
+            marks, params = self._placeholders(chunk)
+            sql = " UNION ALL ".join(
+                f"SELECT {index}, {self.value_column} FROM {self.table} "
+                f"WHERE {self.key_column} = {mark}"
+                for index, mark in enumerate(marks)
+            )
+            for index, value in self._execute(sql, params, fetch=True):
+                found[chunk[index]] = value
+        return found
 
     def _store(self, server: str | None, values: dict[Any, Any]) -> Collection[Any]:
         flat = [part for pair in values.items() for part in pair]
