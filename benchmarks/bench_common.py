@@ -21,11 +21,15 @@ __all__ = [
     "answer_key",
     "user_key",
     "check",
+    "OPS_PER_N",
 ]
 
 # The timed workloads, in report order ("memory" is measured separately: it is
 # the fanout at 100,000 tasks under a memory probe).
-WORKLOAD_NAMES = ("chain", "fanout", "batch1", "batch2", "sync_const", "sync_sub")
+WORKLOAD_NAMES = ("chain", "fanout", "batch1", "batch2", "sync_const", "sync_sub", "resolvers")
+
+# Operations per unit of N, where it is not one: N resolvers make 2N loads.
+OPS_PER_N = {"resolvers": 2}
 
 Factory = Callable[[int], Callable[[], Any]]
 
@@ -101,6 +105,10 @@ def check(name: str, n: int, result: Any) -> None:
         _expect(name, n, "values", values, [i * 2 for i in range(n)])
         _expect(name, n, "number of store round trips", round_trips, 1)
     elif name == "batch2":
+        names, round_trips = result
+        _expect(name, n, "names", names, [_name_of(_author_of(aid)) for aid in range(n)])
+        _expect(name, n, "number of store round trips", round_trips, 2)
+    elif name == "resolvers":
         names, round_trips = result
         _expect(name, n, "names", names, [_name_of(_author_of(aid)) for aid in range(n)])
         _expect(name, n, "number of store round trips", round_trips, 2)

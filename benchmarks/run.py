@@ -59,7 +59,7 @@ IMPL_TITLES = {
     "floor": "floor",
 }
 BASELINE = "asynq16"
-WORKLOADS = ("chain", "fanout", "batch1", "batch2", "sync_const", "sync_sub")
+WORKLOADS = ("chain", "fanout", "batch1", "batch2", "sync_const", "sync_sub", "resolvers")
 OUR_PACKAGES = (
     "asynq-core",
     "asynq-batching",
@@ -82,6 +82,7 @@ OP_MEANING = {
     "batch2": "one answer (two tasks, two keys)",
     "sync_const": "one synchronous call",
     "sync_sub": "one synchronous call",
+    "resolvers": "one load (N gathered resolvers, two chained loads each)",
 }
 
 # Issue 6's targets: (workloads, highest allowed ratio ours / asynq 1.6).
@@ -90,6 +91,10 @@ TARGETS = (
     (("batch1", "batch2"), 0.6),
 )
 MEMORY_TARGET = 0.5
+# Issue 14's: a load under asyncio costs at most this much of aiodataloader's,
+# at every N, and at the largest N at most FLATNESS times what it costs at the smallest.
+RESOLVERS_TARGET = 0.5
+FLATNESS_TARGET = 1.5
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ FULL = Plan(
         "batch2": (10, 100, 1000),
         "sync_const": (10, 100, 1000),
         "sync_sub": (10, 100, 1000),
+        "resolvers": (100, 1000, 10_000),
     },
     rounds=5,
     samples_per_round=4,
@@ -395,6 +401,8 @@ def _ratio_columns(impls: list[str]) -> list[tuple[str, str]]:
         pairs += [(impl, BASELINE) for impl in impls if impl != BASELINE]
     if "ours" in impls and "asyncio" in impls:
         pairs.append(("ours", "asyncio"))
+    if "floor" in impls and "asyncio" in impls:
+        pairs.append(("floor", "asyncio"))
     return pairs
 
 
@@ -551,6 +559,35 @@ def _target_rows(results: Results) -> list[list[str]]:
         else:
             met = "yes" if worst[0] <= limit else "no"
             rows.append([label, f"≤ {limit:g}", f"{worst[0]:.3f} ({worst[1]})", met])
+    sizes = results.plan.sizes["resolvers"]
+    if "asyncio" in results.impls:
+        worst = None
+        for n in sizes:
+            ratio = _ratio(
+                results.median("resolvers", n, "ours"), results.median("resolvers", n, "asyncio")
+            )
+            if ratio is not None and (worst is None or ratio > worst[0]):
+                worst = (ratio, f"N={n:,}")
+        rows.append(
+            [
+                "resolvers, against asyncio",
+                f"≤ {RESOLVERS_TARGET:g}",
+                "—" if worst is None else f"{worst[0]:.3f} ({worst[1]})",
+                "—" if worst is None else ("yes" if worst[0] <= RESOLVERS_TARGET else "no"),
+            ]
+        )
+    largest, smallest = sizes[-1], sizes[0]
+    flatness = _ratio(
+        results.median("resolvers", largest, "ours"), results.median("resolvers", smallest, "ours")
+    )
+    rows.append(
+        [
+            f"resolvers, ours at N={sizes[-1]:,} / at N={sizes[0]:,}",
+            f"≤ {FLATNESS_TARGET:g}",
+            _fmt_ratio(flatness),
+            "—" if flatness is None else ("yes" if flatness <= FLATNESS_TARGET else "no"),
+        ]
+    )
     memory_ratio = _ratio(
         results.memory_median("tracemalloc", "ours"), results.memory_median("tracemalloc", BASELINE)
     )

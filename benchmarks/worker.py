@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_common import WORKLOAD_NAMES, check
+from bench_common import OPS_PER_N, WORKLOAD_NAMES, check
 
 REPO = Path(__file__).resolve().parent.parent
 OUR_UMBRELLA_SRC = REPO / "packages" / "asynq" / "src"
@@ -150,6 +150,7 @@ def time_workload(
     trace_memory: bool,
 ) -> dict[str, Any]:
     make = _get_factory(impl, workload)
+    ops_per_n = OPS_PER_N.get(workload, 1)
     points = []
     for n in sizes:
         run = make(n)
@@ -164,7 +165,7 @@ def time_workload(
             for _ in range(loops):
                 run()
             elapsed_ns = time.perf_counter_ns() - started_ns
-            us_per_op.append(elapsed_ns / 1000 / loops / n)
+            us_per_op.append(elapsed_ns / 1000 / loops / (n * ops_per_n))
         check(workload, n, run())  # state left by the repeats did not change the result
         point: dict[str, Any] = {"n": n, "loops": loops, "us_per_op": us_per_op}
         if trace_memory:

@@ -14,6 +14,8 @@ What each asynq construct becomes (the natural asyncio spelling):
   already has its result;
 - a BatchBase subclass -> an aiodataloader ``DataLoader`` (created per
   request, as its documentation advises; one ``get_multi`` per dispatch);
+- resolvers (N gathered coroutines, each awaiting two chained loads): the
+  same with ``loader.load``, aiodataloader's own use;
 - a synchronous call ``f(x)`` (sync_const, sync_sub, and the entry of every
   workload) -> ``loop.run_until_complete(f(x))`` on one event loop kept for the
   whole process. ``asyncio.run`` per call would be the other option; it
@@ -91,6 +93,16 @@ async def all_author_names(store: KeyValueStore, aids: list[int]) -> list[str]:
     return names
 
 
+async def resolve_author_name(loader: DataLoader, aid: int) -> str:
+    uid = await loader.load(answer_key(aid))
+    return await loader.load(user_key(uid))
+
+
+async def resolve_all(store: KeyValueStore, aids: list[int]) -> list[str]:
+    loader = _store_loader(store)
+    return await asyncio.gather(*[resolve_author_name(loader, aid) for aid in aids])
+
+
 async def const_value(i: int) -> int:
     done: asyncio.Future[int] = _loop.create_future()
     done.set_result(i)
@@ -127,6 +139,16 @@ def make_batch2(n: int) -> Callable[[], Any]:
     return run
 
 
+def make_resolvers(n: int) -> Callable[[], Any]:
+    aids = list(range(n))
+
+    def run() -> Any:
+        store = KeyValueStore()
+        return _run(resolve_all(store, aids)), store.round_trips
+
+    return run
+
+
 def make_sync_const(n: int) -> Callable[[], Any]:
     def run() -> int:
         total = 0
@@ -154,4 +176,5 @@ WORKLOADS: dict[str, Callable[[int], Callable[[], Any]]] = {
     "batch2": make_batch2,
     "sync_const": make_sync_const,
     "sync_sub": make_sync_sub,
+    "resolvers": make_resolvers,
 }

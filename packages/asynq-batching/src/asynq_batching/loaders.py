@@ -30,11 +30,11 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import threading
 import weakref
+from asyncio import get_running_loop as _get_running_loop
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -76,11 +76,10 @@ class MissingKeyError(KeyError):
 
 
 class _LoaderItem(BatchItemBase[Any]):
-    """The request of one key."""
+    """The request of one key (``key``, set by the loader right after creating
+    it: one call less per lookup than an __init__ of its own)."""
 
-    def __init__(self, batch: _LoaderBatch, key: Any) -> None:
-        super().__init__(batch)
-        self.key = key
+    key: Any
 
 
 class _ActiveBatch(threading.local):
@@ -261,8 +260,14 @@ class BatchedLoader(Generic[K, V]):
 
     def asyncio(self, key: K) -> Awaitable[V]:
         """An awaitable of the value of ``key``, batched with every load of the loop."""
-        self._check_not_method("asyncio")
-        return self._asyncio(None, key)
+        if self.is_method:
+            self._check_not_method("asyncio")
+        # _asyncio(None, key), inlined: this runs once per load of a resolver.
+        try:
+            loop = _get_running_loop()
+        except RuntimeError:
+            return self._asyncio(None, key)
+        return await_future(self._load(None, key), loop)
 
     def prime(self, key: K, value: V) -> None:
         """Puts ``value`` in the current run's cache: loading ``key`` returns it
@@ -309,10 +314,10 @@ class BatchedLoader(Generic[K, V]):
             )
 
     def _load(self, instance: Any, key: Any) -> FutureBase[Any]:
-        _check_key(self.name, key)
-        owner = self._owner(instance)
+        owner = self._function_owner if instance is None else self._owner(instance)
         cache = self._run_cache(owner, create=True) if self.cache else None
         if cache is not None:
+            _check_key(self.name, key)
             cached = cache.get(key)
             if cached is not None and (not cached._computed or cached._error is None):
                 return cached
@@ -320,10 +325,15 @@ class BatchedLoader(Generic[K, V]):
         batch = active.batch
         if batch is None or batch._status != _OPEN:
             batch = active.batch = self._batch_cls(self, owner, instance, {})
-        item = batch.by_key.get(key)
+        try:
+            item = batch.by_key.get(key)
+        except TypeError:
+            _check_key(self.name, key)  # names the unhashable key
+            raise
         if item is None:
             # The new item may fill the batch: the next key then goes to its next piece.
-            item = batch.by_key[key] = _LoaderItem(batch, key)
+            item = batch.by_key[key] = _LoaderItem(batch)
+            item.key = key
         if cache is not None:
             cache[key] = item
         return item
@@ -335,13 +345,13 @@ class BatchedLoader(Generic[K, V]):
 
     def _asyncio(self, instance: Any, key: Any) -> Awaitable[Any]:
         try:
-            asyncio.get_running_loop()
+            loop = _get_running_loop()
         except RuntimeError:
             # No loop yet (``asyncio.run(loader.asyncio(key))``): a coroutine,
             # which requests the key once it runs on the loop.
             task = AsyncTask(_load_in_task(self, instance, key), self.fn, (key,), {})
             return run_task(task)
-        return await_future(self._load(instance, key))
+        return await_future(self._load(instance, key), loop)
 
     def _prime(self, instance: Any, key: Any, value: Any) -> None:
         _check_key(self.name, key)

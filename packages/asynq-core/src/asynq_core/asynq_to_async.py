@@ -62,7 +62,7 @@ from typing import Any
 from . import _debug
 from . import async_task as _async_task  # a module: async_task imports this one
 from . import scheduler as _scheduler
-from .futures import FutureBase
+from .futures import DeferredFuture, FutureBase
 from .rounds import Round, take_round
 from .scheduler import (
     NEW,
@@ -300,6 +300,8 @@ class AsyncioDomain(TaskScheduler):
         self._rounds: dict[Round, None] = {}  # in flight
         self._natives = 0  # native calls in flight
         self._calls: dict[Any, int] = {}  # awaited futures -> awaiting calls
+        # (deferred future, asyncio future) of native code's loads (await_future)
+        self._loads: list[tuple[Any, asyncio.Future[Any]]] = []
         self._requests: weakref.WeakKeyDictionary[Any, Request] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
@@ -490,17 +492,23 @@ class AsyncioDomain(TaskScheduler):
         # Called back by the loop in the domain's context, which the task copies.
         self._loop.create_task(self._await_round(flushing, works))
 
+    async def _await_round(self, flushing: Round, works: list[Any]) -> None:
+        if len(works) == 1:  # the common case: no gather, no task of its own
+            try:
+                await works[0]
+            except BaseException as error:
+                flushing.note_error(error)
+        else:
+            outcomes = await asyncio.gather(*works, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    flushing.note_error(outcome)
+        del self._rounds[flushing]
+        self._end_round(flushing)
+
     async def _fetch_and_deliver(self, fetch: Callable[[], Callable[[], None]]) -> None:
         deliver = await self._loop.run_in_executor(None, fetch)
         deliver()
-
-    async def _await_round(self, flushing: Round, works: list[Any]) -> None:
-        outcomes = await asyncio.gather(*works, return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                flushing.note_error(outcome)
-        del self._rounds[flushing]
-        self._end_round(flushing)
 
     def _end_round(self, flushing: Round) -> None:
         try:
@@ -522,11 +530,28 @@ class AsyncioDomain(TaskScheduler):
                         cancel(AsyncTaskError(f"the flush of {group!r} failed"))
                     except Exception:
                         pass
+        self._settle_loads()
         idle = self._idle_ready
         if len(idle) > 1:
             idle[:] = _depth_first(list(idle), list(self._calls))
         self.activity += 1
         self._drive()
+
+    def _settle_loads(self) -> None:
+        """Hands native code the values of its loads that are computed now."""
+        waiting = []
+        for future, done in self._loads:
+            if not future._computed:
+                waiting.append((future, done))
+            elif not done.done():
+                error = future._error
+                if error is None:
+                    done.set_result(future._value)
+                elif isinstance(error, asyncio.CancelledError):
+                    done.cancel()
+                else:
+                    done.set_exception(error)
+        self._loads = waiting
 
     # -- the scheduler's hooks ---------------------------------------------
 
@@ -606,23 +631,31 @@ def _wait_on(yielded: Any) -> Any:
     return (yield yielded)
 
 
-def await_future(future: Any) -> asyncio.Future[Any]:
+def await_future(future: Any, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[Any]:
     """An asyncio future of an asynq future (a batch item, typically), for native
-    code: no task, no coroutine. Its key joins the pending batch at once."""
-    running = domain()
+    code on ``loop`` (the running one): no task, no coroutine. A deferred
+    future (a batch item) joins the next round; another is computed now."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
+    state = _thread_domain
+    running = state.domain if state.loop is loop else domain()
+    waiting = loop.create_future()
     if future._computed:
-        done = running._loop.create_future()
-        if future._error is None:
-            done.set_result(future._value)
-        else:
-            done.set_exception(future._error)
-        return done
-    waiting = running._loop.create_future()
+        _CallWaiter(waiting, future)._dependency_done()
+        return waiting
+    if isinstance(future, DeferredFuture):
+        # The common case (a loader's key), kept cheap: no waiter object; the
+        # round that computes it sets ``waiting`` (see _settle_loads).
+        running._loads.append((future, waiting))
+        running._pending_groups[future.flush_group()] = None
+        running.activity += 1
+        if running._dispatch_handle is None:
+            running._after_progress()
+        return waiting
     future._add_waiter(_CallWaiter(waiting, future))
     future._schedule_computation(running)
     running.activity += 1
-    if running._dispatch_handle is None:
-        running._after_progress()
+    running._after_progress()
     return waiting
 
 
