@@ -465,3 +465,33 @@ def test_a_cycle_of_tasks_across_concurrent_calls_is_an_error_not_a_hang() -> No
     errors = run(main())
     assert [type(error).__name__ for error in errors] == ["AsyncTaskError", "AsyncTaskError"]
     assert all("dependency cycle" in str(error) for error in errors)
+
+
+def test_concurrent_calls_share_rounds_and_a_recording_counts_what_reached_the_store(
+    store: Any,
+) -> None:
+    root = make_two_rounds(store)
+
+    async def two_requests() -> Any:
+        return await asyncio.gather(root.asyncio(), root.asyncio())
+
+    with record() as recording:
+        assert run(two_requests()) == [[4, 8], [4, 8]]
+    # Both calls' keys went out together: two rounds, one flush each.
+    assert store.flushes == [[1, 2, 1, 2], [2, 4, 2, 4]]
+    assert recording.rounds == 2
+    assert [(flush.items, flush.round) for flush in recording.flushes] == [(4, 0), (4, 1)]
+
+
+def test_assert_max_rounds_holds_around_concurrent_asyncio_calls(store: Any) -> None:
+    from asynq_core.tracing import TooManyRoundsError, assert_max_rounds
+
+    root = make_two_rounds(store)
+
+    async def two_requests() -> Any:
+        return await asyncio.gather(root.asyncio(), root.asyncio())
+
+    with assert_max_rounds(2):
+        run(two_requests())
+    with pytest.raises(TooManyRoundsError), assert_max_rounds(1):
+        run(two_requests())

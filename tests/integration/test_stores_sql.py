@@ -300,3 +300,34 @@ def test_arguments_are_checked(connection: sqlite3.Connection) -> None:
         SqlStore(connection, "main.users", key_column="uid", value_column="name").get("nobody")
         is MISSING
     )
+
+
+def test_a_recording_of_concurrent_asyncio_requests_counts_what_reached_sqlite(
+    connection: sqlite3.Connection, users: SqlStore
+) -> None:
+    from asynq_core.tracing import assert_max_rounds, record
+
+    users.set_many({f"u{index}": f"name{index}" for index in range(8)})
+    traced = Traced(connection)
+
+    @asynq()
+    def names_of(keys: list[str]) -> Any:
+        first = yield [users.get.asynq(key) for key in keys[:2]]
+        second = yield [users.get.asynq(key) for key in keys[2:]]
+        return first + second
+
+    async def two_requests() -> Any:
+        return await asyncio.gather(
+            names_of.asyncio(["u0", "u1", "u2", "u3"]), names_of.asyncio(["u4", "u5", "u6", "u7"])
+        )
+
+    with record() as recording, assert_max_rounds(2):
+        assert asyncio.run(two_requests()) == [
+            ["name0", "name1", "name2", "name3"],
+            ["name4", "name5", "name6", "name7"],
+        ]
+    selects = traced.of("SELECT")
+    assert len(selects) == 2  # one statement per round, both requests' keys in it
+    assert recording.rounds == 2
+    assert [(flush.items, flush.round) for flush in recording.flushes] == [(4, 0), (4, 1)]
+    assert sum(flush.items for flush in recording.flushes) == 8
