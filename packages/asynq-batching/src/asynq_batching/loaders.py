@@ -21,7 +21,7 @@ Invariants:
 - The active batch is per thread, and per instance for methods (freed with
   the instance).
 - The cache (``cache=True``) belongs to one *run*: the open request
-  (``asynq_core.request()``), else one outermost call (a synchronous call,
+  (``asynq_core.asynq_to_async.request()``), else one outermost call (a synchronous call,
   or an ``.asyncio()`` call, with the tasks it runs). Outside both there is
   no run and nothing is cached (a round still asks for each key once). A
   run's cache is freed with its request or root task, so a new run never
