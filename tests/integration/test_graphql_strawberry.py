@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -454,6 +456,96 @@ def test_a_recording_counts_the_rounds_of_native_resolvers(gql: ModuleType) -> N
         check_ok(asyncio.run(execute(gql, DEPTH_QUERIES[4], site, ids=IDS)))
     assert len(site.queries) == 4
     assert recording.rounds == 4
+
+
+# -- the README's section "Coming from DataLoader" ---------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_block(marker: str) -> str:
+    section = README.read_text().split("## Coming from DataLoader", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    [block] = [block for block in blocks if marker in block]
+    return str(block)
+
+
+# What the README's blocks take as given, and a Query to run them.
+README_PRELUDE = """
+import asyncio
+
+import strawberry
+
+
+class Db:
+    def __init__(self):
+        self.calls = []
+
+    async def fetch(self, sql, uids):
+        self.calls.append(list(uids))
+        return [{"uid": uid, "name": f"User {uid}"} for uid in uids]
+
+
+db = Db()
+
+
+@strawberry.type
+class User:
+    id: int
+    name: str
+"""
+README_QUERY = """
+@strawberry.type
+class Query:
+    @strawberry.field
+    def answers(self) -> list[Answer]:
+        return [Answer(author_id=uid) for uid in (1, 2, 1, 3, 2)]
+
+    @strawberry.field
+    async def me(self) -> User:
+        # The request's cache: both awaits get the one value loaded for it.
+        first, second = await asyncio.gather(user_by_id.asyncio(1), user_by_id.asyncio(1))
+        assert first is second
+        return first
+"""
+
+
+def test_the_readme_loader_and_extension_run_as_written(gql: ModuleType) -> None:
+    """The README's two blocks, with a fake ``db``, a ``User`` type and a Query:
+    two operations at once, every author loaded in one call, each key once."""
+    module = ModuleType("asynq_readme_dataloader")
+    sys.modules[module.__name__] = module  # strawberry resolves annotations there
+    try:
+        for code in (
+            README_PRELUDE,
+            readme_block("async def user_by_id"),
+            README_QUERY,
+            readme_block("class AsynqRequest"),
+        ):
+            exec(code, module.__dict__)
+        query = "{ answers { author { name } } me { name } }"
+
+        async def two() -> list[Any]:
+            execute = module.schema.execute
+            return list(await asyncio.gather(execute(query), execute(query)))
+
+        for result in asyncio.run(two()):
+            data = check_ok(result)
+            names = [answer["author"]["name"] for answer in data["answers"]]
+            assert names == ["User 1", "User 2", "User 1", "User 3", "User 2"]
+            assert data["me"] == {"name": "User 1"}
+        assert [sorted(keys) for keys in module.db.calls] == [[1, 2, 3]]
+    finally:
+        del sys.modules[module.__name__]
+
+    # The README's extension is the example's, its docstring aside.
+    def lines(code: str) -> list[str]:
+        return [line for line in code.splitlines() if line.strip()]
+
+    body = readme_block("class AsynqRequest").split("\n\n\n")[1]
+    example = inspect.getsource(gql.AsynqRequest)
+    docstring = '    """' + (gql.AsynqRequest.__doc__ or "") + '"""\n'
+    assert lines(body) == lines(example.replace(docstring, ""))
 
 
 # -- the script ------------------------------------------------------------------
