@@ -108,7 +108,7 @@ class User:
     name: str
     best_answer_id: strawberry.Private[int | None]
 
-    @strawberry.field(description="The answer of theirs with the most votes.")
+    @strawberry.field(description="Their best answer, if they have one.")
     async def best_answer(self, info: strawberry.Info[Site, None]) -> Answer | None:
         if self.best_answer_id is None:
             return None
@@ -273,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error.message} at {error.path}", file=sys.stderr)
         return 1
     print(json.dumps(result.data, indent=2))
-    print(f"\n{len(ids)} answers, 4 levels deep, in {elapsed * 1000:.1f} ms; database requests:")
+    print(
+        f"\n{len(ids)} answers, 4 levels deep (the last level's users come from the "
+        f"operation's cache), in {elapsed * 1000:.1f} ms; database requests:"
+    )
     for n, (table, keys) in enumerate(site.queries, 1):
         shown = ", ".join(map(str, keys[:8])) + (", ..." if len(keys) > 8 else "")
         print(f"  {n}. {table:8s} {len(keys):4d} keys: {shown}")
