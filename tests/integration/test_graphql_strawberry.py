@@ -426,19 +426,12 @@ def test_siblings_cancelled_by_graphql_core_leave_a_shared_key_alone(gql: Module
         asyncio.run(execute(gql, query, PeerContext(theirs, "strawberry", cache=True)))
 
 
-# -- tracing (asynq-core problems, reported) -------------------------------------
-
-# Under asyncio the domain copies the thread's recording hooks when it steps
-# tasks (AsyncioDomain._drive); native resolvers make no task step before the
-# first round, so that round's flush is not recorded; and rounds are told
-# apart by task steps between flushes, which native resolvers never make.
+# -- tracing ----------------------------------------------------------------------
+# Native resolvers make no task step: the domain tells recordings where each of
+# its rounds starts, so a GraphQL query is guarded like a synchronous call.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asynq-core: a round dispatched before the domain's first drive is not recorded",
-)
-def test_a_recording_sees_the_first_flush_of_native_resolvers(gql: ModuleType) -> None:
+def test_a_recording_sees_every_flush_of_native_resolvers(gql: ModuleType) -> None:
     site = new_site(gql, cache=False)
     with tracing.record() as recording:
         check_ok(asyncio.run(execute(gql, DEPTH_QUERIES[4], site, ids=IDS)))
@@ -446,13 +439,9 @@ def test_a_recording_sees_the_first_flush_of_native_resolvers(gql: ModuleType) -
     assert [flush.items for flush in recording.flushes] == [12, 4, 4, 4]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asynq-core: under asyncio, rounds of native resolvers are counted as one",
-)
 def test_a_recording_counts_the_rounds_of_native_resolvers(gql: ModuleType) -> None:
     site = new_site(gql, cache=False)
-    with tracing.record() as recording:
+    with tracing.record() as recording, tracing.assert_max_rounds(4):
         check_ok(asyncio.run(execute(gql, DEPTH_QUERIES[4], site, ids=IDS)))
     assert len(site.queries) == 4
     assert recording.rounds == 4

@@ -518,6 +518,11 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
         batch = self.batch
         return batch if batch._pieces is None else batch._pieces[0]
 
+    def _schedule_computation(self, scheduler: TaskScheduler) -> None:
+        # DeferredFuture's, with flush_group() inlined: this runs once per lookup.
+        batch = self.batch
+        scheduler.add_pending_group(batch if batch._pieces is None else batch._pieces[0])
+
     # While the batch fetches off-thread (begin_flush), results are captured
     # and delivered later on the scheduler's thread; otherwise this is the hot
     # path of every flush, hence FutureBase's code inlined or called directly.

@@ -385,10 +385,7 @@ class AsyncioDomain(TaskScheduler):
         list.clear(idle)
         self._ready = ready
         outer = _thread_state.scheduler
-        # Observed like the thread's scheduler: its hooks and recordings.
-        self.on_before_batch_flush = outer.on_before_batch_flush
-        self.on_after_batch_flush = outer.on_after_batch_flush
-        self._tracers = outer._tracers
+        self._observe_like(outer)
         options = _debug.options
         self._max_depth = options.MAX_TASK_STACK_SIZE
         step = self._step_traced if options.tracing or self._tracers else self._step
@@ -404,6 +401,15 @@ class AsyncioDomain(TaskScheduler):
                 self._schedule_drive()
             self.activity += 1
         self._after_progress()
+
+    def _observe_like(self, thread_scheduler: TaskScheduler) -> None:
+        """Takes the flush hooks and recordings of the thread's scheduler, so that
+        the domain is observed like it (read again at each drive and round: a
+        recording may start at any time)."""
+        if thread_scheduler is not self:
+            self.on_before_batch_flush = thread_scheduler.on_before_batch_flush
+            self.on_after_batch_flush = thread_scheduler.on_after_batch_flush
+            self._tracers = thread_scheduler._tracers
 
     def _after_progress(self) -> None:
         """After anything happened: a round is due if groups are pending; a call
@@ -467,8 +473,8 @@ class AsyncioDomain(TaskScheduler):
         self._start_round(take_round(self._pending_groups, every_group=True))
 
     def _start_round(self, groups: list[Any]) -> None:
+        self._observe_like(_thread_state.scheduler)
         flushing = Round(self, groups, deferred_report=True)
-        flushing.begin()
         works = []
         for group in groups:
             try:

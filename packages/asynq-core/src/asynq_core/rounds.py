@@ -65,50 +65,60 @@ def _priority_of(group: Any) -> Any:
 class Round:
     """One round of flushes by ``scheduler`` (see the module docstring).
 
-    ``begin()`` before any group flushes, ``flush(group)`` for a group flushed
-    on the spot, ``note_error(error)`` for an error of the I/O carried out
-    elsewhere, ``end()`` once every group is flushed (it raises the round's
-    first error). With ``deferred_report``, recordings hear of the round at
-    its end.
+    Made before any group flushes (it calls the before-hooks), then
+    ``flush(group)`` for a group flushed on the spot, ``note_error(error)``
+    for an error of the I/O carried out elsewhere, ``end()`` once every group
+    is flushed (it raises the round's first error). With
+    ``deferred_report``, recordings hear of the round at its end. Untraced,
+    a round costs its hooks and little else (no clock is read).
     """
 
-    __slots__ = ("scheduler", "groups", "error", "_start", "_tracers", "_span", "_deferred")
+    __slots__ = (
+        "scheduler",
+        "groups",
+        "error",
+        "_traced",
+        "_start",
+        "_tracers",
+        "_span",
+        "_deferred",
+    )
 
     def __init__(self, scheduler: Any, groups: list[Any], deferred_report: bool = False) -> None:
         self.scheduler = scheduler
         self.groups = groups
         self.error: BaseException | None = None
-        self._start = 0.0
-        self._tracers: tuple[Any, ...] = ()
-        self._span: Any = None
         self._deferred = deferred_report
-
-    def begin(self) -> None:
-        scheduler = self.scheduler
-        options = _debug.options
-        if options.tracing or scheduler._tracers:
-            first = self.groups[0]
-            if options.DUMP_FLUSH_BATCH:
-                from . import debug  # debug imports the scheduler, which imports this
-
-                debug.write(f"asynq: flush {debug.repr(first)}")
-            self._tracers = tuple(scheduler._tracers)
-            if not self._deferred:
-                for tracer in self._tracers:
-                    tracer._flush_started(first)
-            if options.OTEL_SPANS:
-                from . import tracing  # tracing imports the scheduler, which imports this
-
-                # Current during a flush made here (store clients' spans nest
-                # in it); under asyncio only opened and closed.
-                self._span = tracing._start_flush_span(first, make_current=not self._deferred)
-        self._start = time.perf_counter()
+        self._traced = _debug.options.tracing or bool(scheduler._tracers)
+        if self._traced:
+            self._begin_traced()
         before = scheduler.on_before_batch_flush
-        for group in self.groups:
+        for group in groups:
             try:
                 before(group)
             except BaseException as error:
                 self.note_error(error)
+
+    def _begin_traced(self) -> None:
+        scheduler = self.scheduler
+        options = _debug.options
+        first = self.groups[0]
+        if options.DUMP_FLUSH_BATCH:
+            from . import debug  # debug imports the scheduler, which imports this
+
+            debug.write(f"asynq: flush {debug.repr(first)}")
+        self._tracers = tuple(scheduler._tracers)
+        if not self._deferred:
+            for tracer in self._tracers:
+                tracer._flush_started(first)
+        self._span = None
+        if options.OTEL_SPANS:
+            from . import tracing  # tracing imports the scheduler, which imports this
+
+            # Current during a flush made here (store clients' spans nest
+            # in it); under asyncio only opened and closed.
+            self._span = tracing._start_flush_span(first, make_current=not self._deferred)
+        self._start = time.perf_counter()
 
     def flush(self, group: Any) -> None:
         """Flushes ``group`` here and now; its error is the round's."""
@@ -123,13 +133,28 @@ class Round:
 
     def end(self) -> None:
         """Calls the after-hooks and reports the round; raises its first error."""
-        scheduler = self.scheduler
+        if self._traced:
+            self._end_traced()
+        else:
+            after = self.scheduler.on_after_batch_flush
+            for group in self.groups:
+                try:
+                    after(group)
+                except BaseException as error:
+                    self.note_error(error)
+        if self.error is not None:
+            raise self.error
+
+    def _end_traced(self) -> None:
         end = time.perf_counter()
-        after = scheduler.on_after_batch_flush
+        after = self.scheduler.on_after_batch_flush
         tracers = self._tracers
         first = self.groups[0]
         if self._deferred:
+            # Each dispatched round is a round, though no task may have stepped
+            # since the last one (the loads of native coroutines).
             for tracer in tracers:
+                tracer._round_started()
                 tracer._flush_started(first)
         for group in self.groups:
             try:
@@ -144,5 +169,3 @@ class Round:
             tracing._end_flush_span(self._span, first, self.error)
         if _debug.options.COLLECT_PERF_STATS:
             profiler.group_flushed(first, (end - self._start) * 1e6)
-        if self.error is not None:
-            raise self.error

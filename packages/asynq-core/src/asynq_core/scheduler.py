@@ -219,10 +219,9 @@ class TaskScheduler:
         thread. The tasks it wakes resume in the depth-first order of the
         waiting tree under ``root`` (see the module docstring)."""
         groups = take_round(self._pending_groups, every_group=False)
-        flushing = Round(self, groups)
         self._flushing += 1
         try:
-            flushing.begin()
+            flushing = Round(self, groups)
             woken_from = len(self._ready)
             if len(groups) == 1:
                 flushing.flush(groups[0])
@@ -230,7 +229,9 @@ class TaskScheduler:
                 self._flush_concurrently(flushing)
             ready = self._ready
             if len(ready) - woken_from > 1:
-                woken = _depth_first(ready[woken_from:], (root,))
+                woken = ready[woken_from:]
+                if not _in_one_fan_out(woken):
+                    woken = _depth_first(woken, (root,))
                 woken.reverse()  # the first to run on top
                 ready[woken_from:] = woken
             flushing.end()
@@ -603,6 +604,28 @@ def cancel_task(task: Any, error: BaseException) -> None:
         pass
 
 
+def _in_one_fan_out(woken: list[Any]) -> bool:
+    """True when ``woken`` are children of one waiting task, in the order of
+    the list it yielded: the common case, where the depth-first order is
+    theirs already (see ``_depth_first``), found without walking the tree."""
+    parent = woken[0]._waiters
+    if parent is None or type(parent) is list or parent._state != WAITING:
+        return False
+    yielded = parent._yielded
+    if type(yielded) is not list:
+        return False
+    count = len(woken)
+    index = 0
+    for item in yielded:
+        if item is woken[index]:
+            if item._waiters is not parent:
+                return False
+            index += 1
+            if index == count:
+                return True
+    return False
+
+
 def _depth_first(woken: list[Any], roots: Any) -> list[Any]:
     """``woken`` (tasks made ready by a flush, in the order they were woken)
     in the order asynq 1.x resumes them: the depth-first order of the tree of
@@ -615,15 +638,15 @@ def _depth_first(woken: list[Any], roots: Any) -> list[Any]:
     to_visit.reverse()
     while to_visit and pending:
         task = to_visit.pop()
-        if id(task) in seen:
-            continue
-        seen.add(id(task))
-        if pending.pop(id(task), None) is not None:
-            ordered.append(task)
-        elif task._state == WAITING:
-            below = [future for future in _futures_in(task._yielded) if future._state is not None]
+        key = id(task)
+        found = pending.pop(key, None)
+        if found is not None:
+            ordered.append(found)
+        elif task._state == WAITING and key not in seen:  # a task waited on twice: once
+            seen.add(key)
+            below = _futures_in(task._yielded)
             below.reverse()
-            to_visit += below
+            to_visit += below  # batch items among them are skipped when popped
     ordered += pending.values()
     return ordered
 
@@ -725,6 +748,13 @@ def _futures_in(yielded: Any) -> list[Any]:
     """The uncomputed futures of what a task yielded (and waits on), in run order."""
     if yielded is None:
         return []
+    if type(yielded) is list:
+        try:  # the common case, a list of futures, without the recursion
+            return [item for item in yielded if not item._computed]
+        except AttributeError:  # None or nested: the general route
+            pass
+    elif isinstance(yielded, FutureBase):
+        return [] if yielded._computed else [yielded]
     while type(yielded) is _ContextFailure or type(yielded) is _BadYield:
         yielded = yielded.yielded
     try:

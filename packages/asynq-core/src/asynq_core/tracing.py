@@ -300,6 +300,11 @@ class Recording:
         else:
             self._note_waits(task)
 
+    def _round_started(self) -> None:
+        """The next flush starts a round (the asyncio domain says so: its rounds
+        are dispatched, whether or not a task stepped in between)."""
+        self._after_flush = False
+
     def _flush_started(self, group: Any) -> None:
         self._above.clear()
         if not self._after_flush:
