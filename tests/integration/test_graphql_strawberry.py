@@ -43,8 +43,7 @@ import aiodataloader
 import strawberry
 from strawberry.dataloader import DataLoader as StrawberryDataLoader
 
-from asynq_core import tracing
-from asynq_core.asynq_to_async import request
+from asynq_core import request, tracing
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -44,9 +44,9 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
-from asynq_core import _debug
+from asynq_core import debug
 from asynq_core.futures import DeferredFuture, FutureBase, FutureIsAlreadyComputed
-from asynq_core.scheduler import TaskScheduler
+from asynq_core.lowlevel import GroupRegistry, options, provide_debug_sync
 
 __all__ = [
     "BatchingError",
@@ -376,7 +376,7 @@ class BatchBase(FutureBase[None]):
     def _compute(self) -> None:
         self.flush()
 
-    def _schedule_computation(self, scheduler: TaskScheduler) -> None:
+    def _schedule_computation(self, scheduler: GroupRegistry) -> None:
         # A task that yields the batch itself waits for its flush (of all its pieces).
         if not self._computed:
             scheduler.add_pending_group(self if self._pieces is None else self._pieces[0])
@@ -518,7 +518,7 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
         batch = self.batch
         return batch if batch._pieces is None else batch._pieces[0]
 
-    def _schedule_computation(self, scheduler: TaskScheduler) -> None:
+    def _schedule_computation(self, scheduler: GroupRegistry) -> None:
         # DeferredFuture's, with flush_group() inlined: this runs once per lookup.
         batch = self.batch
         scheduler.add_pending_group(batch if batch._pieces is None else batch._pieces[0])
@@ -585,9 +585,7 @@ class DebugBatch(BatchBase):
             active[self.name] = DebugBatch(self.name, self.index + 1)
 
     def _flush(self) -> None:
-        if _debug.options.DUMP_SYNC:
-            from asynq_core import debug
-
+        if options.DUMP_SYNC:
             debug.write(f"asynq: sync flush of {self!r}")
         for item in self.items:
             if not item.is_computed():
@@ -633,3 +631,7 @@ def sync(tag: str = "default") -> DebugBatchItem:
     """A DebugBatchItem of the batch ``tag``: yielding it makes the task wait
     for the next flush of that batch, letting every other ready task run first."""
     return DebugBatchItem(tag)
+
+
+# asynq 1.x's debug.sync() is this function (core cannot make batch items).
+provide_debug_sync(sync)

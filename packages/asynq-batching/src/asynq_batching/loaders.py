@@ -5,7 +5,7 @@ loader: ``yield f.asynq(key)`` inside a task, ``f(key)`` synchronously,
 ``await f.asyncio(key)`` under asyncio. The keys requested by the tasks of
 one scheduling round reach ``f`` in one call; under asyncio, those requested
 by every coroutine of the loop until the loop's asynq domain is still (see
-``asynq_core.asynq_to_async``): ``.asyncio(key)`` in a running loop hands
+``asynq_core.lowlevel``): ``.asyncio(key)`` in a running loop hands
 back an asyncio future of the key's pending item, no task involved.
 
 Invariants:
@@ -21,7 +21,7 @@ Invariants:
 - The active batch is per thread, and per instance for methods (freed with
   the instance).
 - The cache (``cache=True``) belongs to one *run*: the open request
-  (``asynq_core.asynq_to_async.request()``), else one outermost call (a synchronous call,
+  (``asynq_core.request()``), else one outermost call (a synchronous call,
   or an ``.asyncio()`` call, with the tasks it runs). Outside both there is
   no run and nothing is cached (a round still asks for each key once). A
   run's cache is freed with its request or root task, so a new run never
@@ -39,16 +39,16 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from asynq_core.async_task import AsyncTask
-from asynq_core.asynq_to_async import (
-    _asyncio_mode,
-    await_future,
-    check_sync_call,
-    current_run,
-    run_task,
-)
 from asynq_core.decorators import is_async_fn
 from asynq_core.futures import ConstFuture, FutureBase
-from asynq_core.utils import callable_name
+from asynq_core.lowlevel import (
+    await_future,
+    callable_name,
+    check_sync_call,
+    current_run,
+    is_asyncio_mode,
+    run_task,
+)
 
 from .batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size
 
@@ -339,7 +339,7 @@ class BatchedLoader(Generic[K, V]):
         return item
 
     def _call(self, instance: Any, key: Any) -> Any:
-        if _asyncio_mode.get():
+        if is_asyncio_mode():
             check_sync_call(self, allow_sync_call=False)
         return self._load(instance, key).value()
 

@@ -1,8 +1,8 @@
 """Task contexts: context managers that are active only while their task runs.
 
 An ``AsyncContext`` entered inside an asynq task joins that task's ordered set
-of contexts through core's task-context seam (``AsyncTask._enter_context`` /
-``_leave_context``). The scheduler resumes the set whenever the task runs and
+of contexts through core's task-context seam (``asynq_core.lowlevel.enter_context`` /
+``leave_context``). The scheduler resumes the set whenever the task runs and
 pauses it whenever the task stops, so the state a context installs (a warning
 filter, an overridden value, a running timer) is never seen by the tasks that
 interleave with it. Tasks created inside the ``with`` block start with a copy
@@ -24,8 +24,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, TypeVar
 
-from asynq_core import _debug, get_active_task
+from asynq_core import lowlevel
 from asynq_core.debug import write as _debug_write
+from asynq_core.lowlevel import get_active_task, options
 
 __all__ = [
     "AsyncContext",
@@ -44,22 +45,18 @@ _INACTIVE: Any = object()
 def enter_context(context: Any) -> Any:
     """Adds ``context`` (an object with ``pause()`` and ``resume()``) to the
     running task's contexts; returns that task, or None outside any task."""
-    task = get_active_task()
-    if _debug.options.DUMP_CONTEXTS:
-        _debug_write(f"asynq: +context {context!r} in {task!r}")
-    if task is not None:
-        task._enter_context(context)
-    return task
+    if options.DUMP_CONTEXTS:
+        _debug_write(f"asynq: +context {context!r} in {get_active_task()!r}")
+    return lowlevel.enter_context(context)
 
 
 def leave_context(context: Any, task: Any = _INACTIVE) -> None:
     """Removes ``context`` from the contexts of ``task`` (default: the running task)."""
     if task is _INACTIVE:
         task = get_active_task()
-    if _debug.options.DUMP_CONTEXTS:
+    if options.DUMP_CONTEXTS:
         _debug_write(f"asynq: -context {context!r} in {task!r}")
-    if task is not None:
-        task._leave_context(context)
+    lowlevel.leave_context(context, task)
 
 
 class AsyncContext:

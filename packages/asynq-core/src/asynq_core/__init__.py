@@ -1,8 +1,15 @@
 """asynq-core: futures, tasks, the per-thread scheduler and the asynq decorators.
 
 Batching (asynq-batching) and task contexts (asynq-contexts) plug in through
-two seams this package owns: ``DeferredFuture``/``FlushGroup`` and the
-``_enter_context``/``_leave_context`` methods of ``AsyncTask``.
+two seams this package owns: ``DeferredFuture``/``FlushGroup`` and the task
+contexts; ``lowlevel`` is the public API they (and any extension) use.
+
+The modules, bottom layer first (each imports only the layers below it;
+``hatch run lint`` checks it): the leaves (``errors``, ``_debug``, ``text``,
+``task_states``, ``asyncio_mode``, ``profiler``, ``protocols``), ``futures``,
+``groups`` and ``spans``, ``yielded``, ``rounds``, ``instrumentation``,
+``scheduler``, ``async_task``, ``debug`` and ``requests``, ``asyncio_domain``,
+``asynq_to_async``, ``tracing``, ``decorators``, ``lowlevel``.
 """
 
 from . import (
@@ -12,12 +19,14 @@ from . import (
     debug,
     decorators,
     futures,
+    lowlevel,
     profiler,
     scheduler,
+    tracing,
     utils,
 )
 from .__about__ import __version__
-from .async_task import AsyncTask, AsyncTaskCancelledError
+from .async_task import AsyncTask
 from .asynq_to_async import is_asyncio_mode
 from .decorators import (
     async_call,
@@ -31,6 +40,7 @@ from .decorators import (
     lazy,
     make_async_decorator,
 )
+from .errors import AsyncTaskCancelledError, AsyncTaskError, AsyncTaskResult, AsynqMisuseError
 from .futures import (
     ConstFuture,
     DeferredFuture,
@@ -41,8 +51,9 @@ from .futures import (
     FutureIsAlreadyComputed,
     none_future,
 )
-from .scheduler import AsyncTaskError, TaskScheduler, get_active_task, get_scheduler
-from .utils import AsyncTaskResult, AsynqMisuseError, result
+from .requests import Request, current_request, request
+from .scheduler import TaskScheduler, get_active_task, get_scheduler
+from .utils import result
 
 __all__ = [
     "__version__",
@@ -58,10 +69,12 @@ __all__ = [
     "Future",
     "FutureBase",
     "FutureIsAlreadyComputed",
+    "Request",
     "TaskScheduler",
     "async_call",
     "async_proxy",
     "asynq",
+    "current_request",
     "get_active_task",
     "get_async_fn",
     "get_async_or_sync_fn",
@@ -73,6 +86,7 @@ __all__ = [
     "lazy",
     "make_async_decorator",
     "none_future",
+    "request",
     "result",
     "_debug",
     "async_task",
@@ -80,7 +94,9 @@ __all__ = [
     "debug",
     "decorators",
     "futures",
+    "lowlevel",
     "profiler",
     "scheduler",
+    "tracing",
     "utils",
 ]

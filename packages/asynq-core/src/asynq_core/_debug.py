@@ -1,14 +1,22 @@
 """Debug options shared by the scheduler, the tasks and ``asynq_core.debug``.
 
-This module owns the one ``options`` object of the process. It has no other
-job, so that the scheduler can read options without importing the debug
-helpers (which import the scheduler). ``asynq_core.debug.options`` is this
-very object: setting a flag through either name changes what the library does.
+This module owns the one ``options`` object of the process, and ``output``,
+where the low layers (futures, the scheduler and its traced loop) send what
+they print. It imports nothing of the package, so that every module can read
+options without importing the debug helpers (which sit above the scheduler).
+``asynq_core.debug.options`` is this very object: setting a flag through
+either name changes what the library does; ``asynq_core.debug`` plugs its
+``write`` and ``dump_error`` into ``output`` when it is imported (the package
+imports it), so that its patched ``stdout``/``stderr`` get everything.
 """
 
 from __future__ import annotations
 
-__all__ = ["DebugOptions", "options", "DUMP_FLAGS"]
+import sys
+import traceback
+from collections.abc import Callable
+
+__all__ = ["DebugOptions", "options", "output", "DUMP_FLAGS"]
 
 DUMP_FLAGS = (
     "DUMP_PRE_ERROR_STATE",
@@ -130,3 +138,33 @@ class DebugOptions:
 
 
 options = DebugOptions()
+
+
+class Output:
+    """Where the trace output of the low layers goes; see the module docstring.
+
+    Until ``asynq_core.debug`` plugs in its own, lines go to ``sys.stdout``
+    and errors to ``sys.stderr``.
+    """
+
+    def __init__(self) -> None:
+        self.write: Callable[[str, int], None] = _write_to_stdout
+        self.dump_error: Callable[[BaseException], None] = _error_to_stderr
+
+    def plug(
+        self, write: Callable[[str, int], None], dump_error: Callable[[BaseException], None]
+    ) -> None:
+        """Sends the output to ``write`` and ``dump_error`` from now on."""
+        self.write = write
+        self.dump_error = dump_error
+
+
+def _write_to_stdout(text: str, indent: int = 0) -> None:
+    sys.stdout.write("  " * indent + text + "\n")
+
+
+def _error_to_stderr(error: BaseException) -> None:
+    sys.stderr.write("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+
+
+output = Output()

@@ -19,19 +19,21 @@ import linecache
 from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
-from . import asynq_to_async
+from . import _debug
 from . import scheduler as _scheduler
+from .asyncio_mode import refuse_sync_wait, running_in_asyncio
+from .errors import AsyncTaskCancelledError, AsyncTaskError, AsyncTaskResult
 from .futures import FutureBase
-from .futures import _short_repr as _short
-from .scheduler import DONE, NEW, QUEUED, RUNNING, WAITING, AsyncTaskError, _futures_in
-from .utils import AsyncTaskResult, callable_name
+from .task_states import DONE, NEW, QUEUED, RUNNING, WAITING
+from .text import callable_name
+from .text import short_repr as _short
+from .yielded import futures_in
 
 __all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
 
 T_co = TypeVar("T_co", covariant=True)
 
 _state = _scheduler._state
-_asyncio_mode = asynq_to_async._asyncio_mode
 
 
 class _NoKeywordArguments(dict[str, Any]):
@@ -53,10 +55,6 @@ class _NoKeywordArguments(dict[str, Any]):
 
 
 _NO_KWARGS: dict[str, Any] = _NoKeywordArguments()
-
-
-class AsyncTaskCancelledError(GeneratorExit):
-    """Raised into (or out of) a task to cancel it; the task fails with it."""
 
 
 class AsyncTask(FutureBase[T_co], Generic[T_co]):
@@ -113,8 +111,8 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
     # -- the scheduler's side (double dispatch) ----------------------------
 
     def _compute(self) -> None:
-        if _asyncio_mode.get():  # it would block the event loop
-            asynq_to_async.refuse_sync_wait(self)
+        if running_in_asyncio.get():  # it would block the event loop
+            refuse_sync_wait(self)
         _state.scheduler.wait_for(self)
 
     def _schedule_computation(self, scheduler: Any) -> None:
@@ -184,7 +182,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
                 "return the value from its generator instead"
             )
         if state == WAITING:
-            for dependency in _futures_in(self._yielded):
+            for dependency in futures_in(self._yielded):
                 dependency._remove_waiter(self)
             self._yielded = None
         generator = self._generator
@@ -220,7 +218,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         empty while it runs, since it resumes only once they are computed."""
         if self._state != WAITING:
             return []
-        return _futures_in(self._yielded)
+        return futures_in(self._yielded)
 
     def is_started(self) -> bool:
         return self._state != NEW
@@ -253,8 +251,8 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         return lines
 
     def dump(self, indent: int = 0) -> None:
-        from .debug import write
-
+        """Writes the task, and what it waits for, to the debug output."""
+        write = _debug.output.write
         write(repr(self), indent)
         if self._yielded is not None:
             write(f"waiting for: {self._yielded!r}", indent + 1)
@@ -275,4 +273,3 @@ def _frame_lines(task: Any) -> list[str]:
     if source:
         line += f"    {source}\n"
     return [line]
-

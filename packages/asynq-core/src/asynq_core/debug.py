@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
+from . import _debug
 from ._debug import options
-from .futures import _short_repr
 from .scheduler import get_active_task
+from .text import short_repr
 
 __all__ = [
     "options",
@@ -79,12 +80,12 @@ def write(text: builtins.str, indent: int = 0) -> None:
 
 def str(source: Any, truncate: bool = True) -> builtins.str:
     """``str(source)`` that never raises, cut to ``options.DEBUG_STR_REPR_MAX_LENGTH``."""
-    return _short_repr(source, builtins.str, truncate)
+    return short_repr(source, builtins.str, truncate)
 
 
 def repr(source: Any, truncate: bool = True) -> builtins.str:
     """``repr(source)`` that never raises, cut to ``options.DEBUG_STR_REPR_MAX_LENGTH``."""
-    return _short_repr(source, builtins.repr, truncate)
+    return short_repr(source, builtins.repr, truncate)
 
 
 def format_asynq_stack() -> list[builtins.str] | None:
@@ -332,3 +333,21 @@ def enable_complex_assertions(enable: bool = True) -> Iterator[None]:
 def disable_complex_assertions() -> contextlib.AbstractContextManager[None]:
     """``enable_complex_assertions(False)``: a context manager."""
     return enable_complex_assertions(False)
+
+
+def sync(tag: builtins.str = "default") -> Any:
+    """asynq 1.x's ``debug.sync()``: a batch item whose flush lets every other
+    task run first. asynq-batching provides it (``lowlevel.provide_debug_sync``)
+    when it is imported; without it there is no batch to make one of."""
+    raise RuntimeError(
+        "asynq_core.debug.sync() needs asynq-batching: import asynq_batching "
+        "(or the asynq umbrella), which provides it"
+    )
+
+
+def _dump_error_of_a_task(error: BaseException) -> None:
+    dump_error(error)
+
+
+# The low layers' output (see _debug.Output) goes where this module's goes.
+_debug.output.plug(write, _dump_error_of_a_task)

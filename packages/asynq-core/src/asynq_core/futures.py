@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import qcore
 
 from . import _debug
+from .errors import FutureIsAlreadyComputed
+from .protocols import FlushGroup
+from .text import short_repr
 
 if TYPE_CHECKING:
-    from .scheduler import TaskScheduler
+    from .protocols import GroupRegistry
 
 __all__ = [
     "FutureBase",
@@ -40,10 +43,6 @@ T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 _log = logging.getLogger("asynq")
-
-
-class FutureIsAlreadyComputed(Exception):
-    """``set_value``/``set_error`` was called on a future that already has one."""
 
 
 class FutureBase(Generic[T_co]):
@@ -104,7 +103,7 @@ class FutureBase(Generic[T_co]):
         """Computes the value; must end with ``set_value`` or ``set_error``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _compute()")
 
-    def _schedule_computation(self, scheduler: TaskScheduler) -> None:
+    def _schedule_computation(self, scheduler: GroupRegistry) -> None:
         """Called by the scheduler when a task starts waiting on this uncomputed future.
 
         The default computes it at once: a plain future has nothing to wait for.
@@ -190,34 +189,17 @@ class FutureBase(Generic[T_co]):
         if not self._computed:
             status = "not computed"
         elif self._error is not None:
-            status = "error: " + _short_repr(self._error)
+            status = "error: " + short_repr(self._error)
         else:
-            status = "value: " + _short_repr(self._value)
+            status = "value: " + short_repr(self._value)
         return f"<{type(self).__name__} at 0x{id(self):x} ({status})>"
 
     def __str__(self) -> str:
         return repr(self)
 
     def dump(self, indent: int = 0) -> None:
-        """Writes ``repr(self)`` to the debug output."""
-        from .debug import write
-
-        write(repr(self), indent)
-
-
-def _short_repr(
-    value: object, to_text: Callable[[object], str] = repr, truncate: bool = True
-) -> str:
-    """``to_text(value)`` that never raises, cut to ``options.DEBUG_STR_REPR_MAX_LENGTH``
-    (what messages and ``asynq_core.debug.repr``/``str`` show of a value)."""
-    try:
-        text = to_text(value)
-    except Exception as e:  # a broken __repr__ must not break ours
-        text = f"<unprintable {type(value).__name__}: {type(e).__name__}>"
-    limit = _debug.options.DEBUG_STR_REPR_MAX_LENGTH
-    if truncate and limit and len(text) > limit:
-        text = text[: max(limit - 3, 0)] + "..."
-    return text
+        """Writes ``repr(self)`` to the debug output (``asynq_core.debug.write``)."""
+        _debug.output.write(repr(self), indent)
 
 
 class Future(FutureBase[T_co]):
@@ -275,34 +257,6 @@ class ErrorFuture(FutureBase[Any]):
         return (ErrorFuture, (self._error,))
 
 
-class FlushGroup(Protocol):
-    """What the scheduler needs of a group of deferred futures (e.g. a batch).
-
-    Optional, for flushes that wait on I/O: a group may also have
-    - ``begin_flush()``, called on the scheduler's thread: marks the group as
-      flushing and returns ``fetch`` (or None if there is nothing to do).
-      ``fetch()`` does the I/O, may run in any thread, touches no scheduler
-      state and does not raise; it returns ``deliver``, which the scheduler
-      calls on its own thread to set the group's futures.
-    - ``concurrent = True``: groups pending at the same time that all say so
-      are flushed in one round, their fetches running together in threads.
-    - ``async flush_async()``: used under asyncio instead of a fetch in the
-      loop's executor (e.g. for an asyncio client).
-    - ``cancel(error)``: fails every future of the group with ``error``;
-      called on the pending groups of a run abandoned because an error
-      escaped its outermost synchronous call (a group without it is dropped).
-    A group that is also a future (e.g. a BatchBase) must be computed once its
-    flush is complete: an asyncio scope that finds it still uncomputed after
-    asking it to flush (it is flushing for another scope) awaits it.
-    """
-
-    def get_priority(self) -> Any:
-        """Comparable; of the pending groups, the highest is flushed first."""
-
-    def flush(self) -> None:
-        """Computes every future of the group; a no-op once flushed."""
-
-
 class DeferredFuture(FutureBase[T_co]):
     """A future no task computes: its value arrives when its group is flushed.
 
@@ -316,7 +270,7 @@ class DeferredFuture(FutureBase[T_co]):
     def flush_group(self) -> FlushGroup:
         raise NotImplementedError(f"{type(self).__name__} does not implement flush_group()")
 
-    def _schedule_computation(self, scheduler: TaskScheduler) -> None:
+    def _schedule_computation(self, scheduler: GroupRegistry) -> None:
         scheduler.add_pending_group(self.flush_group())
 
     def _compute(self) -> None:

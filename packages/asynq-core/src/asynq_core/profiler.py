@@ -20,7 +20,7 @@ import threading
 import weakref
 from typing import Any
 
-from .futures import _short_repr
+from .text import short_repr
 
 __all__ = ["append", "flush", "reset", "incr_counter"]
 
@@ -72,11 +72,11 @@ def _record_of(future: Any) -> list[Any]:
 def _name_of(future: Any, number: int) -> str:
     fn = getattr(future, "fn", None)
     if fn is None:
-        return f"{number:06d}.{_short_repr(future)}"
+        return f"{number:06d}.{short_repr(future)}"
     module = getattr(fn, "__module__", None) or "?"
     qualname = getattr(fn, "__qualname__", None) or repr(fn)
-    args = _short_repr(getattr(future, "args", ()))
-    kwargs = _short_repr(getattr(future, "kwargs", {}))
+    args = short_repr(getattr(future, "args", ()))
+    kwargs = short_repr(getattr(future, "kwargs", {}))
     return f"{number:06d}.{module}.{qualname}({args} {kwargs})"
 
 
@@ -103,7 +103,7 @@ def group_flushed(group: Any, elapsed_us: float) -> None:
     items = list(getattr(group, "items", ()))
     append(
         {
-            "name": _short_repr(group),
+            "name": short_repr(group),
             "time_taken": elapsed_us,
             "batch_size": len(items),
             "dependencies": [(_record_of(item)[0], 0) for item in items],

@@ -30,7 +30,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import _debug, profiler
+from . import _debug, profiler, spans
+from .text import short_repr
 
 __all__ = ["Round", "take_round"]
 
@@ -104,20 +105,16 @@ class Round:
         options = _debug.options
         first = self.groups[0]
         if options.DUMP_FLUSH_BATCH:
-            from . import debug  # debug imports the scheduler, which imports this
-
-            debug.write(f"asynq: flush {debug.repr(first)}")
+            _debug.output.write(f"asynq: flush {short_repr(first)}", 0)
         self._tracers = tuple(scheduler._tracers)
         if not self._deferred:
             for tracer in self._tracers:
                 tracer._flush_started(first)
         self._span = None
         if options.OTEL_SPANS:
-            from . import tracing  # tracing imports the scheduler, which imports this
-
             # Current during a flush made here (store clients' spans nest
             # in it); under asyncio only opened and closed.
-            self._span = tracing._start_flush_span(first, make_current=not self._deferred)
+            self._span = spans.start_flush_span(first, make_current=not self._deferred)
         self._start = time.perf_counter()
 
     def flush(self, group: Any) -> None:
@@ -164,8 +161,6 @@ class Round:
         for tracer in tracers:
             tracer._flush_ended(first, self._start, end, self.error)
         if self._span is not None:
-            from . import tracing
-
-            tracing._end_flush_span(self._span, first, self.error)
+            spans.end_flush_span(self._span, first, self.error)
         if _debug.options.COLLECT_PERF_STATS:
             profiler.group_flushed(first, (end - self._start) * 1e6)

@@ -31,17 +31,27 @@ Invariants:
 from __future__ import annotations
 
 import concurrent.futures
-import inspect
 import threading
-import time
 from typing import Any
 
 import qcore
 
-from . import _debug, profiler
+from . import _debug
+from .errors import AsyncTaskCancelledError, AsyncTaskError, AsyncTaskResult
 from .futures import FutureBase
+from .instrumentation import traced_step
 from .rounds import Round, take_round
-from .utils import AsyncTaskResult
+from .task_states import DONE, NEW, QUEUED, RUNNING, WAITING
+from .yielded import (
+    BadYield,
+    ContextFailure,
+    depth_first,
+    describe_stall,
+    futures_in,
+    in_one_fan_out,
+    result_of,
+    uncomputed_in,
+)
 
 __all__ = [
     "TaskScheduler",
@@ -51,13 +61,6 @@ __all__ = [
     "get_active_task",
     "reset",
 ]
-
-# Task states (see the module docstring).
-NEW, QUEUED, RUNNING, WAITING, DONE = range(5)
-
-
-class AsyncTaskError(Exception):
-    """Misuse of tasks detected by the scheduler (e.g. tasks waiting on each other)."""
 
 
 class TaskScheduler:
@@ -177,8 +180,8 @@ class TaskScheduler:
         self._pending_groups.clear()
 
     def dump(self, indent: int = 0) -> None:
-        from .debug import write
-
+        """Writes the scheduler's ready tasks and pending groups to the debug output."""
+        write = _debug.output.write
         write(repr(self), indent)
         for task in reversed(self._ready):
             write(f"ready: {task!r}", indent + 1)
@@ -208,7 +211,7 @@ class TaskScheduler:
                     flush(root)
                     continue
                 else:
-                    raise AsyncTaskError(_describe_stall(root))
+                    raise AsyncTaskError(describe_stall(root))
             # The step hands back the task to run next when it is the one that
             # would be on top of the stack anyway (a new child, a woken waiter).
             task = step(task)
@@ -230,8 +233,8 @@ class TaskScheduler:
             ready = self._ready
             if len(ready) - woken_from > 1:
                 woken = ready[woken_from:]
-                if not _in_one_fan_out(woken):
-                    woken = _depth_first(woken, (root,))
+                if not in_one_fan_out(woken):
+                    woken = depth_first(woken, (root,))
                 woken.reverse()  # the first to run on top
                 ready[woken_from:] = woken
             flushing.end()
@@ -271,8 +274,6 @@ class TaskScheduler:
         in turn. So nothing of the abandoned run resumes inside the next one
         (a task waiting on a future that nothing computes stays waiting).
         """
-        from .async_task import AsyncTaskCancelledError  # a cycle at import time
-
         groups = list(self._pending_groups)
         self._pending_groups.clear()
         for group in groups:
@@ -315,7 +316,7 @@ class TaskScheduler:
                 send_value = yielded._value
                 send_error = yielded._error
             else:
-                send_value, send_error = _result_of(yielded)
+                send_value, send_error = result_of(yielded)
         contexts = task._contexts
         if contexts:
             resume_error = _resume_contexts(contexts)
@@ -378,25 +379,25 @@ class TaskScheduler:
                                 uncomputed = None  # the general route names the error
                     if uncomputed is None:
                         try:
-                            uncomputed = _uncomputed_in(yielded, task, [])
+                            uncomputed = uncomputed_in(yielded, task, [])
                         except (TypeError, AsyncTaskError) as bad_yield:
                             # Under asyncio, native awaitables are waited on
                             # as futures: the structure is rebuilt with them.
                             adopted = self._adopt_awaitables(yielded)
                             if adopted is not None:
                                 yielded = adopted
-                                uncomputed = _uncomputed_in(yielded, task, [])
+                                uncomputed = uncomputed_in(yielded, task, [])
                             elif type(bad_yield) is TypeError and isinstance(
                                 yielded, (list, tuple, dict)
                             ):
-                                uncomputed = _uncomputed_in(yielded, task, [], tolerant=True)
-                                yielded = _BadYield(yielded, bad_yield)
+                                uncomputed = uncomputed_in(yielded, task, [], tolerant=True)
+                                yielded = BadYield(yielded, bad_yield)
                             else:
                                 send_value = None
                                 send_error = bad_yield
                                 continue
                     if not uncomputed:
-                        send_value, send_error = _result_of(yielded)
+                        send_value, send_error = result_of(yielded)
                         continue
                     task._yielded = yielded
                     task._pending = len(uncomputed)
@@ -427,7 +428,7 @@ class TaskScheduler:
                 if contexts:
                     pause_error = _pause_contexts(contexts)
                     if pause_error is not None:
-                        task._yielded = _ContextFailure(task._yielded, pause_error)
+                        task._yielded = ContextFailure(task._yielded, pause_error)
                 return next_task
             # The task is done.
             contexts = task._contexts
@@ -462,107 +463,9 @@ class TaskScheduler:
             waiter._state = QUEUED
             return waiter
 
-    # -- the traced variants (debug options on, or something records) -----
-    #
-    # The objects in ``self._tracers`` (recordings of asynq_core.tracing) get
-    # ``_step_started()`` / ``_step_ended(task, start, end)`` around every step
-    # and ``_flush_started(group)`` / ``_flush_ended(group, start, end, error)``
-    # around every flush, timed once for all of them. Each event goes to the
-    # recordings active when it began, so a recording that starts or stops
-    # inside a step sees both ends of a step or neither.
-
-    def _step_traced(self, task: Any) -> Any:
-        options = _debug.options
-        tracers = tuple(self._tracers)
-        if options.DUMP_CONTINUE_TASK:
-            from . import debug
-
-            debug.write(f"asynq: continue {debug.repr(task)}")
-        for tracer in tracers:
-            tracer._step_started()
-        start = time.perf_counter()
-        next_task = None
-        try:
-            next_task = self._step(task)
-        finally:
-            end = time.perf_counter()
-            for tracer in tracers:
-                tracer._step_ended(task, start, end)
-            if options.tracing:
-                self._debug_step(task, (end - start) * 1e6)
-        return next_task
-
-    def _debug_step(self, task: Any, elapsed_us: float) -> None:
-        # Each option is tested before any work for it: with only OTEL_SPANS
-        # on, a step costs a few attribute reads here.
-        options = _debug.options
-        collect = options.COLLECT_PERF_STATS
-        if not task._computed:
-            dump = options.DUMP_DEPENDENCIES
-            if collect or dump:
-                deps = _futures_in(task._yielded)
-                if collect:
-                    profiler.task_stepped(task, elapsed_us, deps)
-                if dump:
-                    from . import debug
-
-                    debug.write(f"asynq: {debug.repr(task)} waits for {deps!r}", 1)
-            return
-        if collect:
-            profiler.task_stepped(task, elapsed_us, [])
-        if options.DUMP_COMPUTED:
-            from . import debug
-
-            debug.write(f"asynq: computed {debug.repr(task)}")
-        if options.DUMP_EXCEPTIONS and task._error is not None:
-            from . import debug
-
-            debug.dump_error(task._error)
-
-
-class _BadYield:
-    """What a task waits on when it yielded a structure holding something that
-    is not a future: as asynq 1.x, the futures in it run first; then the first
-    problem in structure order (a failed future's error, or ``error``, the
-    TypeError naming the value) is raised at the yield."""
-
-    __slots__ = ("yielded", "error")
-
-    def __init__(self, yielded: Any, error: BaseException) -> None:
-        self.yielded = yielded
-        self.error = error
-
-
-def _first_failure(yielded: Any, bad_value_error: BaseException) -> BaseException | None:
-    """The first error in structure order of a yielded structure whose futures
-    are computed: a future's error, or ``bad_value_error`` for a value that is
-    not a future."""
-    if yielded is None:
-        return None
-    if isinstance(yielded, FutureBase):
-        return yielded._error
-    if isinstance(yielded, (list, tuple)):
-        items: Any = yielded
-    elif isinstance(yielded, dict):
-        items = yielded.values()
-    else:
-        return bad_value_error
-    for item in items:
-        error = _first_failure(item, bad_value_error)
-        if error is not None:
-            return error
-    return None
-
-
-class _ContextFailure:
-    """What a task waits on when pausing one of its contexts failed: the error
-    is thrown at the yield once the dependencies (still all run) are done."""
-
-    __slots__ = ("yielded", "error")
-
-    def __init__(self, yielded: Any, error: BaseException) -> None:
-        self.yielded = yielded
-        self.error = error
+    # The step run while a debug option is on or something records (see
+    # instrumentation); the loop picks it once per call.
+    _step_traced = traced_step
 
 
 def _task_error(task: Any, exc: BaseException) -> BaseException:
@@ -590,7 +493,7 @@ def cancel_task(task: Any, error: BaseException) -> None:
     the closing generator or of on_computed subscribers are dropped: the
     cancellation is what the task's waiters must see."""
     if task._state == WAITING:
-        for future in _futures_in(task._yielded):
+        for future in futures_in(task._yielded):
             future._remove_waiter(task)
         task._yielded = None
     try:
@@ -602,173 +505,6 @@ def cancel_task(task: Any, error: BaseException) -> None:
         task._finish(None, error)
     except BaseException:
         pass
-
-
-def _in_one_fan_out(woken: list[Any]) -> bool:
-    """True when ``woken`` are children of one waiting task, in the order of
-    the list it yielded: the common case, where the depth-first order is
-    theirs already (see ``_depth_first``), found without walking the tree."""
-    parent = woken[0]._waiters
-    if parent is None or type(parent) is list or parent._state != WAITING:
-        return False
-    yielded = parent._yielded
-    if type(yielded) is not list:
-        return False
-    count = len(woken)
-    index = 0
-    for item in yielded:
-        if item is woken[index]:
-            if item._waiters is not parent:
-                return False
-            index += 1
-            if index == count:
-                return True
-    return False
-
-
-def _depth_first(woken: list[Any], roots: Any) -> list[Any]:
-    """``woken`` (tasks made ready by a flush, in the order they were woken)
-    in the order asynq 1.x resumes them: the depth-first order of the tree of
-    waiting tasks under ``roots``, each task's dependencies in the order it
-    runs them. Those not in the tree keep their order, after the others."""
-    pending = {id(task): task for task in woken}
-    ordered: list[Any] = []
-    seen: set[int] = set()
-    to_visit = list(roots)
-    to_visit.reverse()
-    while to_visit and pending:
-        task = to_visit.pop()
-        key = id(task)
-        found = pending.pop(key, None)
-        if found is not None:
-            ordered.append(found)
-        elif task._state == WAITING and key not in seen:  # a task waited on twice: once
-            seen.add(key)
-            below = _futures_in(task._yielded)
-            below.reverse()
-            to_visit += below  # batch items among them are skipped when popped
-    ordered += pending.values()
-    return ordered
-
-
-def _result_of(yielded: Any) -> tuple[Any, BaseException | None]:
-    """The value sent back for a yielded structure whose futures are all computed,
-    and the first error in structure order (None if none failed)."""
-    if isinstance(yielded, FutureBase):
-        return yielded._value, yielded._error
-    kind = type(yielded)
-    if kind is list:
-        try:
-            values = [item._value for item in yielded]
-        except AttributeError:  # None or nested: the general route below
-            pass
-        else:
-            for item in yielded:
-                if item._error is not None:
-                    return values, item._error
-            return values, None
-    if kind is list or kind is tuple:
-        values = []
-        first_error = None
-        for item in yielded:
-            if item is None:
-                values.append(None)
-                continue
-            value, error = _result_of(item)
-            if error is not None and first_error is None:
-                first_error = error
-            values.append(value)
-        return (values if kind is list else tuple(values)), first_error
-    if kind is dict:
-        result = {}
-        first_error = None
-        for key, item in yielded.items():
-            value, error = (None, None) if item is None else _result_of(item)
-            if error is not None and first_error is None:
-                first_error = error
-            result[key] = value
-        return result, first_error
-    if kind is _ContextFailure:
-        value, error = _result_of(yielded.yielded)
-        return value, yielded.error
-    if kind is _BadYield:
-        return None, _first_failure(yielded.yielded, yielded.error)
-    if yielded is None:
-        return None, None
-    # Subclasses of list/tuple/dict take the generic route.
-    if isinstance(yielded, dict):
-        return _result_of(dict(yielded))
-    if isinstance(yielded, (list, tuple)):
-        value, error = _result_of(list(yielded))
-        return (value if isinstance(yielded, list) else tuple(value)), error
-    raise AssertionError(f"unexpected yielded value {yielded!r}")
-
-
-def _uncomputed_in(yielded: Any, task: Any, out: list[Any], tolerant: bool = False) -> list[Any]:
-    """Appends to ``out`` every uncomputed future in a yielded structure, in the
-    order the task runs them (asynq 1.x's: dict values last to first).
-
-    Raises TypeError for anything that is not a future, None, list, tuple or
-    dict (``tolerant``: skips it).
-    """
-    if isinstance(yielded, FutureBase):
-        if not yielded._computed:
-            if yielded is task:
-                raise AsyncTaskError(f"{task!r} yielded itself")
-            out.append(yielded)
-    elif isinstance(yielded, (list, tuple)):
-        for item in yielded:
-            if item is not None:
-                _uncomputed_in(item, task, out, tolerant)
-    elif isinstance(yielded, dict):
-        for item in reversed(list(yielded.values())):
-            if item is not None:
-                _uncomputed_in(item, task, out, tolerant)
-    elif yielded is not None and not tolerant:
-        raise TypeError(_bad_yield_message(yielded, task))
-    return out
-
-
-def _bad_yield_message(value: Any, task: Any) -> str:
-    name = _name_of(task)
-    hint = ""
-    if inspect.isgenerator(value):
-        hint = (
-            " It is a generator: call the function through .asynq() and decorate it with @asynq()."
-        )
-    elif inspect.isawaitable(value):
-        hint = " It is an awaitable: asynq tasks yield futures, not coroutines."
-    return (
-        f"{name} yielded {value!r} of type {type(value).__name__}: a task may yield "
-        f"only futures, None, or lists, tuples and dicts of them.{hint}"
-    )
-
-
-def _futures_in(yielded: Any) -> list[Any]:
-    """The uncomputed futures of what a task yielded (and waits on), in run order."""
-    if yielded is None:
-        return []
-    if type(yielded) is list:
-        try:  # the common case, a list of futures, without the recursion
-            return [item for item in yielded if not item._computed]
-        except AttributeError:  # None or nested: the general route
-            pass
-    elif isinstance(yielded, FutureBase):
-        return [] if yielded._computed else [yielded]
-    while type(yielded) is _ContextFailure or type(yielded) is _BadYield:
-        yielded = yielded.yielded
-    try:
-        return _uncomputed_in(yielded, None, [], tolerant=True)
-    except AsyncTaskError:
-        return []
-
-
-def _name_of(obj: Any) -> str:
-    fn = getattr(obj, "fn", None)
-    if fn is not None:
-        module = getattr(fn, "__module__", None) or "?"
-        return f"{module}.{getattr(fn, '__qualname__', repr(fn))}"
-    return type(obj).__name__
 
 
 def _resume_contexts(contexts: dict[int, Any]) -> BaseException | None:
@@ -793,32 +529,6 @@ def _pause_contexts(contexts: dict[int, Any]) -> BaseException | None:
             if first_error is None:
                 first_error = error
     return first_error
-
-
-def _describe_stall(root: Any) -> str:
-    """Says which tasks wait on each other when nothing can go on."""
-    chain = [root]
-    seen = {id(root)}
-    current = root
-    while True:
-        deps = [dep for dep in _futures_in(current._yielded) if dep._state is not None]
-        if not deps:
-            break
-        current = deps[0]
-        chain.append(current)
-        if id(current) in seen:
-            names = " -> ".join(repr(task) for task in chain)
-            return f"dependency cycle: {names}"
-        seen.add(id(current))
-    names = " -> ".join(repr(task) for task in chain)
-    if len(chain) > 1 and current._state == RUNNING:
-        return f"dependency cycle: {names}, which asked synchronously for the value of {root!r}"
-    never_set = [dep for dep in _futures_in(current._yielded) if dep._state is None]
-    culprits = ", ".join(repr(dep) for dep in never_set[:3]) or "a future it waits on"
-    return (
-        f"{root!r} can never be computed: nothing is ready to run and no batch is "
-        f"pending (waiting chain: {names}); {culprits} is never set"
-    )
 
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None

@@ -1,35 +1,19 @@
 """``result()``: the Python 2 way for a task to return a value, kept for old code.
 
 A generator's ``return value`` is the way to go; ``result(value); return``
-still works and raises AsyncTaskResult, which the scheduler catches.
-
-``AsynqMisuseError`` is what asynq 1.x reported with a failed ``assert``
-(``result(future)``, ``@asynq()`` applied twice, ...): a TypeError, and an
-AssertionError too so that code and tests written against 1.x still catch it.
-
-``callable_name`` is how every asynq package names a function in its messages.
+still works and raises AsyncTaskResult, which the scheduler catches. This is
+also asynq 1.x's ``asynq.utils``, so it re-exports what 1.x code finds there.
 """
 
 from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from .errors import AsyncTaskResult, AsynqMisuseError
 from .futures import FutureBase
+from .text import callable_name
 
 __all__ = ["AsyncTaskResult", "AsynqMisuseError", "callable_name", "result"]
-
-
-class AsynqMisuseError(TypeError, AssertionError):
-    """A call that cannot be right, such as ``result()`` of a future or ``@asynq()``
-    applied twice (an AssertionError in asynq 1.x, hence both bases)."""
-
-
-class AsyncTaskResult(GeneratorExit):
-    """Raised by ``result(value)`` inside a task; carries the task's value."""
-
-    def __init__(self, result: Any) -> None:
-        super().__init__(result)
-        self.result = result
 
 
 def result(value: Any) -> NoReturn:
@@ -40,8 +24,3 @@ def result(value: Any) -> NoReturn:
             "you probably forgot to 'yield' it before returning"
         )
     raise AsyncTaskResult(value)
-
-
-def callable_name(fn: Any) -> str:
-    """The qualified name of a function (or its repr), for error messages."""
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)

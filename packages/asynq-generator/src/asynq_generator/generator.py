@@ -33,8 +33,9 @@ import qcore
 
 from asynq_core.async_task import AsyncTask
 from asynq_core.decorators import asynq
+from asynq_core.errors import AsyncTaskResult
 from asynq_core.futures import ConstFuture, FutureBase
-from asynq_core.utils import AsyncTaskResult, callable_name
+from asynq_core.lowlevel import callable_name
 
 __all__ = [
     "async_generator",

@@ -71,7 +71,7 @@ from asynq_core.decorators import (
 )
 from asynq_core.decorators import asynq as _asynq_decorator
 from asynq_core.futures import ConstFuture, ErrorFuture, FutureBase
-from asynq_core.utils import callable_name
+from asynq_core.lowlevel import callable_name
 
 __all__ = [
     "patch",

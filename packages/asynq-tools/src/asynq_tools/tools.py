@@ -48,12 +48,11 @@ from asynq_core import (
 from asynq_core.decorators import (
     AsyncDecoratorBinder,
     AsyncWrapperDecorator,
-    _reject_bound_asynq,
     async_call,
     get_async_fn,
     make_async_decorator,
 )
-from asynq_core.utils import callable_name
+from asynq_core.lowlevel import callable_name, reject_bound_asynq
 
 __all__ = [
     "amap",
@@ -113,7 +112,7 @@ def _element_caller(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
         return async_fn
     if not callable(fn):
         raise TypeError(f"{tool}() needs a function, got {fn!r}")
-    _reject_bound_asynq(fn, tool)
+    reject_bound_asynq(fn, tool)
 
     def call_now(*args: Any) -> FutureBase[Any]:
         try:
@@ -440,7 +439,7 @@ def call_with_context(
     """
     if not (hasattr(context, "__enter__") and hasattr(context, "__exit__")):
         raise TypeError(f"call_with_context() needs a context manager, got {context!r}")
-    _reject_bound_asynq(fn, "call_with_context")
+    reject_bound_asynq(fn, "call_with_context")
     with context:
         return (yield async_call.asynq(fn, *args, **kwargs))
 
@@ -997,7 +996,7 @@ class AsyncEventHook(qcore.EventHook):
     """
 
     def subscribe(self, handler: Callable[..., Any]) -> None:
-        _reject_bound_asynq(handler, "AsyncEventHook.subscribe")
+        reject_bound_asynq(handler, "AsyncEventHook.subscribe")
         super().subscribe(handler)
 
     @asynq()  # an asynq function where EventHook has a plain method

@@ -14,8 +14,7 @@ from asynq_batching.batching import BatchBase, BatchCancelledError, BatchingErro
 from asynq_batching.loaders import MissingKeyError, batched
 from asynq_contexts.contexts import AsyncContext, NonAsyncContext, async_override
 from asynq_contexts.scoped_value import AsyncScopedValue
-from asynq_core.async_task import AsyncTask, AsyncTaskCancelledError
-from asynq_core.asynq_to_async import is_asyncio_mode
+from asynq_core.async_task import AsyncTask
 from asynq_core.decorators import (
     async_call,
     async_proxy,
@@ -28,6 +27,12 @@ from asynq_core.decorators import (
     lazy,
     make_async_decorator,
 )
+from asynq_core.errors import (
+    AsyncTaskCancelledError,
+    AsyncTaskError,
+    AsyncTaskResult,
+    AsynqMisuseError,
+)
 from asynq_core.futures import (
     ConstFuture,
     ErrorFuture,
@@ -36,8 +41,8 @@ from asynq_core.futures import (
     FutureIsAlreadyComputed,
     none_future,
 )
-from asynq_core.scheduler import AsyncTaskError, TaskScheduler, get_active_task, get_scheduler
-from asynq_core.utils import AsyncTaskResult, AsynqMisuseError, result
+from asynq_core.lowlevel import TaskScheduler, get_active_task, get_scheduler, is_asyncio_mode
+from asynq_core.utils import result
 from asynq_generator.generator import (
     END_OF_GENERATOR,
     Value,
@@ -137,7 +142,4 @@ __all__ = [
     "asynq_to_async",
 ]
 
-# 1.x had debug.sync(); core cannot import batching, so the umbrella wires it
-# (and asynq/debug.py declares it for type checkers).
-debug.sync = batching.sync
 debug.attach_exception_hook()

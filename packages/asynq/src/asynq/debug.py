@@ -9,8 +9,8 @@ import sys as _sys
 
 import asynq_core.debug as _implementation
 
-# Set on asynq_core.debug by the umbrella's __init__ (core cannot import
-# batching), as in 1.x.
+# asynq-batching provides sync() to asynq_core.debug when imported
+# (asynq_core.lowlevel.provide_debug_sync); core's own is a placeholder.
 from asynq_batching.batching import sync as sync
 from asynq_core.debug import *  # noqa: F403
 

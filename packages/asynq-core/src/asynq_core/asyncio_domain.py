@@ -1,0 +1,532 @@
+"""The asyncio domain: the scheduler of every asynq task run under asyncio on
+one event loop, and of the batches the loop's coroutines fill.
+
+Each event loop has one (``domain()``). It runs the tasks of the calls of
+``asynq_to_async`` (``f.asyncio(...)``, ``run_task``) and the loads native
+code hands it (``await_future``), in loop callbacks.
+
+Invariants:
+- The domain steps its tasks in loop callbacks, depth-first as the
+  synchronous scheduler does; the tasks a round wakes resume in the
+  depth-first order of the waiting tree under the awaited calls (as the
+  synchronous scheduler's do); other tasks made ready from outside a step
+  (a native coroutine done, a new call) run in the order they were made ready.
+- A round is dispatched only when no coroutine of the domain can still add
+  items in this turn of the loop: the dispatch callback is queued at the end
+  of the turn, and queued again while anything happened in the domain since
+  (a task stepped, a key was loaded, a native coroutine the domain started
+  was resumed), at most ``MAX_DEFERRALS`` times. A coroutine awaiting real
+  I/O does nothing, so it never holds a round back.
+  Hence a round is never earlier than DataLoader's end-of-tick dispatch.
+- A round flushes every pending group (see ``rounds``): their I/O runs on
+  the loop (``flush_async``) or in its executor (``begin_flush``), plain
+  groups flush on the loop; a round may start while others are in flight.
+  So priorities order a round's flushes but hold none back, and a program
+  makes at most the flushes DataLoader would make (the synchronous
+  scheduler, which cannot overlap I/O, flushes one group at a time instead).
+  An error of a round has no caller to reach: it goes to the loop's
+  exception handler.
+- Cancelling a call (its awaiting coroutine) cancels what only it waited on:
+  its task, and the tasks and native calls below it that no other task or
+  call waits on. Batch items are never cancelled: other calls may share them.
+- Nothing can go on and a call still waits (no task ready, no group pending,
+  no round or native call in flight): its task can never finish; the call
+  fails with AsyncTaskError naming the wait, and every task still waiting in
+  the domain is cancelled (none of them can finish either).
+- Tasks run in the domain's context, not their callers': contextvars set by
+  a caller are not seen inside asynq functions (the request of a call is
+  passed on explicitly, see ``requests``). ``is_asyncio_mode()`` is true in the domain's tasks and
+  in the native coroutines they start, where a synchronous asynq call (or
+  ``.value()`` of an uncomputed task) is refused: it would block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import _debug
+from . import scheduler as _scheduler
+from .asyncio_mode import running_in_asyncio
+from .errors import AsyncTaskCancelledError, AsyncTaskError
+from .futures import FutureBase
+from .requests import current_request, current_request_var, remember_request
+from .rounds import Round, take_round
+from .scheduler import TaskScheduler, cancel_task
+from .task_states import NEW, QUEUED, WAITING
+from .yielded import depth_first, describe_stall, futures_in
+
+__all__ = ["AsyncioDomain", "MAX_DEFERRALS", "NativeCall", "domain"]
+
+_thread_state = _scheduler._state
+
+
+#: How many loop turns in a row a round may wait for the domain to be still.
+MAX_DEFERRALS = 100
+
+
+class _ThreadDomain(threading.local):
+    loop: Any = None
+    domain: Any = None
+
+
+_thread_domain = _ThreadDomain()
+
+
+def domain() -> AsyncioDomain:
+    """The domain of the running event loop (created on first use)."""
+    loop = asyncio.get_running_loop()
+    state = _thread_domain
+    if state.loop is loop:
+        return state.domain
+    found = AsyncioDomain(loop)
+    state.loop, state.domain = loop, found
+    return found
+
+
+class _NeverDone:
+    """The root ``_run`` is given by a drive: it runs until nothing is ready."""
+
+    _computed = False
+
+
+_NEVER_DONE = _NeverDone()
+
+
+class _WakingStack(list[Any]):
+    """The ready stack of an idle domain: a task made ready wakes the domain."""
+
+    __slots__ = ("_domain",)
+
+    def __init__(self, domain: AsyncioDomain) -> None:
+        super().__init__()
+        self._domain = domain
+
+    def append(self, task: Any) -> None:
+        list.append(self, task)
+        self._domain._schedule_drive()
+
+
+class _CallWaiter:
+    """Completes the asyncio future of a call when its asynq future is computed
+    (the waiter protocol of tasks: ``_dependency_done``)."""
+
+    __slots__ = ("future", "awaited")
+
+    _scheduler = None  # never the scheduler of a task: notified, not queued
+
+    def __init__(self, future: asyncio.Future[Any], awaited: Any) -> None:
+        self.future = future
+        self.awaited = awaited
+
+    def _dependency_done(self) -> None:
+        future = self.future
+        if future.done():  # its awaiting coroutine was cancelled
+            return
+        awaited = self.awaited
+        error = awaited._error
+        if error is None:
+            future.set_result(awaited._value)
+        elif isinstance(error, asyncio.CancelledError):
+            future.cancel()  # asyncio futures take no CancelledError as an error
+        else:
+            future.set_exception(error)
+
+
+class AsyncioDomain(TaskScheduler):
+    """The scheduler of the asynq tasks of one event loop; see the module docstring."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._loop = loop
+        self._context = contextvars.copy_context()
+        self._context.run(running_in_asyncio.set, True)
+        self._context.run(current_request_var.set, None)
+        self._idle_ready = _WakingStack(self)
+        self._ready = self._idle_ready
+        self._drive_handle: asyncio.Handle | None = None
+        self._dispatch_handle: asyncio.Handle | None = None
+        # Everything that happens in the domain counts (see _dispatch).
+        self.activity = 0
+        self._dispatch_seen = 0
+        self._deferrals = 0
+        self._rounds: dict[Round, None] = {}  # in flight
+        self._natives = 0  # native calls in flight
+        self._calls: dict[Any, int] = {}  # awaited futures -> awaiting calls
+        # (deferred future, asyncio future) of native code's loads (await_future)
+        self._loads: list[tuple[Any, asyncio.Future[Any]]] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncioDomain ({len(self._ready)} ready, {len(self._pending_groups)} pending "
+            f"groups, {len(self._rounds)} rounds and {self._natives} native calls in flight)>"
+        )
+
+    # -- calls -------------------------------------------------------------
+
+    def start(self, awaited: Any) -> tuple[asyncio.Future[Any], _CallWaiter]:
+        """Starts waiting on an asynq future (running it if it is a new task)
+        and returns the asyncio future of its value, and its waiter."""
+        future = self._loop.create_future()
+        waiter = _CallWaiter(future, awaited)
+        if awaited._computed:
+            waiter._dependency_done()
+            return future, waiter
+        awaited._add_waiter(waiter)
+        self._calls[awaited] = self._calls.get(awaited, 0) + 1
+        if awaited._state == NEW:
+            run = current_request_var.get()
+            if run is not None:
+                remember_request(awaited, run)
+            awaited._depth = 0
+            awaited._state = QUEUED
+            awaited._scheduler = self
+            self._ready.append(awaited)
+        else:
+            # A batch item, a lazy future, a native call: computed, flushed or run.
+            awaited._schedule_computation(self)
+            self.activity += 1
+            self._after_progress()
+        return future, waiter
+
+    def _forget_call(self, awaited: Any) -> None:
+        count = self._calls.get(awaited, 0) - 1
+        if count > 0:
+            self._calls[awaited] = count
+        else:
+            self._calls.pop(awaited, None)
+
+    def stop_waiting(self, awaited: Any, waiter: _CallWaiter) -> None:
+        """A call stopped waiting (it was cancelled): cancels what only it waited on."""
+        awaited._remove_waiter(waiter)
+        if not awaited._computed:
+            self._cancel_unwaited(awaited, "the call waiting on it was cancelled")
+
+    def _cancel_unwaited(self, start: Any, why: str) -> None:
+        """Cancels ``start`` if nothing waits on it any more, and below it, every
+        task and native call of this domain only it waited on."""
+        to_check = [start]
+        while to_check:
+            future = to_check.pop()
+            if future._computed or future._waiters is not None:
+                continue
+            if type(future) is NativeCall:
+                future.cancel()
+            elif future._state is not None and future._scheduler is self:
+                below = futures_in(future._yielded) if future._state == WAITING else []
+                cancel_task(future, AsyncTaskCancelledError(f"{future!r} was cancelled: {why}"))
+                to_check.extend(below)
+
+    # -- stepping ----------------------------------------------------------
+
+    def _schedule_drive(self) -> None:
+        if self._drive_handle is None:
+            self._drive_handle = self._loop.call_soon(self._drive, context=self._context)
+
+    def _drive(self) -> None:
+        """Runs every ready task until none is (a loop callback)."""
+        handle = self._drive_handle
+        if handle is not None:
+            handle.cancel()
+            self._drive_handle = None
+        idle = self._idle_ready
+        # Made ready from outside: they run in the order they were made ready.
+        ready = idle[::-1]
+        list.clear(idle)
+        self._ready = ready
+        outer = _thread_state.scheduler
+        self._observe_like(outer)
+        options = _debug.options
+        self._max_depth = options.MAX_TASK_STACK_SIZE
+        step = self._step_traced if options.tracing or self._tracers else self._step
+        _thread_state.scheduler = self
+        try:
+            self._run(_NEVER_DONE, None, step, None, None)
+        finally:
+            self.active_task = None
+            _thread_state.scheduler = outer
+            self._ready = idle
+            if ready:  # left by an error out of a step: run later
+                list.extend(idle, ready)
+                self._schedule_drive()
+            self.activity += 1
+        self._after_progress()
+
+    def _observe_like(self, thread_scheduler: TaskScheduler) -> None:
+        """Takes the flush hooks and recordings of the thread's scheduler, so that
+        the domain is observed like it (read again at each drive and round: a
+        recording may start at any time)."""
+        if thread_scheduler is not self:
+            self.on_before_batch_flush = thread_scheduler.on_before_batch_flush
+            self.on_after_batch_flush = thread_scheduler.on_after_batch_flush
+            self._tracers = thread_scheduler._tracers
+
+    def _after_progress(self) -> None:
+        """After anything happened: a round is due if groups are pending; a call
+        whose task can no longer finish fails."""
+        if self._pending_groups:
+            if self._dispatch_handle is None:
+                self._dispatch_seen = self.activity
+                self._deferrals = 0
+                self._dispatch_handle = self._loop.call_soon(self._dispatch, context=self._context)
+        elif (
+            self._calls
+            and not self._rounds
+            and not self._natives
+            and self._drive_handle is None
+            and not self._idle_ready
+        ):
+            self._fail_stalled_calls()
+
+    def _fail_stalled_calls(self) -> None:
+        stalled = [awaited for awaited in self._calls if not awaited._computed]
+        for awaited in stalled:
+            if awaited._state is None:
+                stall = AsyncTaskError(f"{awaited!r} is awaited but nothing computes it")
+            else:
+                stall = AsyncTaskError(describe_stall(awaited))
+            waiters = awaited._waiters
+            for waiter in waiters if type(waiters) is list else [waiters]:
+                if type(waiter) is _CallWaiter and not waiter.future.done():
+                    waiter.future.set_exception(stall)
+        # What they wait on, through each other, can never finish: cancelled,
+        # so that no generator is left suspended for good.
+        to_cancel = [awaited for awaited in stalled if awaited._state is not None]
+        seen: set[int] = set()
+        while to_cancel:
+            task = to_cancel.pop()
+            if id(task) in seen or task._computed or task._scheduler is not self:
+                continue
+            seen.add(id(task))
+            below = [future for future in futures_in(task._yielded) if future._state is not None]
+            cancel_task(
+                task,
+                AsyncTaskCancelledError(f"{task!r} was cancelled: nothing can make it go on"),
+            )
+            to_cancel.extend(below)
+
+    # -- rounds ------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """The end-of-turn callback: a round once the domain is still."""
+        self._dispatch_handle = None
+        if not self._pending_groups:
+            return
+        busy = self._drive_handle is not None or self.activity != self._dispatch_seen
+        if busy and self._deferrals < MAX_DEFERRALS:
+            self._deferrals += 1
+            self._dispatch_seen = self.activity
+            self._dispatch_handle = self._loop.call_soon(self._dispatch, context=self._context)
+            return
+        self._start_round(take_round(self._pending_groups, every_group=True))
+
+    def _start_round(self, groups: list[Any]) -> None:
+        self._observe_like(_thread_state.scheduler)
+        flushing = Round(self, groups, deferred_report=True)
+        works = []
+        for group in groups:
+            try:
+                flush_async = getattr(group, "flush_async", None)
+                if flush_async is not None:
+                    works.append(flush_async())
+                    continue
+                begin_flush = getattr(group, "begin_flush", None)
+                if begin_flush is None:
+                    flushing.flush(group)
+                    continue
+                fetch = begin_flush()
+                if fetch is not None:
+                    works.append(self._fetch_and_deliver(fetch))
+            except BaseException as error:
+                flushing.note_error(error)
+        if not works:
+            self._end_round(flushing)
+            return
+        self._rounds[flushing] = None
+        # Called back by the loop in the domain's context, which the task copies.
+        self._loop.create_task(self._await_round(flushing, works))
+
+    async def _await_round(self, flushing: Round, works: list[Any]) -> None:
+        if len(works) == 1:  # the common case: no gather, no task of its own
+            try:
+                await works[0]
+            except BaseException as error:
+                flushing.note_error(error)
+        else:
+            outcomes = await asyncio.gather(*works, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    flushing.note_error(outcome)
+        del self._rounds[flushing]
+        self._end_round(flushing)
+
+    async def _fetch_and_deliver(self, fetch: Callable[[], Callable[[], None]]) -> None:
+        deliver = await self._loop.run_in_executor(None, fetch)
+        deliver()
+
+    def _end_round(self, flushing: Round) -> None:
+        try:
+            flushing.end()
+        except BaseException as error:
+            self._loop.call_exception_handler(
+                {
+                    "message": f"asynq: a flush round of {flushing.groups!r} failed",
+                    "exception": error,
+                }
+            )
+        for group in flushing.groups:
+            # A group that broke the protocol (its flush raised) is failed, so
+            # that nothing waits on it forever.
+            if isinstance(group, FutureBase) and not group._computed:
+                cancel = getattr(group, "cancel", None)
+                if cancel is not None:
+                    try:
+                        cancel(AsyncTaskError(f"the flush of {group!r} failed"))
+                    except Exception:
+                        pass
+        self._settle_loads()
+        idle = self._idle_ready
+        if len(idle) > 1:
+            idle[:] = depth_first(list(idle), list(self._calls))
+        self.activity += 1
+        self._drive()
+
+    def _settle_loads(self) -> None:
+        """Hands native code the values of its loads that are computed now."""
+        waiting = []
+        for future, done in self._loads:
+            if not future._computed:
+                waiting.append((future, done))
+            elif not done.done():
+                error = future._error
+                if error is None:
+                    done.set_result(future._value)
+                elif isinstance(error, asyncio.CancelledError):
+                    done.cancel()
+                else:
+                    done.set_exception(error)
+        self._loads = waiting
+
+    # -- the scheduler's hooks ---------------------------------------------
+
+    def _adopt_awaitables(self, yielded: Any) -> Any:
+        """``yielded`` with each native awaitable (coroutine, asyncio future, ...)
+        replaced by a future that awaits it on the loop, as asynq 1.x's asyncio
+        mode allows; None if it holds something else that a task may not yield."""
+        if isinstance(yielded, FutureBase) or yielded is None:
+            return yielded
+        if inspect.isawaitable(yielded):
+            return NativeCall(_await, (yielded,), {})
+        if isinstance(yielded, (list, tuple)):
+            items = [self._adopt_awaitables(item) for item in yielded]
+            pairs = zip(items, yielded, strict=True)
+            if any(adopted is None and item is not None for adopted, item in pairs):
+                return None
+            return items if isinstance(yielded, list) else tuple(items)
+        if isinstance(yielded, dict):
+            adopted = {key: self._adopt_awaitables(item) for key, item in yielded.items()}
+            if any(adopted[key] is None and item is not None for key, item in yielded.items()):
+                return None
+            return adopted
+        return None
+
+
+class NativeCall(FutureBase[Any]):
+    """The future of a native coroutine in the domain: the ``asyncio_fn`` of an
+    asynq function called through ``.asynq()`` in asyncio mode, or an awaitable
+    a task yielded. It runs as an asyncio task once a task waits on it."""
+
+    __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_runner", "fn")
+
+    def __init__(self, coroutine_fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.fn = coroutine_fn
+        self._coroutine_fn = coroutine_fn
+        self._args = args
+        self._kwargs = kwargs
+        self._runner: asyncio.Task[None] | None = None
+
+    def _schedule_computation(self, scheduler: Any) -> None:
+        if self._runner is not None or self._computed:
+            return
+        if not isinstance(scheduler, AsyncioDomain):
+            self._compute()
+            return
+        context = scheduler._context.copy()
+        # The coroutine belongs to the request of the task that waits on it.
+        if scheduler.active_task is not None:
+            run = current_request()
+            if run is not None:
+                context.run(current_request_var.set, run)
+        scheduler._natives += 1
+        self._runner = context.run(scheduler._loop.create_task, self._run(scheduler))
+
+    async def _run(self, domain: AsyncioDomain) -> None:
+        try:
+            value = await _Resumptions(self._coroutine_fn(*self._args, **self._kwargs), domain)
+        except BaseException as error:
+            if not self._computed:
+                self.set_error(error)
+        else:
+            if not self._computed:
+                self.set_value(value)
+        finally:
+            domain._natives -= 1
+            domain.activity += 1
+            domain._after_progress()
+
+    def cancel(self) -> None:
+        """Cancels the coroutine (nothing waits on it any more)."""
+        runner = self._runner
+        if runner is not None and not runner.done():
+            runner.cancel()
+        elif runner is None and not self._computed:
+            close = getattr(self._args[0] if self._args else None, "close", None)
+            if self._coroutine_fn is _await and close is not None:
+                close()  # an adopted coroutine never started: no warning
+
+    def _compute(self) -> None:
+        self.set_error(
+            RuntimeError(
+                f"{self.fn!r} was called through .asynq() in asyncio mode: its "
+                "asyncio_fn coroutine can only run on the event loop of that call"
+            )
+        )
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class _Resumptions:
+    """Awaits a coroutine, counting each time it is resumed as activity of the
+    domain: a native coroutine still busy (not awaiting real I/O) holds the
+    round back, as a task stepping does."""
+
+    __slots__ = ("_coroutine", "_domain")
+
+    def __init__(self, coroutine: Any, domain: AsyncioDomain) -> None:
+        self._coroutine = coroutine
+        self._domain = domain
+
+    def __await__(self) -> Any:
+        coroutine, domain = self._coroutine, self._domain
+        send_value: Any = None
+        send_error: BaseException | None = None
+        while True:
+            domain.activity += 1
+            try:
+                if send_error is None:
+                    yielded = coroutine.send(send_value)
+                else:
+                    yielded = coroutine.throw(send_error)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                send_value, send_error = (yield yielded), None
+            except BaseException as error:  # a cancellation, thrown into the coroutine
+                send_value, send_error = None, error

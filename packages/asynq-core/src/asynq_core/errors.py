@@ -1,0 +1,45 @@
+"""The exceptions of asynq-core, in one leaf module every other one may import.
+
+``AsynqMisuseError`` is what asynq 1.x reported with a failed ``assert``
+(``result(future)``, ``@asynq()`` applied twice, ...): a TypeError, and an
+AssertionError too, so that code and tests written against 1.x still catch
+it. ``AsyncTaskResult`` and ``AsyncTaskCancelledError`` are GeneratorExits
+because they are raised into or out of task generators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AsyncTaskError",
+    "AsyncTaskCancelledError",
+    "AsyncTaskResult",
+    "AsynqMisuseError",
+    "FutureIsAlreadyComputed",
+]
+
+
+class AsyncTaskError(Exception):
+    """Misuse of tasks detected by the scheduler (e.g. tasks waiting on each other)."""
+
+
+class AsyncTaskCancelledError(GeneratorExit):
+    """Raised into (or out of) a task to cancel it; the task fails with it."""
+
+
+class AsyncTaskResult(GeneratorExit):
+    """Raised by ``result(value)`` inside a task; carries the task's value."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result)
+        self.result = result
+
+
+class AsynqMisuseError(TypeError, AssertionError):
+    """A call that cannot be right, such as ``result()`` of a future or ``@asynq()``
+    applied twice (an AssertionError in asynq 1.x, hence both bases)."""
+
+
+class FutureIsAlreadyComputed(Exception):
+    """``set_value``/``set_error`` was called on a future that already has one."""

@@ -1,0 +1,51 @@
+"""Flush groups as observers see them: the group a future waits on, its name,
+and how its flush went. Used by recordings and spans alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .futures import DeferredFuture
+
+__all__ = ["batch_name", "group_of", "outcome_of"]
+
+
+def group_of(future: Any) -> Any:
+    """The flush group a future waits on, or None (e.g. for a task)."""
+    if isinstance(future, DeferredFuture):
+        try:
+            return future.flush_group()
+        except Exception:  # the scheduler reported it already
+            return None
+    if future._state is None and callable(getattr(future, "flush", None)):
+        return future  # a group yielded itself (a batch is a future of its flush)
+    return None
+
+
+def batch_name(group: Any) -> str:
+    # A group may name itself (a store client's batch: "SqlStore.get"), so that
+    # the batches of one generic class are told apart in summaries and traces.
+    name = getattr(group, "trace_name", None)
+    return name if isinstance(name, str) else type(group).__qualname__
+
+
+def outcome_of(group: Any, waits: int = 0) -> tuple[int, int, BaseException | None]:
+    """(items, failed items, first item error) of a flushed group; a group
+    without ``items`` counts as ``waits`` items (the waits recorded on it)."""
+    items = getattr(group, "items", None)
+    try:
+        items = list(items) if items is not None else None
+    except TypeError:
+        items = None
+    if items is None:
+        return waits, 0, None
+    failed = 0
+    first_error = None
+    for item in items:
+        error = getattr(item, "_error", None)
+        if isinstance(error, BaseException):
+            failed += 1
+            if first_error is None:
+                first_error = error
+    return len(items), failed, first_error

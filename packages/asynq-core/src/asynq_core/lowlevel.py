@@ -1,0 +1,120 @@
+"""The low-level API: what the other asynq packages, and extensions of asynq,
+build on. Everything else with a leading underscore, and the modules not
+named in this docstring, are the implementation and may change.
+
+- Options: ``options`` (the debug options object; ``asynq_core.debug.options``
+  is the same object).
+- Where the running code is: ``get_scheduler()``, ``get_active_task()``,
+  ``is_asyncio_mode()`` and ``check_sync_call()`` (what a synchronous entry
+  point calls before blocking), ``current_request()`` and ``current_run()``
+  (what a cache belongs to).
+- Task contexts (the seam asynq-contexts plugs into): ``enter_context`` and
+  ``leave_context`` add an object with ``pause()``/``resume()`` to the set of
+  the active task, which the scheduler resumes whenever the task runs and
+  pauses whenever it stops.
+- Flush groups (the seam asynq-batching plugs into): a ``DeferredFuture``
+  hands its group to the scheduler; ``register_flush_group`` does it
+  directly; ``FlushGroup`` says what a group provides, ``GroupRegistry`` what a
+  future's ``_schedule_computation`` is handed, ``Waiter`` what a future
+  wakes once it is computed. Under asyncio,
+  ``await_future`` gives native code an asyncio future of a deferred future
+  (no task), and ``run_task`` awaits any asynq future.
+- Observers: ``add_tracer``/``remove_tracer`` (the ``Tracer`` protocol; a
+  ``tracing`` recording is one).
+- Hooks: ``provide_debug_sync`` makes ``asynq_core.debug.sync`` (asynq 1.x's
+  ``debug.sync()``) the given function (asynq-batching provides it).
+- Helpers for messages: ``callable_name``, ``short_repr``,
+  ``reject_bound_asynq`` (refuses ``f.asynq`` where ``f`` is expected).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import debug as _debug_helpers
+from ._debug import DebugOptions, options
+from .asyncio_mode import check_sync_call, is_asyncio_mode
+from .asynq_to_async import await_future, run_task
+from .decorators import _reject_bound_asynq
+from .protocols import FlushGroup, GroupRegistry, Tracer, Waiter
+from .requests import Request, current_request, current_run
+from .scheduler import TaskScheduler, get_active_task, get_scheduler
+from .text import callable_name, short_repr
+
+__all__ = [
+    "DebugOptions",
+    "FlushGroup",
+    "GroupRegistry",
+    "Request",
+    "TaskScheduler",
+    "Tracer",
+    "Waiter",
+    "add_tracer",
+    "await_future",
+    "callable_name",
+    "check_sync_call",
+    "current_request",
+    "current_run",
+    "enter_context",
+    "get_active_task",
+    "get_scheduler",
+    "is_asyncio_mode",
+    "leave_context",
+    "options",
+    "provide_debug_sync",
+    "register_flush_group",
+    "reject_bound_asynq",
+    "remove_tracer",
+    "run_task",
+    "short_repr",
+]
+
+
+def enter_context(context: Any) -> Any:
+    """Adds ``context`` to the contexts of the active task and returns that task
+    (None outside tasks: nothing to add it to)."""
+    task = get_active_task()
+    if task is not None:
+        task._enter_context(context)
+    return task
+
+
+def leave_context(context: Any, task: Any) -> None:
+    """Removes ``context`` from the contexts of ``task`` (what ``enter_context``
+    returned; nothing to do for None). AsyncTaskError if it was not entered there."""
+    if task is not None:
+        task._leave_context(context)
+
+
+def register_flush_group(group: FlushGroup) -> None:
+    """Makes the scheduler of this thread flush ``group`` in a later round (what a
+    ``DeferredFuture`` does when a task waits on it)."""
+    get_scheduler().add_pending_group(group)
+
+
+def add_tracer(tracer: Tracer) -> None:
+    """Makes ``tracer`` observe this thread's scheduler (and the asyncio domain of
+    a loop running in this thread): while one is there, the traced loop runs."""
+    get_scheduler()._tracers.append(tracer)
+
+
+def remove_tracer(tracer: Tracer) -> None:
+    """Stops ``tracer`` observing (the last registration of it, if several)."""
+    tracers = get_scheduler()._tracers
+    for index in range(len(tracers) - 1, -1, -1):
+        if tracers[index] is tracer:
+            del tracers[index]
+            return
+
+
+def provide_debug_sync(sync: Any) -> None:
+    """Makes ``asynq_core.debug.sync`` the function ``sync`` (asynq 1.x's
+    ``debug.sync()``, which core cannot define: it makes a batch item)."""
+    _debug_helpers.sync = sync
+
+
+def reject_bound_asynq(fn: Any, caller: str) -> None:
+    """TypeError if ``fn`` is ``f.asynq`` of an asynq function ``f``: ``caller``
+    takes ``f`` and would call ``f.asynq`` like a plain function, getting a task
+    that nothing runs."""
+    _reject_bound_asynq(fn, caller)

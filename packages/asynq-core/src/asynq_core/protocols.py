@@ -1,0 +1,79 @@
+"""The protocols of the scheduler's collaborators: what it needs of a task, of
+a waiter, of a flush group and of a tracer, and what futures need of the
+scheduler. Typing only: the scheduler calls these methods (double dispatch)
+and never tests classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+__all__ = ["FlushGroup", "GroupRegistry", "Tracer", "Waiter"]
+
+
+class FlushGroup(Protocol):
+    """What the scheduler needs of a group of deferred futures (e.g. a batch).
+
+    Optional, for flushes that wait on I/O: a group may also have
+    - ``begin_flush()``, called on the scheduler's thread: marks the group as
+      flushing and returns ``fetch`` (or None if there is nothing to do).
+      ``fetch()`` does the I/O, may run in any thread, touches no scheduler
+      state and does not raise; it returns ``deliver``, which the scheduler
+      calls on its own thread to set the group's futures.
+    - ``concurrent = True``: groups pending at the same time that all say so
+      are flushed in one round, their fetches running together in threads.
+    - ``async flush_async()``: used under asyncio instead of a fetch in the
+      loop's executor (e.g. for an asyncio client).
+    - ``cancel(error)``: fails every future of the group with ``error``;
+      called on the pending groups of a run abandoned because an error
+      escaped its outermost synchronous call (a group without it is dropped).
+    A group that is also a future (e.g. a BatchBase) must be computed once its
+    flush is complete (a group the asyncio domain finds still uncomputed after
+    its round is failed with its ``cancel``).
+    """
+
+    def get_priority(self) -> Any:
+        """Comparable; of the pending groups, the highest is flushed first."""
+
+    def flush(self) -> None:
+        """Computes every future of the group; a no-op once flushed."""
+
+
+class GroupRegistry(Protocol):
+    """What a future needs of the scheduler that waits on it: a deferred future
+    hands it the group whose flush computes it (``_schedule_computation``)."""
+
+    def add_pending_group(self, group: FlushGroup) -> None:
+        """Remembers a group some task waits on; it is flushed in a later round."""
+
+
+class Waiter(Protocol):
+    """What a future calls on what waits on it (a task, or a call awaiting it
+    under asyncio) once it is computed: once per registration."""
+
+    def _dependency_done(self) -> None:
+        """One of the futures it waits on is computed."""
+
+
+class Tracer(Protocol):
+    """What observes a scheduler (a ``tracing`` recording; see
+    ``lowlevel.add_tracer``). Every event is given to the tracers active when
+    it began; times are ``time.perf_counter()`` seconds."""
+
+    def _step_started(self) -> None:
+        """A task step begins (steps and flushes may nest: a synchronous call)."""
+
+    def _step_ended(self, task: Any, start: float, end: float) -> None:
+        """The step of ``task`` that began at ``start`` ended."""
+
+    def _round_started(self) -> None:
+        """The next flush starts a round (said by the asyncio domain, whose
+        rounds are dispatched whether or not a task stepped in between)."""
+
+    def _flush_started(self, group: Any) -> None:
+        """A round whose first group is ``group`` begins."""
+
+    def _flush_ended(
+        self, group: Any, start: float, end: float, error: BaseException | None
+    ) -> None:
+        """That round ended, with its first error (None if none)."""

@@ -1,0 +1,43 @@
+"""Observability: what the scheduler of this thread did, and guards built on it.
+
+- ``recording``: ``record()`` and the ``Recording`` it yields (every flush,
+  every task step, the rounds; the N+1 detector, ``NPlusOneWarning``);
+- ``report``, ``chrome``, ``svg``: a recording as a text summary, a Chrome
+  trace and an SVG timeline;
+- ``guards``: ``assert_max_rounds``;
+- ``otel``: OpenTelemetry spans per flush round (``enable_otel``), which are
+  process-wide, through the ``OTEL_SPANS`` debug option that puts every
+  thread on the traced loop.
+"""
+
+from __future__ import annotations
+
+from .events import (
+    BatchStats,
+    CodeLocation,
+    Flush,
+    NPlusOne,
+    NPlusOneWarning,
+    TaskStep,
+    TooManyRoundsError,
+    YieldStack,
+)
+from .guards import assert_max_rounds
+from .otel import disable_otel, enable_otel
+from .recording import Recording, record
+
+__all__ = [
+    "record",
+    "Recording",
+    "Flush",
+    "TaskStep",
+    "BatchStats",
+    "CodeLocation",
+    "YieldStack",
+    "NPlusOne",
+    "NPlusOneWarning",
+    "assert_max_rounds",
+    "TooManyRoundsError",
+    "enable_otel",
+    "disable_otel",
+]

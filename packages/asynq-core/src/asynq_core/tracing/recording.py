@@ -1,0 +1,509 @@
+"""Recording what the scheduler of a thread does: ``record()`` and the
+``Recording`` it yields (every task step, every flush, the rounds, the yield
+sites that filled each batch), and the N+1 detector run when a block ends.
+
+Invariants:
+- A *round* is a maximal run of consecutive flushes with no task step
+  between them (or, under asyncio, one round the domain dispatched): the
+  scheduler was stuck, and each flush of the run answers the tasks of one
+  wave. Batching is the art of having few rounds.
+- Nothing is paid when nothing records: a recording puts itself in its
+  scheduler's ``_tracers`` list, which makes ``wait_for`` pick the traced
+  loop; with the list empty (and no debug option on) the lean loop runs.
+- A recording belongs to the thread that entered it and sees the loops that
+  thread starts inside the block (its synchronous calls, the asyncio domain
+  of its loop); nested recordings each see every event of their window.
+  Flushes made without the scheduler (``.value()`` on a batch item outside
+  any task) are not seen.
+- Task and flush times are self times: a step or flush around a nested loop
+  (a synchronous call inside a task) is charged only its own time, so task
+  time plus flush time never exceeds the wall time (under asyncio, rounds
+  overlap: their times may add up to more).
+- N+1 warnings are emitted when a ``record()`` block ends without an error
+  (never from inside the scheduler, so a warning turned into an error by a
+  filter cannot strand a task).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections import Counter
+from types import TracebackType
+from typing import Any
+
+from ..futures import DeferredFuture
+from ..groups import batch_name, group_of, outcome_of
+from ..scheduler import get_scheduler
+from ..task_states import RUNNING
+from ..text import name_of
+from ..yielded import futures_in
+from . import chrome, report, svg
+from .events import (
+    BatchStats,
+    CodeLocation,
+    Flush,
+    NPlusOne,
+    NPlusOneWarning,
+    TaskStep,
+    YieldStack,
+    _check_path,
+    _plural,
+)
+
+__all__ = ["record", "Recording"]
+
+
+"""The yield sites up the asynq stack of a wait, outermost first: the line each
+waiting task stands at, down to the ``yield`` of the batch item itself."""
+
+
+class Recording:
+    """What this thread's scheduler did inside a ``record()`` block.
+
+    Live while the block runs, final after it. ``rounds`` counts the rounds,
+    ``flushes`` and ``steps`` list every flush and task step in order,
+    ``tasks_finished`` counts the tasks that finished; ``task_time``,
+    ``flush_time`` and ``wall_time`` are in seconds. Make one with ``record()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        warn_n_plus_one: bool = True,
+        n_plus_one_rounds: int = 3,
+        n_plus_one_max_items: int = 1,
+    ) -> None:
+        _check_n_plus_one_settings("Recording()", n_plus_one_rounds, n_plus_one_max_items)
+        self.warn_n_plus_one = bool(warn_n_plus_one)
+        self.n_plus_one_rounds = n_plus_one_rounds
+        self.n_plus_one_max_items = n_plus_one_max_items
+        self.rounds = 0
+        self.flushes: list[Flush] = []
+        self.steps: list[TaskStep] = []
+        self.tasks_finished = 0
+        self.task_time = 0.0
+        self.flush_time = 0.0
+        self._started: float | None = None
+        self._stopped: float | None = None
+        self._scheduler: Any = None
+        # Time spent in nested steps and flushes, one entry per step or flush
+        # in progress (its own time is its duration minus that).
+        self._nested_time: list[float] = []
+        self._flush_rounds: list[int] = []  # the round of each flush in progress
+        # The groups each flush in progress flushed (reported by the scheduler's
+        # on_after_batch_flush): more than one when groups flush concurrently.
+        self._flushed_groups: list[list[Any]] = []
+        self._after_flush = False  # no task ran since the last flush started
+        # id(group) -> (group, yield stack -> items waited on through it)
+        self._waits: dict[int, tuple[Any, Counter[YieldStack]]] = {}
+        self._names: dict[Any, str] = {}
+        self._locations: dict[tuple[int, int], tuple[Any, CodeLocation]] = {}
+        # yield stack -> (the iteration_index of each of its tasks when first
+        # seen, the levels whose task has gone on since): tells loops, whose
+        # task goes on, from the wrappers they call, new tasks each time.
+        self._progress: dict[YieldStack, tuple[tuple[int, ...], set[int]]] = {}
+        # id(task) -> (task, its iteration_index, its stack, their indexes) for
+        # the tasks waited on by the tasks that wait on batches: the siblings of
+        # a wave share them. Emptied at each flush, which may make them go on.
+        self._above: dict[int, tuple[Any, int, YieldStack, tuple[int, ...]]] = {}
+
+    # -- the block -----------------------------------------------------------
+
+    def __enter__(self) -> Recording:
+        if self._started is not None:
+            raise RuntimeError(
+                f"{self!r} was already entered: a Recording records one block; "
+                "call record() for another"
+            )
+        self._scheduler = get_scheduler()
+        self._started = time.perf_counter()
+        self._scheduler.on_after_batch_flush.subscribe(self._group_flushed)
+        self._scheduler._tracers.append(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop()
+        if exc_type is None and self.warn_n_plus_one:
+            for finding in self.n_plus_one():
+                warnings.warn_explicit(
+                    str(finding),
+                    NPlusOneWarning,
+                    finding.location.filename,
+                    finding.location.lineno,
+                    registry=_warning_registry,
+                )
+
+    def _stop(self) -> None:
+        if self._stopped is not None:
+            return
+        self._stopped = time.perf_counter()
+        self._scheduler.on_after_batch_flush.unsubscribe(self._group_flushed)
+        tracers = self._scheduler._tracers
+        for index, tracer in enumerate(tracers):
+            if tracer is self:
+                del tracers[index]
+                break
+        self._waits.clear()
+        self._above.clear()
+
+    @property
+    def active(self) -> bool:
+        """True between entering and leaving the block."""
+        return self._started is not None and self._stopped is None
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds from entering the block to leaving it (or to now, inside it)."""
+        if self._started is None:
+            return 0.0
+        end = self._stopped if self._stopped is not None else time.perf_counter()
+        return end - self._started
+
+    # -- the scheduler's events (see TaskScheduler._step_traced) --------------
+
+    def _step_started(self) -> None:
+        self._nested_time.append(0.0)
+        self._after_flush = False
+
+    def _step_ended(self, task: Any, start: float, end: float) -> None:
+        duration = end - start
+        nested = self._nested_time.pop() if self._nested_time else 0.0
+        if self._stopped is not None or self._started is None:
+            return
+        self.task_time += duration - nested
+        if self._nested_time:
+            self._nested_time[-1] += duration
+        self._after_flush = False
+        finished = task._computed
+        self.steps.append(TaskStep(self._name_of(task), start - self._started, duration, finished))
+        if finished:
+            self.tasks_finished += 1
+        else:
+            self._note_waits(task)
+
+    def _round_started(self) -> None:
+        """The next flush starts a round (the asyncio domain says so: its rounds
+        are dispatched, whether or not a task stepped in between)."""
+        self._after_flush = False
+
+    def _flush_started(self, group: Any) -> None:
+        self._above.clear()
+        if not self._after_flush:
+            self.rounds += 1
+            self._after_flush = True
+        self._flush_rounds.append(self.rounds - 1)
+        self._flushed_groups.append([])
+        self._nested_time.append(0.0)
+
+    def _group_flushed(self, group: Any) -> None:
+        # Only groups flushed by a flush this recording saw start (the hook
+        # also fires in loops that began before the recording).
+        if self._flushed_groups:
+            self._flushed_groups[-1].append(group)
+
+    def _flush_ended(
+        self, group: Any, start: float, end: float, error: BaseException | None
+    ) -> None:
+        round_index = self._flush_rounds.pop() if self._flush_rounds else self.rounds - 1
+        groups = self._flushed_groups.pop() if self._flushed_groups else []
+        nested = self._nested_time.pop() if self._nested_time else 0.0
+        if self._stopped is not None or self._started is None:
+            return
+        duration = end - start
+        self.flush_time += duration - nested
+        if self._nested_time:
+            self._nested_time[-1] += duration
+        # The group first, then those flushed together with it, each once.
+        for flushed in {id(each): each for each in (group, *groups)}.values():
+            waited = self._waits.pop(id(flushed), None)
+            stacks = dict(waited[1]) if waited is not None else {}
+            locations: Counter[CodeLocation] = Counter()
+            for stack, count in stacks.items():
+                locations[stack[-1]] += count
+            items, failed, item_error = outcome_of(flushed, sum(locations.values()))
+            raised = error if flushed is group else None
+            self.flushes.append(
+                Flush(
+                    batch=batch_name(flushed),
+                    batch_class=type(flushed),
+                    items=items,
+                    failed_items=failed,
+                    round=round_index,
+                    start=start - self._started,
+                    duration=duration,
+                    error=raised if raised is not None else item_error,
+                    locations=dict(locations),
+                    stacks=stacks,
+                )
+            )
+
+    def _note_waits(self, task: Any) -> None:
+        stack = None
+        yielded = task._yielded
+        # One batch item is the common case; anything else takes the general route.
+        futures = (yielded,) if isinstance(yielded, DeferredFuture) else futures_in(yielded)
+        for future in futures:
+            if future._state is not None:
+                continue  # a task: its own waits are noted when it stops
+            group = group_of(future)
+            if group is None:
+                continue
+            if stack is None:
+                stack = self._stack_of(task)
+            waited = self._waits.get(id(group))
+            if waited is None:
+                waited = self._waits[id(group)] = (group, Counter())
+            waited[1][stack] += 1
+
+    def _stack_of(self, task: Any) -> YieldStack:
+        """The yield sites from the outermost task waiting (through tasks) on
+        ``task`` down to ``task``'s own, at most ``_MAX_STACK`` of them; notes
+        which of their tasks went on since this stack was first seen."""
+        chain = [task]
+        stack: YieldStack = ()
+        indexes: tuple[int, ...] = ()
+        above = self._above
+        while len(chain) < _MAX_STACK:
+            waiter = _waiter_of(chain[-1])
+            if waiter is None:
+                break
+            known = above.get(id(waiter))
+            if known is not None and known[0] is waiter and known[1] == waiter.iteration_index:
+                stack, indexes = known[2], known[3]
+                break
+            chain.append(waiter)
+        for level in range(len(chain) - 1, -1, -1):
+            each = chain[level]
+            stack += (self._location_of(each),)
+            indexes += (each.iteration_index,)
+            if len(stack) > _MAX_STACK:  # on top of a known stack
+                stack, indexes = stack[1:], indexes[1:]
+            if level:
+                above[id(each)] = (each, each.iteration_index, stack, indexes)
+        progress = self._progress.get(stack)
+        if progress is None:
+            self._progress[stack] = (indexes, set())
+        elif indexes != progress[0]:
+            first, moved = progress
+            moved.update(level for level, index in enumerate(indexes) if index != first[level])
+        return stack
+
+    def _loop_of(self, stack: YieldStack) -> CodeLocation:
+        """The site of ``stack`` most likely to be a loop (see ``NPlusOne``)."""
+        progress = self._progress.get(stack)
+        moved = progress[1] if progress is not None else ()
+        return stack[max(moved)] if moved else stack[-1]
+
+    def _name_of(self, task: Any) -> str:
+        fn = getattr(task, "fn", None)
+        try:
+            name = self._names.get(fn)
+        except TypeError:  # an unhashable callable: named every time
+            return name_of(task)
+        if name is None:
+            name = name_of(task)
+            if fn is not None:
+                self._names[fn] = name
+        return name
+
+    def _location_of(self, task: Any) -> CodeLocation:
+        generator = getattr(task, "_generator", None)
+        frame = getattr(generator, "gi_frame", None)
+        # Follow ``yield from`` down to the generator that really yielded.
+        inner = getattr(generator, "gi_yieldfrom", None)
+        inner_frame = getattr(inner, "gi_frame", None)
+        while inner_frame is not None:
+            frame = inner_frame
+            inner = getattr(inner, "gi_yieldfrom", None)
+            inner_frame = getattr(inner, "gi_frame", None)
+        if frame is None:
+            code = getattr(getattr(task, "fn", None), "__code__", None)
+            if code is None:
+                return CodeLocation("<unknown>", 0, self._name_of(task))
+            lineno = code.co_firstlineno
+        else:
+            code = frame.f_code
+            lineno = frame.f_lineno
+        # Keyed by id: hashing a code object hashes its whole content. The
+        # value keeps the code alive, so the id is not reused meanwhile.
+        known = self._locations.get((id(code), lineno))
+        if known is not None:
+            return known[1]
+        function = getattr(code, "co_qualname", code.co_name)
+        location = CodeLocation(code.co_filename, lineno, function)
+        self._locations[(id(code), lineno)] = (code, location)
+        return location
+
+    # -- reading -------------------------------------------------------------
+
+    def flushes_by_round(self) -> list[list[Flush]]:
+        """The flushes of each round, round 0 first."""
+        by_round: list[list[Flush]] = [[] for _ in range(self.rounds)]
+        for flush in self.flushes:
+            if 0 <= flush.round < len(by_round):
+                by_round[flush.round].append(flush)
+        return by_round
+
+    def batch_stats(self) -> list[BatchStats]:
+        """Per batch name, in the order of their first flush."""
+        flushes: dict[str, list[Flush]] = {}
+        for flush in self.flushes:
+            flushes.setdefault(flush.batch, []).append(flush)
+        return [
+            BatchStats(
+                batch=batch,
+                rounds=len({flush.round for flush in group}),
+                flushes=len(group),
+                items=sum(flush.items for flush in group),
+                failed_items=sum(flush.failed_items for flush in group),
+                time=sum(flush.duration for flush in group),
+            )
+            for batch, group in flushes.items()
+        ]
+
+    def n_plus_one(
+        self, min_rounds: int | None = None, max_items: int | None = None
+    ) -> list[NPlusOne]:
+        """The N+1 patterns in this recording.
+
+        A pattern is a batch name and a code location such that at least
+        ``min_rounds`` flushes of that class in a row (among those with items
+        from that location), each in a later round than the one before and
+        each of at most ``max_items`` items, got items from that location.
+        A bigger flush of the class from the location ends the run. The
+        defaults are the recording's (3 rounds, 1 item).
+        """
+        min_rounds = self.n_plus_one_rounds if min_rounds is None else min_rounds
+        max_items = self.n_plus_one_max_items if max_items is None else max_items
+        _check_n_plus_one_settings("Recording.n_plus_one()", min_rounds, max_items)
+        runs: dict[tuple[str, YieldStack], list[Flush]] = {}
+        found: list[NPlusOne] = []
+
+        def close(key: tuple[str, YieldStack]) -> None:
+            run = runs.pop(key, [])
+            rounds = tuple(dict.fromkeys(flush.round for flush in run))
+            if len(rounds) >= min_rounds:
+                batch, stack = key
+                items = sum(flush.stacks[stack] for flush in run)
+                found.append(NPlusOne(batch, self._loop_of(stack), rounds, items, stack))
+
+        for flush in self.flushes:
+            for stack in flush.stacks:
+                key = (flush.batch, stack)
+                if flush.items > max_items:
+                    close(key)
+                    continue
+                runs.setdefault(key, []).append(flush)
+        for key in list(runs):
+            close(key)
+        found.sort(key=lambda finding: finding.rounds[0])
+        return found
+
+    def summary(self) -> str:
+        """A short text report: the totals and a table per batch name."""
+        return report.summary(self)
+
+    def chrome_trace(self) -> dict[str, Any]:
+        """The recording in the Trace Event Format (what ``write_chrome_trace`` writes).
+
+        Task steps are slices named after their function on the "tasks"
+        track, rounds are slices on the "rounds" track, and the flushes of each
+        batch name are slices on a track of their own; times in microseconds.
+        """
+        return chrome.trace_events(self)
+
+    def write_chrome_trace(self, path: str | os.PathLike[str]) -> None:
+        """Writes the Trace Event Format JSON that Perfetto and chrome://tracing open."""
+        _check_path("Recording.write_chrome_trace()", path)
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(self.chrome_trace(), file)
+
+    def svg(self, width: int = 960) -> str:
+        """A self-contained SVG timeline of the rounds, task steps and flushes."""
+        if isinstance(width, bool) or not isinstance(width, int) or width < 400:
+            raise ValueError(f"Recording.svg(): width must be an int >= 400, got {width!r}")
+        return svg.render_svg(self, width)
+
+    def write_svg(self, path: str | os.PathLike[str], width: int = 960) -> None:
+        """Writes ``svg(width)`` to ``path``: a timeline any browser shows."""
+        _check_path("Recording.write_svg()", path)
+        svg = self.svg(width)
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(svg)
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "done" if self._stopped else "not started"
+        return (
+            f"<Recording ({state}): {_plural(self.rounds, 'round')}, "
+            f"{_plural(len(self.flushes), 'flush', 'flushes')}, "
+            f"{_plural(self.tasks_finished, 'task')} finished>"
+        )
+
+
+def record(
+    *,
+    warn_n_plus_one: bool = True,
+    n_plus_one_rounds: int = 3,
+    n_plus_one_max_items: int = 1,
+) -> Recording:
+    """Records what this thread's scheduler does inside a ``with`` block.
+
+    ``with record() as recording: ...`` gives a ``Recording``. When the block
+    ends without an error and ``warn_n_plus_one`` is true, every N+1 pattern
+    (see ``Recording.n_plus_one``: ``n_plus_one_rounds`` flushes in a row of
+    at most ``n_plus_one_max_items`` items) is reported as an
+    ``NPlusOneWarning`` naming the yields up the asynq stack and pointing at
+    the likely loop among them (see ``NPlusOne``).
+    """
+    _check_n_plus_one_settings("record()", n_plus_one_rounds, n_plus_one_max_items)
+    return Recording(
+        warn_n_plus_one=warn_n_plus_one,
+        n_plus_one_rounds=n_plus_one_rounds,
+        n_plus_one_max_items=n_plus_one_max_items,
+    )
+
+
+# -- assert_max_rounds -----------------------------------------------------------
+
+
+# -- OpenTelemetry ---------------------------------------------------------------
+
+
+# -- helpers ---------------------------------------------------------------------
+
+# How many yield sites up the asynq stack a wait names: the innermost ones,
+# where the loops that make N+1 rounds are.
+_MAX_STACK = 12
+
+# The registry of NPlusOneWarning: a "default" filter shows each message once.
+_warning_registry: dict[Any, Any] = {}
+
+
+def _check_n_plus_one_settings(owner: str, rounds: Any, max_items: Any) -> None:
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 2:
+        raise ValueError(f"{owner}: n_plus_one_rounds must be an int >= 2, got {rounds!r}")
+    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+        raise ValueError(f"{owner}: n_plus_one_max_items must be an int >= 1, got {max_items!r}")
+
+
+def _waiter_of(task: Any) -> Any:
+    """The task waiting on ``task`` (the first, if several), or the running task
+    that called it synchronously; None for a root."""
+    waiter = task._waiters
+    if waiter is None:
+        creator = getattr(task, "creator", None)
+        return creator if creator is not None and creator._state == RUNNING else None
+    if type(waiter) is list:
+        waiter = waiter[0]
+    return waiter if getattr(waiter, "_state", None) is not None else None
+
+
+# -- the SVG timeline ------------------------------------------------------------
