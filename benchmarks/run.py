@@ -299,7 +299,7 @@ class Results:
     plan: Plan
     impls: list[str]
     info: dict[str, Any] = field(default_factory=dict)
-    # (workload, n, impl) -> samples in µs per operation
+    # (workload, n, impl) -> samples in microseconds per operation
     samples: dict[tuple[str, int, str], list[float]] = field(default_factory=dict)
     peak_bytes: dict[tuple[str, int, str], int] = field(default_factory=dict)
     # (mode, impl) -> bytes per task, one per memory round
