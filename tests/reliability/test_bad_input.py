@@ -292,6 +292,20 @@ def unhashable_cached_argument() -> Any:
     return cached(["unhashable"])
 
 
+def lazy_constant_with_a_bad_ttl() -> Any:
+    @alazy_constant(ttl="soon")  # type: ignore[arg-type]
+    @asynq()
+    def constant() -> int:
+        return 1
+
+    constant()
+    return constant()
+
+
+def fails_with_value_error() -> Any:
+    raise ValueError("down")
+
+
 def lazy_constant_called_with_arguments() -> Any:
     @alazy_constant()
     @asynq()
@@ -651,8 +665,8 @@ MISUSES = [
         ("amax()", "default"),
     ),
     Misuse(
-        "@alru_cache without parentheses",
-        lambda: alru_cache(identity),
+        "@alru_cache without parentheses (fails when called, as in 1.x)",
+        lambda: alru_cache(identity)(1),
         TypeError,
         ("alru_cache()", "identity", "@alru_cache()"),
     ),
@@ -663,8 +677,8 @@ MISUSES = [
         ("alru_cache(maxsize=", "-1"),
     ),
     Misuse(
-        "alru_cache(key_fn=non-callable)",
-        lambda: alru_cache(key_fn=42),  # type: ignore[arg-type]
+        "alru_cache(key_fn=non-callable) (fails when called, as in 1.x)",
+        lambda: alru_cache(key_fn=42)(identity)(1),  # type: ignore[arg-type]
         TypeError,
         ("alru_cache(key_fn=", "42"),
     ),
@@ -687,8 +701,8 @@ MISUSES = [
         ("@alru_cache()", "tool_below_asynq", "above @asynq()"),
     ),
     Misuse(
-        "deduplicate(keygetter=non-callable)",
-        lambda: deduplicate(keygetter=42),  # type: ignore[arg-type]
+        "deduplicate(keygetter=non-callable) (fails when called, as in 1.x)",
+        lambda: deduplicate(keygetter=42)(identity)(1),  # type: ignore[arg-type]
         TypeError,
         ("deduplicate(keygetter=", "42"),
     ),
@@ -699,8 +713,8 @@ MISUSES = [
         ("@acached_per_instance()", "method", "weak references", "Slotted"),
     ),
     Misuse(
-        "aretry of something that is not an exception class",
-        lambda: aretry("ValueError"),  # type: ignore[arg-type]
+        "aretry of something that is not an exception class (fails at an error, as in 1.x)",
+        lambda: aretry("ValueError")(fails_with_value_error)(),  # type: ignore[arg-type]
         TypeError,
         ("aretry()", "'ValueError'"),
     ),
@@ -711,16 +725,16 @@ MISUSES = [
         ("aretry(max_tries=", "0"),
     ),
     Misuse(
-        "aretry(sleep=-1)",
-        lambda: aretry(ValueError, sleep=-1),
+        "aretry(sleep=-1) (fails when retrying, as in 1.x)",
+        lambda: aretry(ValueError, sleep=-1)(fails_with_value_error)(),
         ValueError,
         ("aretry(sleep=", "-1"),
     ),
     Misuse(
-        "alazy_constant(ttl=-1)",
-        lambda: alazy_constant(ttl=-1),
-        ValueError,
-        ("alazy_constant(ttl=", "-1"),
+        "alazy_constant(ttl=non-number) (fails when the value is reused, as in 1.x)",
+        lazy_constant_with_a_bad_ttl,
+        TypeError,
+        ("alazy_constant(ttl=", "'soon'"),
     ),
     Misuse(
         "an alazy_constant called with arguments",
