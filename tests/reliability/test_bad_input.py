@@ -158,6 +158,13 @@ def value_asked_inside_flush() -> Any:
     return item.value()
 
 
+def cancelled_with_a_string() -> Any:
+    batch = Table()
+    item = Key(batch, 1)
+    batch.cancel("stop")  # type: ignore[arg-type]
+    return item.value()
+
+
 class Incomplete(BatchBase):
     def _try_switch_active_batch(self) -> None:
         pass
@@ -538,8 +545,8 @@ MISUSES = [
         ("Key", "flushing"),
     ),
     Misuse(
-        "cancel(non-exception)",
-        lambda: Table().cancel("stop"),  # type: ignore[arg-type]
+        "cancel(non-exception) (fails at the items' value, as in 1.x)",
+        cancelled_with_a_string,
         TypeError,
         ("Table.cancel()", "'stop'"),
     ),
