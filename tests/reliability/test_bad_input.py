@@ -757,14 +757,14 @@ MISUSES = [
         ("patch()", "'nodots'"),
     ),
     Misuse(
-        "patch.object() of a name instead of an object",
-        lambda: patch.object("os.path", "join"),
+        "patch.object() of a name instead of an object (fails when started, as in 1.x)",
+        lambda: patch.object("os.path", "join").start(),
         TypeError,
         ("patch.object()", "'os.path'"),
     ),
     Misuse(
-        "patch.object() with an attribute name that is not a str",
-        lambda: patch.object(get_scheduler(), 42),  # type: ignore[arg-type]
+        "patch.object() with an attribute name that is not a str (fails when started, as in 1.x)",
+        lambda: patch.object(get_scheduler(), 42).start(),  # type: ignore[arg-type]
         TypeError,
         ("patch.object()", "42"),
     ),
