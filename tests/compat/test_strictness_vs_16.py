@@ -695,7 +695,12 @@ def core_options_not_callable_but_never_used() -> None:
     def proxy_asynq(x: int) -> Any:
         return ConstFuture(x)
 
+    @asynq(sync_fn=5)
+    def asynq_call(x: int) -> int:
+        return x
+
     assert (plain_call(1), proxy(2), proxy_asynq.asynq(3).value()) == (1, 2, 3)
+    assert asynq_call.asynq(4).value() == 4
 
 
 @in_core("AsyncProxyDecorator._call_pure refuses what is not a FutureBase")
