@@ -219,27 +219,74 @@ def test_cancel_after_flush_changes_nothing() -> None:
     assert batch.cancel_calls == 0
 
 
-def test_cancel_takes_only_exceptions() -> None:
+def test_cancel_with_what_is_not_an_exception_fails_the_items_with_a_type_error() -> None:
+    # asynq 1.x stores it as the items' error, and asking their value fails.
     batch = ScriptedBatch()
-    with pytest.raises(TypeError, match=r"ScriptedBatch.cancel\(\) takes an exception"):
-        batch.cancel("nope")  # type: ignore[arg-type]
+    item = Item(batch, 1)
+    batch.cancel("nope")  # type: ignore[arg-type]
+    assert batch.is_cancelled()
+    with pytest.raises(TypeError, match=r"ScriptedBatch.cancel\(\) takes an exception.*'nope'"):
+        item.value()
 
 
-def test_cancel_while_flushing_is_refused() -> None:
+def test_its_own_flush_may_cancel_a_batch_as_in_asynq_1x() -> None:
+    def store_down(batch: BatchBase) -> None:
+        batch.items[0].set_value("first")
+        batch.cancel(ConnectionError("store down"))
+        for item in batch.items:
+            if not item.is_computed():
+                item.set_value("too late")
+
+    batch = ScriptedBatch(store_down)
+    first, second = Item(batch, 1), Item(batch, 2)
+    batch.flush()
+    assert batch.is_cancelled() and not batch.is_flushed()
+    assert batch.cancel_calls == 1
+    assert first.value() == "first"
+    with pytest.raises(ConnectionError, match="store down"):
+        second.value()
+
+
+def test_cancel_while_flushing_from_elsewhere_is_refused() -> None:
     seen: list[BaseException] = []
+    other = ScriptedBatch()
+    Item(other, 1)
 
-    def cancel_self(batch: BatchBase) -> None:
-        try:
-            batch.cancel()
-        except BatchingError as error:
-            seen.append(error)
+    def cancel_other(batch: BatchBase) -> None:
+        if batch is not other:
+            other_item = Item(other, 2)  # flushes other, whose flush cancels this one
+            other.script = lambda other_batch: cancel_first(other_batch)
+            other_item.value()
         for item in batch.items:
             item.set_value("flushed")
 
-    batch = ScriptedBatch(cancel_self)
-    item = Item(batch, 1)
+    def cancel_first(other_batch: BatchBase) -> None:
+        try:
+            first.cancel()
+        except BatchingError as error:
+            seen.append(error)
+        for item in other_batch.items:
+            item.set_value("other")
+
+    first = ScriptedBatch(cancel_other)
+    item = Item(first, 1)
     assert item.value() == "flushed"
     assert len(seen) == 1 and "flushing" in str(seen[0])
+
+
+def test_its_own_flush_may_add_items_to_a_batch_as_in_asynq_1x() -> None:
+    def expand(batch: BatchBase) -> None:
+        if len(batch.items) == 1:
+            added.append(Item(batch, 2))
+        for item in batch.items:
+            item.set_value(item.key * 10)
+
+    added: list[Item] = []
+    batch = ScriptedBatch(expand)
+    assert Item(batch, 1).value() == 10
+    assert [item.value() for item in added] == [20]
+    with pytest.raises(BatchingError, match="flushed"):
+        Item(batch, 3)
 
 
 def test_asking_an_item_while_its_batch_flushes_is_an_error() -> None:

@@ -78,14 +78,108 @@ def test_pause_and_resume_must_be_implemented() -> None:
             pass
 
 
-def test_a_context_cannot_be_entered_twice_at_once() -> None:
-    ctx = Recorder("c", [])
+class Counter(AsyncContext):
+    """Counts how many times it is resumed beyond paused (1.x contexts may nest)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.log: list[str] = []
+
+    def resume(self) -> None:
+        self.depth += 1
+        self.log.append("resume")
+
+    def pause(self) -> None:
+        self.depth -= 1
+        self.log.append("pause")
+
+
+def test_a_context_may_be_entered_again_while_active_as_in_asynq_1x() -> None:
+    ctx = Counter()
     with ctx:
-        with pytest.raises(RuntimeError, match="already active"):
+        with ctx:
+            assert ctx.depth == 2
+        assert ctx.depth == 1
+    assert ctx.log == ["resume", "resume", "pause", "pause"]
+    with ctx:  # and again after exit
+        assert ctx.depth == 1
+    assert ctx.depth == 0
+
+
+def test_a_context_exited_without_being_entered_is_paused_as_in_asynq_1x() -> None:
+    # A subclass whose __enter__ does not call ours (and resumes itself).
+    class SelfResuming(Counter):
+        def __enter__(self) -> SelfResuming:
+            self.resume()
+            return self
+
+    @asynq()
+    def task(ctx: Counter) -> Any:
+        with ctx:
+            yield ConstFuture(1)
+        return ctx.log
+
+    assert task(SelfResuming()) == ["resume", "pause"]
+    ctx = Counter()
+    ctx.__exit__(None, None, None)
+    assert ctx.log == ["pause"]
+
+
+def test_a_context_entered_again_in_its_task_stays_until_the_last_exit(store: Any) -> None:
+    ctx = Counter()
+
+    @asynq()
+    def task() -> Any:
+        with ctx:
+            with ctx:
+                yield store.get(1)
+                assert ctx.depth == 2
+            yield store.get(2)
+            assert ctx.depth == 1
+        return get_active_task()._contexts
+
+    assert task() == {}
+    assert ctx.depth == 0
+
+
+def test_a_context_shared_by_two_tasks_is_active_in_each(store: Any) -> None:
+    ctx = Counter()
+    seen: list[tuple[int, int]] = []
+
+    @asynq()
+    def task(key: int) -> Any:
+        with ctx:
+            seen.append((key, ctx.depth))
+            yield store.get(key)
+            seen.append((key, ctx.depth))
+        seen.append((key, ctx.depth))
+
+    @asynq()
+    def both() -> Any:
+        yield task.asynq(1), task.asynq(2)
+
+    both()
+    assert seen == [(1, 1), (2, 1), (1, 1), (1, 0), (2, 1), (2, 0)]
+    assert ctx.depth == 0
+    assert store.flushes == [[1, 2]]
+
+
+def test_a_non_async_context_may_be_entered_again_while_active() -> None:
+    ctx = NonAsyncContext()
+
+    @asynq()
+    def task() -> Any:
+        with ctx:
             with ctx:
                 pass
-    with ctx:  # entering it again after exit is fine
-        assert ctx.active
+        yield ConstFuture(1)
+        with ctx:
+            yield ConstFuture(2)
+
+    with ctx, ctx:
+        pass
+    with pytest.raises(AssertionError, match="forbids yielding"):
+        task()
     with pytest.raises(RuntimeError, match="without being entered"):
         ctx.__exit__(None, None, None)
 

@@ -210,14 +210,41 @@ def test_async_override_sets_an_attribute_for_its_task_only(store: Any) -> None:
     assert Config.mode == "normal"
 
 
-def test_async_override_rejects_bad_arguments() -> None:
+def test_async_override_rejects_bad_arguments_when_entered() -> None:
     class Config:
         mode = "normal"
 
+    # As in asynq 1.x, the attribute is read when the override is entered.
+    missing = async_override(Config, "missing", 1)
+    not_a_name = async_override(Config, 3, 1)  # type: ignore[arg-type]
     with pytest.raises(AttributeError, match="has no attribute 'missing'"):
-        async_override(Config, "missing", 1)
+        with missing:
+            pass
     with pytest.raises(TypeError, match="async_override"):
-        async_override(Config, 3, 1)  # type: ignore[arg-type]
+        with not_a_name:
+            pass
+    Config.missing = 0  # type: ignore[attr-defined]
+    with missing:
+        assert Config.missing == 1  # type: ignore[attr-defined]
+    assert Config.missing == 0  # type: ignore[attr-defined]
+
+
+def test_overrides_may_be_entered_again_while_active() -> None:
+    class Config:
+        mode = "normal"
+
+    value = AsyncScopedValue("normal")
+    for override, read in (
+        (async_override(Config, "mode", "test"), lambda: Config.mode),
+        (value.override("test"), value.get),
+    ):
+        with override:
+            with override:
+                assert read() == "test"
+            assert read() == "test"
+        assert read() == "normal"
+        override.__exit__(None, None, None)  # not entered: nothing to restore
+        assert read() == "normal"
 
 
 def test_async_override_is_exported_by_both_modules() -> None:

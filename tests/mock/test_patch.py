@@ -182,10 +182,21 @@ def test_setting_an_attribute_of_asynq_points_to_the_mock(attribute: str) -> Non
             caller.side_effect = ValueError
         with pytest.raises(TypeError, match="no attributes of its own"):
             del caller.return_value
-        with pytest.raises(TypeError, match=rf"cannot replace .{attribute} of"):
-            setattr(fetch_user, attribute, lambda: None)
         fetch_user.return_value = "still works"
         assert fetch_user.asynq().value() == "still works"
+
+
+def test_asynq_of_a_mock_may_be_replaced_as_in_asynq_1x() -> None:
+    with patch("mock_targets.fetch_user") as fetch_user:
+        fetch_user.asynq = MagicMock(return_value=ConstFuture("replaced"))
+        assert targets.fetch_name(1) == "REPLACED"
+        fetch_user.asynq.assert_called_once_with(1)
+        fetch_user.asyncio = lambda uid: "coroutine"
+        assert targets.fetch_user.asyncio(2) == "coroutine"
+        assert fetch_user.call_count == 0
+    with patch("mock_targets.fetch_user") as other:  # another mock: not replaced
+        other.return_value = "mocked"
+        assert targets.fetch_name(1) == "MOCKED"
 
 
 def test_repr_of_asynq_names_the_mock() -> None:
@@ -413,11 +424,30 @@ def test_patch_needs_a_dotted_target(target: Any) -> None:
         patch(target)
 
 
-def test_patch_object_needs_the_object_itself() -> None:
+def test_patch_object_needs_the_object_itself_when_it_starts() -> None:
+    # As in asynq 1.x, the patch is made; it fails when it starts.
+    by_name = patch.object("mock_targets", "fetch_user")
+    bad_attribute = patch.object(targets, 3)  # type: ignore[arg-type]
+
+    @patch.object("mock_targets", "fetch_user")
+    def never_run() -> None:
+        pass
+
     with pytest.raises(TypeError, match=r"patch.object\(\): 'mock_targets' must be the actual"):
-        patch.object("mock_targets", "fetch_user")
+        by_name.start()
     with pytest.raises(TypeError, match=r"patch.object\(\): the attribute name must be a str"):
-        patch.object(targets, 3)
+        bad_attribute.start()
+    with pytest.raises(TypeError, match=r"patch.object\(\): 'mock_targets' must be the actual"):
+        never_run()
+
+
+def test_mocksignature_is_accepted_and_ignored_as_in_asynq_1x() -> None:
+    with patch("mock_targets.fetch_user", new=lambda uid: "new", mocksignature=False):
+        assert targets.fetch_user.asynq(1).value() == "new"
+    with patch.object(targets, "fetch_user", mocksignature=True) as fetch_user:
+        fetch_user.return_value = "mocked"
+        assert targets.fetch_name(1) == "MOCKED"
+        assert isinstance(fetch_user.mocksignature, MagicMock)  # not set from the argument
 
 
 def test_misuse_raises_as_unittest_mock_does() -> None:

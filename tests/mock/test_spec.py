@@ -13,6 +13,28 @@ from asynq_core import asynq, has_async_fn
 from asynq_mock import call, create_autospec, patch
 
 
+@pytest.fixture
+def strict_autospec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls of autospecced asynq functions checked against their signature."""
+    monkeypatch.setattr(patch, "STRICT_AUTOSPEC", True)
+
+
+def test_autospec_of_an_asynq_function_records_any_call_by_default_as_asynq_1x() -> None:
+    # asynq 1.x's autospec sees only the decorator's (*args, **kwargs).
+    service = targets.Service()
+    with (
+        patch("mock_targets.fetch_user", autospec=True) as fetch_user,
+        patch.object(targets.Service, "get", autospec=True) as get,
+    ):
+        fetch_user.return_value = get.return_value = "spec'd"
+        assert targets.fetch_user(1, 2, 3) == "spec'd"
+        assert targets.fetch_user.asynq(id=1).value() == "spec'd"
+        assert service.get(4, 5) == "spec'd"
+        assert fetch_user.call_args_list == [call(1, 2, 3), call(id=1)]
+        get.assert_called_once_with(4, 5)
+        assert str(inspect.signature(fetch_user)) == "(uid: int) -> str"
+
+
 def test_autospec_of_a_plain_function_checks_every_call() -> None:
     @asynq()
     def caller() -> Any:
@@ -72,6 +94,7 @@ def test_autospec_of_an_asynq_method() -> None:
     assert service.get(4) == 8
 
 
+@pytest.mark.usefixtures("strict_autospec")
 def test_autospec_of_an_asynq_function_checks_the_signature_of_every_call() -> None:
     @asynq()
     def caller() -> Any:
@@ -100,6 +123,7 @@ def test_autospec_of_an_asynq_function_checks_the_signature_of_every_call() -> N
         assert str(inspect.signature(fetch_user)) == "(uid: int) -> str"
 
 
+@pytest.mark.usefixtures("strict_autospec")
 def test_the_asynq_patch_fixture_autospecs_too(asynq_patch: Any) -> None:
     fetch_user = asynq_patch("mock_targets.fetch_user", autospec=True, return_value="u")
     with pytest.raises(TypeError, match=r"fetch_user\(1, 2, 3\): too many positional"):
@@ -110,6 +134,7 @@ def test_the_asynq_patch_fixture_autospecs_too(asynq_patch: Any) -> None:
     fetch_user.assert_called_once_with(1)
 
 
+@pytest.mark.usefixtures("strict_autospec")
 def test_autospec_of_an_asynq_method_binds_the_instance_for_the_check() -> None:
     service = targets.Service()
     with patch.object(targets.Service, "get", autospec=True) as get:
@@ -129,6 +154,7 @@ def test_autospec_of_an_asynq_method_binds_the_instance_for_the_check() -> None:
     assert service.get(4) == 8
 
 
+@pytest.mark.usefixtures("strict_autospec")
 def test_autospec_of_asynq_class_and_static_methods() -> None:
     service = targets.Service()
     with (
@@ -146,6 +172,7 @@ def test_autospec_of_asynq_class_and_static_methods() -> None:
         assert make.call_args_list == [call(1), call(2), call(5)]
 
 
+@pytest.mark.usefixtures("strict_autospec")
 def test_autospec_of_an_asynq_method_of_an_instance() -> None:
     service = targets.Service()
     with patch.object(service, "get", autospec=True) as get:
@@ -156,6 +183,7 @@ def test_autospec_of_an_asynq_method_of_an_instance() -> None:
     assert service.get(1) == 2
 
 
+@pytest.mark.usefixtures("strict_autospec")
 def test_autospec_of_a_pure_asynq_function() -> None:
     with patch("mock_targets.pure_fetch", autospec=True) as pure_fetch:
         pure_fetch.return_value = "spec'd"

@@ -4,6 +4,7 @@ pickling, qcore.get_original_fn)."""
 
 from __future__ import annotations
 
+import decimal
 import gc
 import inspect
 import pickle
@@ -151,6 +152,29 @@ def test_acached_per_instance_needs_weakly_referenceable_instances(store: Any) -
         Slotted().get()
 
 
+def test_acached_per_instance_of_a_method_taking_args_or_no_self() -> None:
+    calls: list[Any] = []
+
+    class Box:
+        @acached_per_instance()
+        @asynq()
+        def count(*args: Any) -> int:  # the instance is args[0], as asynq 1.x allows
+            calls.append(args[1:])
+            return len(args)
+
+        # asynq 1.x accepts the decoration and fails at the call: so does it here.
+        @acached_per_instance()
+        @asynq()
+        def no_self() -> int:  # type: ignore[misc]
+            return 1
+
+    box = Box()
+    assert [box.count(1, 2), box.count(1, 2), box.count(3)] == [3, 3, 2]
+    assert calls == [(1, 2), (3,)]
+    with pytest.raises(TypeError, match=r"decorates methods, but .*no_self takes no self"):
+        box.no_self()
+
+
 def test_acached_per_instance_keeps_the_original_introspectable(store: Any) -> None:
     User = make_user_class(store, [])
     profile = User.__dict__["profile"]
@@ -164,9 +188,14 @@ def test_decorators_reject_functions_that_are_not_asynq() -> None:
     def plain(x: int) -> int:
         return x
 
-    for decorator in (acached_per_instance(), alru_cache(), alazy_constant()):
+    for decorator in (acached_per_instance(), alru_cache()):
         with pytest.raises(TypeError, match=r"above @asynq\(\)"):
             decorator(plain)
+    # asynq 1.x accepts @alazy_constant() over a plain function and fails when
+    # it is called: so does it here (a module defining one still imports).
+    constant = alazy_constant()(lambda: 1)
+    with pytest.raises(TypeError, match=r"above @asynq\(\)"):
+        constant()
 
 
 def test_aretry_retries_a_plain_function_as_asynq_1x_allows() -> None:
@@ -292,10 +321,18 @@ def test_alru_cache_does_not_cache_errors(store: Any) -> None:
 def test_alru_cache_rejects_bad_arguments(store: Any) -> None:
     with pytest.raises(ValueError, match="maxsize"):
         alru_cache(maxsize=-1)
+    # These fail where asynq 1.x fails, at the call, not when decorating.
+    without_parentheses = alru_cache(lambda: None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"write @alru_cache\(\)"):
-        alru_cache(lambda: None)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="key_fn"):
-        alru_cache(key_fn=3)  # type: ignore[arg-type]
+        without_parentheses(1)
+
+    @alru_cache(key_fn=3)  # type: ignore[arg-type]
+    @asynq()
+    def bad_key(key: Any) -> Any:
+        return key
+
+    with pytest.raises(TypeError, match=r"alru_cache\(key_fn=...\) needs a function, got 3"):
+        bad_key(1)
 
     @alru_cache()
     @asynq()
@@ -382,8 +419,38 @@ def test_alazy_constant_does_not_cache_errors_and_takes_no_arguments() -> None:
     assert config() == "ready"
     with pytest.raises(TypeError, match="takes no arguments"):
         config(1)
-    with pytest.raises(ValueError, match="ttl"):
-        alazy_constant(ttl=-1)
+
+
+def test_alazy_constant_takes_the_ttls_asynq_1x_takes() -> None:
+    calls: list[int] = []
+
+    @alazy_constant(ttl=-1)  # negative: never kept, as in asynq 1.x
+    @asynq()
+    def never_kept() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert [never_kept(), never_kept(), never_kept()] == [1, 2, 3]
+
+    @alazy_constant(ttl=decimal.Decimal(10**9))  # any number, True too
+    @asynq()
+    def kept() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert kept() == kept() == 4
+    assert alazy_constant(ttl=True)(kept)() == 4
+
+    # asynq 1.x computes the first value whatever the ttl and fails when it
+    # would reuse it: so does it here, with a clear error.
+    @alazy_constant(ttl="1s")  # type: ignore[arg-type]
+    @asynq()
+    def bad_ttl() -> int:
+        return 5
+
+    assert bad_ttl() == 5
+    with pytest.raises(TypeError, match=r"alazy_constant\(ttl=...\) must be a number.*'1s'"):
+        bad_ttl()
 
 
 # -- aretry -------------------------------------------------------------------------
@@ -457,12 +524,49 @@ def test_aretry_keeps_the_function_picklable_and_introspectable() -> None:
     assert isinstance(retried_at_module_level.asynq(3), AsyncTask)
 
 
-def test_aretry_rejects_bad_arguments() -> None:
-    with pytest.raises(TypeError, match="exception class"):
-        aretry("ValueError")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="exception class"):
-        aretry((ValueError, int))  # type: ignore[arg-type]
+def test_aretry_rejects_bad_arguments_where_asynq_1x_fails() -> None:
     with pytest.raises(ValueError, match="max_tries"):
         aretry(ValueError, max_tries=0)
-    with pytest.raises(ValueError, match="sleep"):
-        aretry(ValueError, sleep=-1)
+
+    # The others are accepted when decorating, as in asynq 1.x, and fail
+    # where they are used: the exception classes when the function raises...
+    def fails() -> int:
+        raise KeyError("down")
+
+    for classes in ("ValueError", (ValueError, int), (ValueError, (KeyError,))):
+        retried = aretry(classes)(lambda: 1)  # type: ignore[arg-type]
+        assert retried() == 1
+        with pytest.raises(TypeError, match="exception class") as info:
+            aretry(classes)(fails)()  # type: ignore[arg-type]
+        assert isinstance(info.value.__context__, KeyError)
+    # ... sleep when retrying...
+    for sleep, error in ((-1, ValueError), (None, TypeError), (decimal.Decimal(1), TypeError)):
+        assert aretry(KeyError, sleep=sleep)(lambda: 1)() == 1  # type: ignore[arg-type]
+        with pytest.raises(error, match=r"aretry\(sleep=...\)"):
+            aretry(KeyError, sleep=sleep)(fails)()  # type: ignore[arg-type]
+    # ... and a max_tries that is not an int at the call.
+    with pytest.raises(TypeError, match=r"aretry\(max_tries=...\) must be an int >= 1, got 2.0"):
+        aretry(KeyError, max_tries=2.0)(fails)()  # type: ignore[arg-type]
+
+
+def test_aretry_takes_what_asynq_1x_takes() -> None:
+    assert aretry(())(lambda: 1)() == 1  # retries nothing
+    with pytest.raises(KeyError):
+        aretry((), max_tries=3)(lambda: {}[1])()
+    attempts: list[int] = []
+
+    def flaky() -> int:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise KeyError("not yet")
+        return len(attempts)
+
+    class Two:  # an int-like, as numpy's
+        def __index__(self) -> int:
+            return 2
+
+        def __gt__(self, other: int) -> bool:
+            return other < 2
+
+    assert aretry(KeyError, max_tries=Two(), sleep=0)(flaky)() == 2  # type: ignore[arg-type]
+    assert aretry(KeyError, max_tries=True)(lambda: 3)() == 3

@@ -156,19 +156,42 @@ def test_deduplicate_keeps_the_original_introspectable(store: Any) -> None:
 
 
 def test_deduplicate_rejects_bad_arguments() -> None:
-    with pytest.raises(TypeError, match="keygetter"):
-        deduplicate(keygetter=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"above @asynq\(\)"):
         deduplicate()(len)
+
+    # A keygetter that is not callable fails at the call, where asynq 1.x
+    # fails: a module defining such a function still imports.
+    @deduplicate(keygetter=3)  # type: ignore[arg-type]
+    @asynq()
+    def never_called(value: Any) -> Any:
+        return value
+
+    with pytest.raises(TypeError, match=r"deduplicate\(keygetter=...\) needs a function, got 3"):
+        never_called(1)
+    with pytest.raises(TypeError, match="keygetter"):
+        never_called.dirty(1)
+
+
+def test_deduplicate_runs_calls_with_unhashable_arguments_unshared() -> None:
+    # asynq 1.x runs a synchronous call with unhashable arguments (its .asynq
+    # call failed): nothing can be shared, so each call gets a task of its own.
+    calls: list[Any] = []
 
     @deduplicate()
     @asynq()
     def echo(value: Any) -> Any:
+        calls.append(value)
         return value
         yield
 
-    with pytest.raises(TypeError, match="must be hashable"):
-        echo.asynq({"a": 1})
+    @asynq()
+    def main() -> Any:
+        return (yield echo.asynq({"a": 1}), echo.asynq({"a": 1}))
+
+    assert echo([1]) == [1]
+    assert main() == ({"a": 1}, {"a": 1})
+    assert calls == [[1], {"a": 1}, {"a": 1}]
+    echo.dirty([1])  # nothing to forget
 
 
 # -- call_with_context ----------------------------------------------------------

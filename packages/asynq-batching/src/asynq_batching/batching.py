@@ -6,7 +6,8 @@ batch) when no task can go on, and the batch computes every item at once.
 
 Invariants:
 - A batch is open, flushing, flushed or cancelled, in that order, and only an
-  open batch accepts items. ``flush()`` starts by making a fresh batch the
+  open batch accepts items (and a flushing one from its own ``_flush``, which
+  may also cancel it, as asynq 1.x allows). ``flush()`` starts by making a fresh batch the
   active one (``_try_switch_active_batch``), so items created while a batch
   flushes join the next batch instead of one whose request is already made.
 - After ``flush()`` or ``cancel()`` every item is computed: ``_flush``'s
@@ -98,6 +99,7 @@ class BatchBase(FutureBase[None]):
     concurrent: bool = False
     fetch_in_thread: bool = True
     _flush_async: Callable[..., Awaitable[None]] | None = None
+    _cancelled_in_flush = False  # cancel() was called by the batch's own _flush
 
     def __init__(self) -> None:
         super().__init__()
@@ -248,10 +250,14 @@ class BatchBase(FutureBase[None]):
         """Runs ``_flush`` (in any thread); returns its error."""
         if not self.items:
             return None
+        running = _in_flush.batch
+        _in_flush.batch = self
         try:
             self._flush()
         except BaseException as error:
             return error
+        finally:
+            _in_flush.batch = running
         return None
 
     def _finish_flush(
@@ -273,7 +279,7 @@ class BatchBase(FutureBase[None]):
                 except Exception as subscriber_error:
                     if first_subscriber_error is None:
                         first_subscriber_error = subscriber_error
-        self._status = _FLUSHED
+        self._status = _CANCELLED if self._cancelled_in_flush else _FLUSHED
         errors = [first_subscriber_error, self._settle_unset_items(flush_error)]
         if mark_done:
             errors.append(self._mark_done())
@@ -314,16 +320,23 @@ class BatchBase(FutureBase[None]):
     def cancel(self, error: BaseException | None = None) -> None:
         """Fails every item with ``error`` (a BatchCancelledError by default).
 
-        Does nothing on a batch already flushed or cancelled; refused while the
-        batch is flushing (its request is already being made). Cancelling a
-        piece of a split batch cancels every piece.
+        Does nothing on a batch already flushed or cancelled. While the batch
+        is flushing, only its own ``_flush`` may cancel it (as asynq 1.x
+        allows, e.g. when its store is down): the items it has not set get
+        ``error`` and the batch ends cancelled; from elsewhere it is refused
+        (the request is already being made). Cancelling a piece of a split
+        batch cancels every piece. An ``error`` that is not an exception
+        (which asynq 1.x stores as it is) gives the items a TypeError saying so.
         """
         if error is not None and not isinstance(error, BaseException):
-            raise TypeError(
+            error = TypeError(
                 f"{type(self).__name__}.cancel() takes an exception or None, got {error!r}"
             )
         if self._status == _FLUSHING:
-            raise BatchingError(f"{self!r}.cancel(): the batch is flushing")
+            if _in_flush.batch is not self:
+                raise BatchingError(f"{self!r}.cancel(): the batch is flushing")
+            self._cancel_in_flush(error)
+            return
         if self._status != _OPEN:
             return
         if error is None:
@@ -345,6 +358,17 @@ class BatchBase(FutureBase[None]):
         first_error = next((error for error in raised if error is not None), None)
         if first_error is not None:
             raise first_error
+
+    def _cancel_in_flush(self, error: BaseException | None) -> None:
+        """``cancel()`` called by this batch's own ``_flush``: the items not set
+        yet get ``error``; the flush goes on, and the batch ends cancelled."""
+        if error is None:
+            error = BatchCancelledError(f"{self!r} was cancelled while flushing")
+        self._cancelled_in_flush = True
+        self._cancel()
+        for item in self.items:
+            if not item.is_computed():
+                item.set_error(error)
 
     def _mark_done(self) -> BaseException | None:
         """Computes the batch itself; returns the error of an ``on_computed``
@@ -406,6 +430,16 @@ class _Splitting(threading.local):
 
 
 _splitting = _Splitting()
+
+
+class _InFlush(threading.local):
+    """The batch whose ``_flush`` runs in this thread (it may cancel itself
+    and add items to itself, as asynq 1.x allows)."""
+
+    batch: BatchBase | None = None
+
+
+_in_flush = _InFlush()
 
 
 def _run_pieces(pieces: list[BatchBase], errors: list[BaseException | None]) -> None:
@@ -483,13 +517,17 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
     def __init__(self, batch: BatchBase) -> None:
         if not isinstance(batch, BatchBase):
             raise TypeError(f"{type(self).__name__}() takes a BatchBase, got {batch!r}")
-        if batch._status != _OPEN:
-            raise BatchingError(
-                f"{type(self).__name__}(): cannot add an item to {batch!r}, which is "
-                f"{batch._status}; items must join the active batch "
-                "(_try_switch_active_batch replaces it when a flush starts)"
-            )
         limit = batch.max_batch_size
+        if batch._status != _OPEN:
+            # Only its own _flush may add to a flushing batch (as asynq 1.x
+            # allows): the item gets what _flush sets, and is never split off.
+            if batch._status != _FLUSHING or _in_flush.batch is not batch:
+                raise BatchingError(
+                    f"{type(self).__name__}(): cannot add an item to {batch!r}, which is "
+                    f"{batch._status}; items must join the active batch "
+                    "(_try_switch_active_batch replaces it when a flush starts)"
+                )
+            limit = None
         if limit is not None:
             if not batch.items:  # checked once per batch, by its first item
                 _check_size(f"{type(batch).__name__}.max_batch_size", limit, optional=True)

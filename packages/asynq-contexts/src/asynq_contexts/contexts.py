@@ -10,13 +10,17 @@ of the set (core copies the creator's set), so the code a task calls runs in
 its contexts, as it would in synchronous code.
 
 Invariants:
-- A context object is active at most once at a time: ``_entered_in`` is the
-  task it was entered in (None outside any task) while active, ``_INACTIVE``
-  otherwise.
-- ``__exit__`` always takes the context out of its task's set, even when
-  ``pause()`` fails, so a broken context is never paused or resumed again.
+- ``_entries`` holds the task of each unexited ``__enter__`` (None outside
+  any task), oldest first. A context may be entered again while active, in
+  the same task (nested) or in another (a shared context object), as asynq
+  1.x allows: each enter resumes it and each exit pauses it, and it is in a
+  task's set from the first entry in that task to the last exit there.
+- ``__exit__`` always takes the context out of its task's set when it ends
+  the task's last entry, even when ``pause()`` fails, so a broken context is
+  never paused or resumed again.
 - Outside any task a context is a plain context manager: resumed on enter,
-  paused on exit.
+  paused on exit. Exited without being entered (a subclass whose
+  ``__enter__`` does not call ours), it is paused, as in asynq 1.x.
 """
 
 from __future__ import annotations
@@ -38,25 +42,50 @@ __all__ = [
 
 _ContextT = TypeVar("_ContextT", bound="AsyncContext")
 
-# Marks a context that is not entered (None means "entered outside any task").
-_INACTIVE: Any = object()
-
 
 def enter_context(context: Any) -> Any:
     """Adds ``context`` (an object with ``pause()`` and ``resume()``) to the
     running task's contexts; returns that task, or None outside any task."""
+    task = get_active_task()
+    _enter_in(context, task)
+    return task
+
+
+def _enter_in(context: Any, task: Any) -> None:
     if options.DUMP_CONTEXTS:
-        _debug_write(f"asynq: +context {context!r} in {get_active_task()!r}")
-    return lowlevel.enter_context(context)
+        _debug_write(f"asynq: +context {context!r} in {task!r}")
+    lowlevel.enter_context(context, task)
 
 
-def leave_context(context: Any, task: Any = _INACTIVE) -> None:
+_RUNNING_TASK: Any = object()
+
+
+def leave_context(context: Any, task: Any = _RUNNING_TASK) -> None:
     """Removes ``context`` from the contexts of ``task`` (default: the running task)."""
-    if task is _INACTIVE:
+    if task is _RUNNING_TASK:
         task = get_active_task()
     if options.DUMP_CONTEXTS:
         _debug_write(f"asynq: -context {context!r} in {task!r}")
     lowlevel.leave_context(context, task)
+
+
+def _has(entries: list[Any], task: Any) -> bool:
+    """True if one of ``entries`` was made in ``task``."""
+    for entry in entries:
+        if entry is task:
+            return True
+    return False
+
+
+def _exiting(entries: list[Any]) -> int:
+    """The index in ``entries`` of the entry an ``__exit__`` ends: the latest
+    one of the running task (or outside any task), or else the latest one (a
+    waiting task whose generator is being closed exits while another runs)."""
+    running = get_active_task()
+    for index in range(len(entries) - 1, -1, -1):
+        if entries[index] is running:
+            return index
+    return len(entries) - 1
 
 
 class AsyncContext:
@@ -74,19 +103,23 @@ class AsyncContext:
     are still paused or resumed.
     """
 
-    _entered_in: Any = _INACTIVE
+    _entries: list[Any] | None = None
 
     def __enter__(self: _ContextT) -> _ContextT:
-        if self._entered_in is not _INACTIVE:
-            raise RuntimeError(f"{self!r} is already active: exit it before entering it again")
-        task = enter_context(self)
-        self._entered_in = task
+        task = get_active_task()
+        entries = self._entries
+        if entries is None:
+            entries = self._entries = []
+        if not _has(entries, task):
+            _enter_in(self, task)
+        entries.append(task)
         try:
             self.resume()
         except BaseException:
             # The with body will not run, so neither will __exit__.
-            self._entered_in = _INACTIVE
-            leave_context(self, task)
+            entries.pop()
+            if not _has(entries, task):
+                leave_context(self, task)
             raise
         return self
 
@@ -96,12 +129,16 @@ class AsyncContext:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        task = self._entered_in
-        if task is _INACTIVE:
-            raise RuntimeError(f"{self!r} exited without being entered")
-        self._entered_in = _INACTIVE
+        entries = self._entries
+        if not entries:
+            # Not entered (e.g. by a subclass whose __enter__ does not call
+            # ours, and resumes it itself): asynq 1.x pauses it all the same.
+            self.pause()
+            return
+        task = entries.pop(_exiting(entries))
         try:
-            leave_context(self, task)
+            if not _has(entries, task):
+                leave_context(self, task)
         finally:
             # When the task is not the running one (its generator is being
             # closed while it waits), the scheduler has already paused us.
@@ -126,16 +163,22 @@ class NonAsyncContext:
     a future that was already computed. Outside any task it does nothing.
     """
 
-    _entered_in: Any = _INACTIVE
-    _iteration_at_enter = 0
+    # The task of each unexited __enter__ (None outside any task), and its
+    # iteration_index then; re-entry is allowed, as in asynq 1.x.
+    _entries: list[Any] | None = None
+    _iterations: list[int] | None = None
 
     def __enter__(self) -> NonAsyncContext:
-        if self._entered_in is not _INACTIVE:
-            raise RuntimeError(f"{self!r} is already active: exit it before entering it again")
-        task = enter_context(self)
-        self._entered_in = task
-        if task is not None:
-            self._iteration_at_enter = task.iteration_index
+        task = get_active_task()
+        entries = self._entries
+        iterations = self._iterations
+        if entries is None or iterations is None:
+            entries = self._entries = []
+            iterations = self._iterations = []
+        if not _has(entries, task):
+            _enter_in(self, task)
+        entries.append(task)
+        iterations.append(0 if task is None else task.iteration_index)
         return self
 
     def __exit__(
@@ -144,17 +187,17 @@ class NonAsyncContext:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        task = self._entered_in
-        if task is _INACTIVE:
+        entries = self._entries
+        iterations = self._iterations
+        if not entries or iterations is None:
             raise RuntimeError(f"{self!r} exited without being entered")
-        self._entered_in = _INACTIVE
-        leave_context(self, task)
+        index = _exiting(entries)
+        task = entries.pop(index)
+        iteration_at_enter = iterations.pop(index)
+        if not _has(entries, task):
+            leave_context(self, task)
         # Every step of a task's generator (one per yield) bumps iteration_index.
-        if (
-            exc_type is None
-            and task is not None
-            and (task.iteration_index != self._iteration_at_enter)
-        ):
+        if exc_type is None and task is not None and task.iteration_index != iteration_at_enter:
             raise AssertionError(f"{task!r} yielded inside {self!r}, which forbids yielding")
 
     def pause(self) -> None:
@@ -172,26 +215,34 @@ class async_override(AsyncContext):
     The attribute is set while the task (or what it calls inside the ``with``)
     runs, and restored whenever it stops and on exit; an assignment the task
     makes to the attribute inside the block stays the task's own until exit.
+    As in asynq 1.x, the attribute is read when the context is entered, so it
+    need not exist before (a missing one fails there).
     """
 
     def __init__(self, target: Any, attr_name: str, value: Any) -> None:
-        if not isinstance(attr_name, str):
-            raise TypeError(f"async_override() needs an attribute name, got {attr_name!r}")
-        if not hasattr(target, attr_name):
-            raise AttributeError(f"async_override(): {target!r} has no attribute {attr_name!r}")
         self._target = target
         self._attr_name = attr_name
         self._value = value
-        self._saved: Any = None
+        # What each resume() replaced, restored by the pause() that follows it.
+        self._saved: list[Any] = []
 
     def resume(self) -> None:
-        self._saved = getattr(self._target, self._attr_name)
-        setattr(self._target, self._attr_name, self._value)
+        target, name = self._target, self._attr_name
+        if not isinstance(name, str):
+            raise TypeError(f"async_override() needs an attribute name, got {name!r}")
+        try:
+            saved = getattr(target, name)
+        except AttributeError:
+            message = f"async_override(): {target!r} has no attribute {name!r}"
+            raise AttributeError(message) from None
+        setattr(target, name, self._value)
+        self._saved.append(saved)
 
     def pause(self) -> None:
+        if not self._saved:  # exited without being entered: nothing to restore
+            return
         self._value = getattr(self._target, self._attr_name)
-        setattr(self._target, self._attr_name, self._saved)
-        self._saved = None
+        setattr(self._target, self._attr_name, self._saved.pop())
 
     def __repr__(self) -> str:
         return f"async_override({self._target!r}, {self._attr_name!r}, {self._value!r})"

@@ -71,18 +71,20 @@ class _ScopedValueOverride(AsyncContext, Generic[T]):
     def __init__(self, target: AsyncScopedValue[T], value: T) -> None:
         self._target = target
         self._value = value
-        self._token: Token[T] | None = None
+        # The token of each resume(), reset by the pause() that follows it (the
+        # override may be entered again while active, as in asynq 1.x).
+        self._tokens: list[Token[T]] = []
 
     def resume(self) -> None:
-        self._token = self._target._override.set(self._value)
+        self._tokens.append(self._target._override.set(self._value))
 
     def pause(self) -> None:
+        if not self._tokens:  # exited without being entered: nothing to undo
+            return
         variable = self._target._override
-        token = self._token
-        self._token = None
         # Keeps what the task set inside the override for when it runs again.
         self._value = variable.get()
-        variable.reset(token)  # type: ignore[arg-type]
+        variable.reset(self._tokens.pop())
 
     def __repr__(self) -> str:
         return f"<override of {self._target!r} with {self._value!r}>"

@@ -326,14 +326,24 @@ def async_call(fn: Any, *args: Any, **kwargs: Any) -> FutureBase[Any]:
     return ConstFuture(fn(*args, **kwargs))
 
 
+def _is_bound_asynq(fn: Any) -> bool:
+    """True if ``fn`` is ``f.asynq`` of an asynq function ``f``."""
+    owner = getattr(fn, "__self__", None)
+    return owner is not None and has_async_fn(owner) and fn == owner.asynq
+
+
+def _bound_asynq_message(fn: Any, caller: str) -> str:
+    """What a ``caller`` that takes ``f`` says when given ``f.asynq`` (``fn``)."""
+    name = callable_name(fn.__self__)
+    return f"{caller}() got {name}.asynq: pass {name}, not {name}.asynq"
+
+
 def _reject_bound_asynq(fn: Any, caller: str) -> None:
     """Raises if ``fn`` is ``f.asynq`` of an asynq function ``f``: ``caller``
     takes ``f`` and would call ``f.asynq`` like a plain function, getting a
     task that nothing runs."""
-    owner = getattr(fn, "__self__", None)
-    if owner is not None and has_async_fn(owner) and fn == owner.asynq:
-        name = callable_name(owner)
-        raise TypeError(f"{caller}() got {name}.asynq: pass {name}, not {name}.asynq")
+    if _is_bound_asynq(fn):
+        raise TypeError(_bound_asynq_message(fn, caller))
 
 
 def make_async_decorator(

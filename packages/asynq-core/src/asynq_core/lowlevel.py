@@ -24,7 +24,9 @@ named in this docstring, are the implementation and may change.
 - Hooks: ``provide_debug_sync`` makes ``asynq_core.debug.sync`` (asynq 1.x's
   ``debug.sync()``) the given function (asynq-batching provides it).
 - Helpers for messages: ``callable_name``, ``short_repr``,
-  ``reject_bound_asynq`` (refuses ``f.asynq`` where ``f`` is expected).
+  ``reject_bound_asynq`` (refuses ``f.asynq`` where ``f`` is expected),
+  ``is_bound_asynq`` and ``bound_asynq_message`` (for a tool that accepts
+  ``f.asynq`` as asynq 1.x does and fails only when it calls it).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from . import debug as _debug_helpers
 from ._debug import DebugOptions, options
 from .asyncio_mode import check_sync_call, is_asyncio_mode
 from .asynq_to_async import await_future, run_task
-from .decorators import _reject_bound_asynq
+from .decorators import _bound_asynq_message, _is_bound_asynq, _reject_bound_asynq
 from .protocols import FlushGroup, GroupRegistry, Tracer, Waiter
 from .requests import Request, current_request, current_run
 from .scheduler import TaskScheduler, get_active_task, get_scheduler
@@ -51,6 +53,7 @@ __all__ = [
     "Waiter",
     "add_tracer",
     "await_future",
+    "bound_asynq_message",
     "callable_name",
     "check_sync_call",
     "current_request",
@@ -59,6 +62,7 @@ __all__ = [
     "get_active_task",
     "get_scheduler",
     "is_asyncio_mode",
+    "is_bound_asynq",
     "leave_context",
     "options",
     "provide_debug_sync",
@@ -70,13 +74,11 @@ __all__ = [
 ]
 
 
-def enter_context(context: Any) -> Any:
-    """Adds ``context`` to the contexts of the active task and returns that task
-    (None outside tasks: nothing to add it to)."""
-    task = get_active_task()
+def enter_context(context: Any, task: Any) -> None:
+    """Adds ``context`` to the contexts of ``task`` (what ``get_active_task()``
+    returned; nothing to do for None: outside tasks there is nothing to add to)."""
     if task is not None:
         task._enter_context(context)
-    return task
 
 
 def leave_context(context: Any, task: Any) -> None:
@@ -118,3 +120,13 @@ def reject_bound_asynq(fn: Any, caller: str) -> None:
     takes ``f`` and would call ``f.asynq`` like a plain function, getting a task
     that nothing runs."""
     _reject_bound_asynq(fn, caller)
+
+
+def is_bound_asynq(fn: Any) -> bool:
+    """True if ``fn`` is ``f.asynq`` of an asynq function ``f``."""
+    return _is_bound_asynq(fn)
+
+
+def bound_asynq_message(fn: Any, caller: str) -> str:
+    """The error ``reject_bound_asynq(fn, caller)`` raises, as a message."""
+    return _bound_asynq_message(fn, caller)

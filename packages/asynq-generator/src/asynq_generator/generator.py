@@ -24,7 +24,10 @@ iterator of futures, one per *step*, with asynq 1.x's semantics:
 
 from __future__ import annotations
 
+import decimal
 import inspect
+import numbers
+import operator
 from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import wraps
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -220,29 +223,40 @@ def async_generator(
         # the result in the same kind of method object.
         target: Any = fn
         method_type: Any = type(target) if isinstance(target, (staticmethod, classmethod)) else None
-        raw = target if method_type is None else target.__func__
-        if not inspect.isgeneratorfunction(raw):
-            raise TypeError(
-                f"@async_generator() needs a generator function (one that yields "
-                f"futures and Value(x) items), got {fn!r}"
-            )
+        raw: Any = target if method_type is None else target.__func__
+        # A plain function returning a generator will do, as in asynq 1.x
+        # (e.g. one checking its arguments at once): what a call returns is
+        # checked when it is made, where 1.x fails.
+        is_generator_function = inspect.isgeneratorfunction(raw)
 
         @wraps(raw)
         def start(*args: P.args, **kwargs: P.kwargs) -> AsyncGeneratorIterator[Any]:
-            return AsyncGeneratorIterator(raw(*args, **kwargs), raw, args, kwargs)
+            generator = raw(*args, **kwargs)
+            if not is_generator_function and not isinstance(generator, Generator):
+                raise TypeError(
+                    f"@async_generator() needs a generator function (one that yields "
+                    f"futures and Value(x) items), but {callable_name(raw)} returned "
+                    f"{generator!r}, not a generator"
+                )
+            return AsyncGeneratorIterator(generator, raw, args, kwargs)
 
         return start if method_type is None else method_type(start)
 
     return decorate
 
 
-def _next_future(function: str, steps: Iterator[Any]) -> FutureBase[Any] | None:
-    """The next step's future of ``steps``, or None when they are exhausted."""
+_EXHAUSTED: Any = object()
+
+
+def _next_future(function: str, steps: Iterator[Any]) -> Any:
+    """The next step's future of ``steps``, or ``_EXHAUSTED``."""
     try:
         future = next(steps)
     except StopIteration:
-        return None
-    if not isinstance(future, FutureBase):
+        return _EXHAUSTED
+    # What a task may yield: asynq 1.x yields each step as it is (the
+    # scheduler checks what a list, tuple or dict holds).
+    if future is not None and not isinstance(future, (FutureBase, list, tuple, dict)):
         raise TypeError(
             f"{function}(): the generator produced {future!r}, not a future; pass the "
             "iterator that an @async_generator() function returns"
@@ -267,7 +281,7 @@ def list_of_generator(generator: Iterable[FutureBase[Any]]) -> Generator[Any, An
     values: list[Any] = []
     while True:
         future = _next_future("list_of_generator", steps)
-        if future is None:
+        if future is _EXHAUSTED:
             return values
         value = yield future
         if value is END_OF_GENERATOR:
@@ -280,20 +294,37 @@ def take_first(generator: Iterable[FutureBase[Any]], n: int) -> Generator[Any, A
     """The first ``n`` items of an async generator (fewer if it ends first).
 
     Runs no step beyond the one producing the n-th item, so the iterator can
-    be consumed further afterwards.
+    be consumed further afterwards. As in asynq 1.x, ``n`` may be any number:
+    one that is negative or not whole sets no limit (1.x never reaches it).
     """
-    if type(n) is not int:
-        raise TypeError(f"take_first(): n must be an int, got {n!r}")
-    if n < 0:
-        raise ValueError(f"take_first(): n must be >= 0, got {n!r}")
+    is_number, limit = _limit(n)
     steps = _iterate("take_first", generator)
     values: list[Any] = []
-    while len(values) < n:
+    while limit is None or len(values) < limit:
         future = _next_future("take_first", steps)
-        if future is None:
+        if future is _EXHAUSTED:
             break
         value = yield future
         if value is END_OF_GENERATOR:
             continue
+        if not is_number:  # asynq 1.x fails here, at the first item
+            raise TypeError(f"take_first(): n must be an int, got {n!r}")
         values.append(value)
     return values
+
+
+def _limit(n: Any) -> tuple[bool, int | None]:
+    """Whether ``n`` is a number, and how many items ``take_first`` takes for
+    it (None: all of them)."""
+    try:
+        whole = operator.index(n)  # an int, a bool, an IntEnum, a numpy int...
+    except TypeError:
+        if not isinstance(n, (numbers.Real, decimal.Decimal)):
+            return False, None
+        try:
+            whole = int(n)  # type: ignore[arg-type]  # (a Real converts: __trunc__)
+        except (ValueError, OverflowError):  # nan, inf: never reached
+            return True, None
+        if whole != n:
+            return True, None
+    return True, (whole if whole >= 0 else None)

@@ -20,18 +20,23 @@ patch installs can also be called the asynq way:
   unittest.mock; patch a method itself to mock its ``.asynq``.
 - ``.asynq`` has no state of its own: reading a public attribute of it or
   setting any raises TypeError pointing to the mock, where configuration
-  (``return_value``, ``side_effect``, assertions) belongs.
+  (``return_value``, ``side_effect``, assertions) belongs. A test may replace
+  it altogether (``mock.asynq = ...``), as with asynq 1.x.
 - A plain function given as ``new`` is wrapped so that it has ``.asynq`` and
   ``.asyncio`` too and binds like the function; a generator function given as
   ``new`` for an asynq function becomes an asynq function itself.
 - Decorating a generator function keeps the patch active for the generator's
   whole run, so ``@asynq()`` may be applied on top of ``@patch(...)``.
-- ``autospec`` of an asynq function checks every call (plain, ``.asynq``,
+- ``autospec`` of an asynq function records any call, as asynq 1.x's did;
+  with ``patch.STRICT_AUTOSPEC`` it checks every call (plain, ``.asynq``,
   ``.asyncio``) against the signature of the function it decorates, which
   unittest.mock cannot see through the decorator: a call the original would
   refuse raises TypeError naming it, when it is made, and is not recorded.
   An autospecced asynq method checks calls through an instance with the
   instance bound, and records them without it, as asynq 1.x's patch did.
+- Where asynq 1.x accepts an argument and fails later, so do we: a
+  ``patch.object`` of a str (or of an attribute name that is not one) fails
+  when the patch starts; ``mocksignature=`` is ignored.
 """
 
 from __future__ import annotations
@@ -133,6 +138,8 @@ class _CallCheck:
         return self.signature.replace(parameters=parameters[len(self.bound) :])
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if not patch.STRICT_AUTOSPEC:  # asynq 1.x records any call
+            return
         try:
             self.signature.bind(*self.bound, *args, **kwargs)
         except TypeError as error:
@@ -215,22 +222,26 @@ async def _value_of(future: FutureBase[Any]) -> Any:
 
 
 class _CallerSlot:
-    """Data descriptor put on a mock's own class: gives the mock's caller, refuses replacement."""
+    """Data descriptor put on a mock's own class: gives the mock's caller, or
+    what replaced it (asynq 1.x lets a test assign ``mock.asynq = ...``)."""
 
-    __slots__ = ("name", "caller")
+    __slots__ = ("name", "caller", "replacement")
 
     def __init__(self, name: str, caller: AsynqCaller) -> None:
         self.name = name
         self.caller = caller
+        self.replacement: Any = _NOT_REPLACED
 
-    def __get__(self, instance: Any, owner: type | None = None) -> AsynqCaller:
-        return self.caller
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        replacement = self.replacement
+        return self.caller if replacement is _NOT_REPLACED else replacement
 
     def __set__(self, instance: Any, value: Any) -> None:
-        raise TypeError(
-            f"cannot replace .{self.name} of {instance!r}: configure the mock itself "
-            f"(return_value, side_effect); .{self.name}(...) follows it"
-        )
+        # The mock's class is its own: this replaces .asynq of this mock only.
+        self.replacement = value
+
+
+_NOT_REPLACED: Any = object()
 
 
 def _is_mock(obj: Any) -> bool:
@@ -572,6 +583,15 @@ def _decorate_test_methods(klass: Any, make_patcher: Callable[[], Callable[[Any]
     return klass
 
 
+def _refusing_getter(message: str) -> Callable[[], Any]:
+    """The getter of a patch that cannot be applied: it raises when the patch starts."""
+
+    def refuse() -> Any:
+        raise TypeError(message)
+
+    return refuse
+
+
 def _get_target(target: Any) -> tuple[Callable[[], Any], str]:
     if not isinstance(target, str) or "." not in target:
         raise TypeError(
@@ -588,6 +608,11 @@ class AsyncPatcher:
     def __init__(self) -> None:
         #: Class decorators patch the methods whose names start with this.
         self.TEST_PREFIX = "test"
+        #: When true, a call of an autospecced asynq function that the function
+        #: under the decorator would refuse raises TypeError, and is not
+        #: recorded. Off by default: asynq 1.x's autospec of an asynq function
+        #: sees only the decorator's ``(*args, **kwargs)`` and records any call.
+        self.STRICT_AUTOSPEC = False
 
     def __call__(
         self,
@@ -605,8 +630,10 @@ class AsyncPatcher:
         """Patches ``target`` ('package.module.attribute'), as ``unittest.mock.patch``.
 
         The installed mock (or plain function given as ``new``) also answers
-        ``.asynq(...)`` and ``.asyncio(...)``.
+        ``.asynq(...)`` and ``.asyncio(...)``. ``mocksignature=`` (asynq 1.x's
+        Python 2 argument) is accepted and ignored, as 1.x does on Python 3.
         """
+        kwargs.pop("mocksignature", None)
         getter, attribute = _get_target(target)
         return _AsyncPatch(
             getter,
@@ -636,16 +663,27 @@ class AsyncPatcher:
         **kwargs: Any,
     ) -> _AsyncPatch:
         """Patches the attribute ``attribute`` of the object ``target``, as
-        ``unittest.mock.patch.object``."""
+        ``unittest.mock.patch.object`` (``mocksignature=`` is ignored, as in
+        asynq 1.x). A ``target`` that is a str, or an ``attribute`` that is
+        not, fails when the patch starts, where asynq 1.x fails (so a test
+        decorated with it, and skipped, is still collected)."""
+        kwargs.pop("mocksignature", None)
         if type(target) is str:
-            raise TypeError(
+            getter = _refusing_getter(
                 f"patch.object(): {target!r} must be the actual object to be patched, "
                 f"not a str (to patch by name use patch({target + '.' + str(attribute)!r}))"
             )
-        if not isinstance(attribute, str):
-            raise TypeError(f"patch.object(): the attribute name must be a str, got {attribute!r}")
+        elif not isinstance(attribute, str):
+            getter = _refusing_getter(
+                f"patch.object(): the attribute name must be a str, got {attribute!r}"
+            )
+        else:
+
+            def getter() -> Any:
+                return target
+
         return _AsyncPatch(
-            lambda: target,
+            getter,
             attribute,
             new,
             spec,

@@ -23,15 +23,28 @@ Invariants of the caches:
 
 from __future__ import annotations
 
+import decimal
 import functools
 import inspect
+import numbers
+import operator
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    NamedTuple,
+    NoReturn,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 import qcore
 
@@ -52,7 +65,12 @@ from asynq_core.decorators import (
     get_async_fn,
     make_async_decorator,
 )
-from asynq_core.lowlevel import callable_name, reject_bound_asynq
+from asynq_core.lowlevel import (
+    bound_asynq_message,
+    callable_name,
+    is_bound_asynq,
+    reject_bound_asynq,
+)
 
 __all__ = [
     "amap",
@@ -106,13 +124,16 @@ def _element_caller(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
 
     A plain function is called at once; its error becomes an ErrorFuture so
     that the other elements are still computed before the error is raised.
+    What cannot be called fails at the first element, as in asynq 1.x (so an
+    empty sequence gives an empty result whatever the function).
     """
     async_fn = get_async_fn(fn)
     if async_fn is not None:
         return async_fn
     if not callable(fn):
-        raise TypeError(f"{tool}() needs a function, got {fn!r}")
-    reject_bound_asynq(fn, tool)
+        return _refusing(TypeError, f"{tool}() needs a function, got {fn!r}")
+    if is_bound_asynq(fn):
+        return _refusing(TypeError, bound_asynq_message(fn, tool))
 
     def call_now(*args: Any) -> FutureBase[Any]:
         try:
@@ -121,6 +142,22 @@ def _element_caller(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
             return ErrorFuture(error)
 
     return call_now
+
+
+def _refusing(error: type[Exception], message: str) -> Callable[..., NoReturn]:
+    """A function raising ``error(message)`` whenever it is called.
+
+    What a tool uses where asynq 1.x accepts an argument and fails only when
+    it is used, so that we never fail earlier than 1.x: an element function
+    that is not callable fails at the first element (an empty sequence gives
+    an empty result), a decorator's bad argument at the first call (a module
+    defining a function it decorates still imports).
+    """
+
+    def refuse(*args: Any, **kwargs: Any) -> NoReturn:
+        raise error(message)
+
+    return refuse
 
 
 def _iterate(iterable: Iterable[_T], tool: str) -> Iterator[_T]:
@@ -450,8 +487,22 @@ def call_with_context(
 def _async_fn_of(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
     async_fn = get_async_fn(fn)
     if async_fn is None:
-        raise TypeError(f"@{tool}() decorates asynq functions (put it above @asynq()), got {fn!r}")
+        raise TypeError(_not_asynq_message(fn, tool))
     return async_fn
+
+
+def _not_asynq_message(fn: Any, tool: str) -> str:
+    return f"@{tool}() decorates asynq functions (put it above @asynq()), got {fn!r}"
+
+
+def _key_function(
+    key_fn: Any, option: str
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Any] | None:
+    """The key function a caller gave (None if none): one that is not callable
+    fails at the first call, where asynq 1.x fails, not when decorating."""
+    if key_fn is None or callable(key_fn):
+        return key_fn
+    return _refusing(TypeError, f"{option} needs a function, got {key_fn!r}")
 
 
 def _plain_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -470,11 +521,15 @@ def _arguments_key(
         return _plain_key
     params = list(signature.parameters.values())
     positional_kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if skip_first:
-        if not params or params[0].kind not in positional_kinds:
-            raise TypeError(f"@{tool}() decorates methods, but {callable_name(fn)} takes no self")
+    if skip_first and params and params[0].kind in positional_kinds:
         params = params[1:]
         signature = signature.replace(parameters=params)
+    elif skip_first and not (params and params[0].kind is inspect.Parameter.VAR_POSITIONAL):
+        # (With *args first, the instance is args[0] and the rest binds to *args.)
+        # asynq 1.x accepts the decoration and fails at the call: so do we.
+        return _refusing(
+            TypeError, f"@{tool}() decorates methods, but {callable_name(fn)} takes no self"
+        )
     all_positional = all(param.kind in positional_kinds for param in params)
     param_count = len(params)
     var_keyword = next(
@@ -591,21 +646,23 @@ def deduplicate(
     however they are passed). ``f.dirty(*args, **kwargs)`` forgets the task in
     progress for those arguments. A call made from within the shared task
     itself (recursion) gets a task of its own rather than waiting on itself.
+    A call with unhashable arguments is not shared (asynq 1.x runs a
+    synchronous call of it; its ``.asynq`` call failed).
     """
-    if keygetter is not None and not callable(keygetter):
-        raise TypeError(f"deduplicate(keygetter=...) needs a function, got {keygetter!r}")
 
     def decorate(fn: Any) -> Any:
         start = _async_fn_of(fn, "deduplicate")
-        key_of = keygetter or _arguments_key(fn, "deduplicate", skip_first=False)
+        key_of = _key_function(keygetter, "deduplicate(keygetter=...)") or _arguments_key(
+            fn, "deduplicate", skip_first=False
+        )
         in_flight = _InFlight()
 
         def shared_call(*args: Any, **kwargs: Any) -> FutureBase[Any]:
             key = key_of(args, kwargs)
             try:
                 running = in_flight.get(key)
-            except TypeError:
-                raise _unhashable("deduplicate", fn, key) from None
+            except TypeError:  # unhashable arguments: nothing to share
+                return start(*args, **kwargs)
             if running is None:
                 running = start(*args, **kwargs)
                 in_flight.add(key, running)
@@ -616,7 +673,11 @@ def deduplicate(
 
         def dirty(*args: Any, **kwargs: Any) -> None:
             """Forgets the call in progress with these arguments, if any."""
-            in_flight.discard(key_of(args, kwargs))
+            key = key_of(args, kwargs)
+            try:
+                in_flight.discard(key)
+            except TypeError:  # unhashable arguments: their calls are not shared
+                pass
 
         return _DeduplicatedFunction(fn, shared_call, dirty)
 
@@ -746,17 +807,20 @@ def alru_cache(
     ``cache_info()`` and ``cache_clear()``.
     """
     if callable(maxsize):
-        raise TypeError(f"alru_cache() got the function {maxsize!r}: write @alru_cache()")
-    if maxsize is not None and (
-        not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 0
-    ):
+        # @alru_cache without parentheses: asynq 1.x makes the function this
+        # decorator, which fails when called, so it fails when called here too.
+        return _refusing(
+            TypeError, f"alru_cache() got the function {maxsize!r}: write @alru_cache()"
+        )
+    if maxsize is not None and (not isinstance(maxsize, int) or maxsize < 0):
+        # (A bool is an int here, as for 1.x: maxsize=True keeps one value.)
         raise ValueError(f"alru_cache(maxsize=...) must be None or an int >= 0, got {maxsize!r}")
-    if key_fn is not None and not callable(key_fn):
-        raise TypeError(f"alru_cache(key_fn=...) needs a function, got {key_fn!r}")
 
     def decorate(fn: Any) -> Any:
         start = _async_fn_of(fn, "alru_cache")
-        key_of = key_fn or _arguments_key(fn, "alru_cache", skip_first=False)
+        key_of = _key_function(key_fn, "alru_cache(key_fn=...)") or _arguments_key(
+            fn, "alru_cache", skip_first=False
+        )
         values: OrderedDict[Any, ConstFuture[Any]] = OrderedDict()
         lock = threading.Lock()  # the cache is shared by every thread
         in_flight = _InFlight()
@@ -829,15 +893,21 @@ def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
     ``qcore.caching.lazy_constant``.
 
     The value is recomputed once it is older than ``ttl`` microseconds
-    (``0``: kept until ``f.dirty()`` is called). Errors are not cached.
+    (``0``: kept until ``f.dirty()`` is called; negative: never kept, as in
+    asynq 1.x). Errors are not cached.
+
+    As in asynq 1.x, the decoration is accepted whatever it is given: a
+    ``ttl`` that is not a number fails when the value would be reused, a
+    function that is not an asynq function when the constant is computed.
     """
-    if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl < 0:
-        raise ValueError(
-            f"alazy_constant(ttl=...) must be a number >= 0 (microseconds), got {ttl!r}"
+    ttl_error = None
+    if not isinstance(ttl, (numbers.Real, decimal.Decimal)):
+        ttl_error = _refusing(
+            TypeError, f"alazy_constant(ttl=...) must be a number of microseconds, got {ttl!r}"
         )
 
     def decorate(fn: Any) -> Any:
-        start = _async_fn_of(fn, "alazy_constant")
+        start = get_async_fn(fn) or _refusing(TypeError, _not_asynq_message(fn, "alazy_constant"))
         cached: ConstFuture[Any] | None = None
         computed_at = 0  # qcore.utime() when ``cached`` was stored
         generation = 0  # bumped by dirty(): older computations are not stored
@@ -855,8 +925,11 @@ def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
                     f"{callable_name(fn)} is an alazy_constant and takes no arguments, "
                     f"got {args!r} {kwargs!r}"
                 )
-            if cached is not None and (ttl == 0 or qcore.utime() - computed_at < ttl):
-                return cached
+            if cached is not None:
+                if ttl_error is not None:
+                    ttl_error()
+                if ttl == 0 or qcore.utime() - computed_at < ttl:
+                    return cached
             running = in_flight.get(None)
             if running is not None and not _task_running_or_below(running):
                 return running
@@ -894,30 +967,57 @@ def aretry(
 
     A plain function may be decorated too (as in asynq 1.x): it is called
     synchronously at each attempt.
+
+    As asynq 1.x, the decoration refuses only a ``max_tries`` that is not
+    positive; the other arguments fail where they are used, with a clear
+    error: an ``exception_cls`` that is not an exception class (or a tuple of
+    them) when the function raises, a ``sleep`` that ``time.sleep`` refuses
+    when retrying, a ``max_tries`` that is not an int at the call.
     """
-    classes = exception_cls if isinstance(exception_cls, tuple) else (exception_cls,)
-    if not classes or not all(
-        isinstance(cls, type) and issubclass(cls, BaseException) for cls in classes
-    ):
-        raise TypeError(
-            f"aretry() needs an exception class or a tuple of them, got {exception_cls!r}"
-        )
-    if not isinstance(max_tries, int) or isinstance(max_tries, bool) or max_tries < 1:
+    try:
+        positive = bool(max_tries > 0)  # asynq 1.x's check (an assertion there)
+    except TypeError:
+        positive = False
+    if not positive:
         raise ValueError(f"aretry(max_tries=...) must be an int >= 1, got {max_tries!r}")
-    if not isinstance(sleep, (int, float)) or sleep < 0:
-        raise ValueError(f"aretry(sleep=...) must be a number of seconds >= 0, got {sleep!r}")
+    try:
+        tries = operator.index(max_tries)  # also a bool or a numpy int, as range() takes them
+    except TypeError:
+        tries = 0
+        tries_error: Callable[[], NoReturn] | None = _refusing(
+            TypeError, f"aretry(max_tries=...) must be an int >= 1, got {max_tries!r}"
+        )
+    else:
+        tries_error = None
+    if _is_exception_spec(exception_cls):
+        catch: Any = exception_cls
+        bad_classes = None
+    else:
+        catch = Exception
+        bad_classes = _refusing(
+            TypeError,
+            f"aretry() needs an exception class or a tuple of them, got {exception_cls!r}",
+        )
+    sleep_error = _sleep_error(sleep)
 
     def decorate(fn: Any) -> Any:
         start = get_async_fn(fn, wrap_if_none=True)
         assert start is not None
 
         def attempts(*args: Any, **kwargs: Any) -> Any:
-            for attempt in range(1, max_tries + 1):
+            if tries_error is not None:
+                tries_error()
+            for attempt in range(1, tries + 1):
                 try:
                     return (yield start(*args, **kwargs))
-                except classes:
-                    if attempt == max_tries:
+                except catch:
+                    # (Raised in the except block, its context is the function's error.)
+                    if bad_classes is not None:
+                        bad_classes()
+                    if attempt == tries:
                         raise
+                    if sleep_error is not None:
+                        sleep_error()
                     if sleep:
                         time.sleep(sleep)
 
@@ -927,6 +1027,30 @@ def aretry(
         return make_async_decorator(fn, retrying_call, "aretry")
 
     return decorate
+
+
+def _is_exception_spec(spec: Any) -> bool:
+    """True if ``except spec:`` works: an exception class or a tuple of them (maybe empty)."""
+    classes = spec if isinstance(spec, tuple) else (spec,)
+    return all(isinstance(cls, type) and issubclass(cls, BaseException) for cls in classes)
+
+
+def _sleep_error(sleep: Any) -> Callable[[], NoReturn] | None:
+    """None if ``time.sleep(sleep)`` works (a float or an int >= 0), else what raises its error."""
+    if isinstance(sleep, float):
+        number: Any = sleep
+    else:
+        try:
+            number = operator.index(sleep)
+        except TypeError:
+            return _refusing(
+                TypeError, f"aretry(sleep=...) must be a number of seconds >= 0, got {sleep!r}"
+            )
+    if number >= 0:
+        return None
+    return _refusing(
+        ValueError, f"aretry(sleep=...) must be a number of seconds >= 0, got {sleep!r}"
+    )
 
 
 # -- contexts and events ----------------------------------------------------------
@@ -992,12 +1116,10 @@ class AsyncEventHook(qcore.EventHook):
     lookups batch together); plain handlers are called directly, in order.
     ``trigger`` stops calling handlers after a plain one raises; ``safe_trigger``
     calls them all. Both wait for every started handler, then raise the first
-    error in handler order.
+    error in handler order. A handler subscribed as ``f.asynq`` (rather than
+    ``f``) is called as a plain one, as in asynq 1.x: the task it returns is
+    not run.
     """
-
-    def subscribe(self, handler: Callable[..., Any]) -> None:
-        reject_bound_asynq(handler, "AsyncEventHook.subscribe")
-        super().subscribe(handler)
 
     @asynq()  # an asynq function where EventHook has a plain method
     def trigger(self, *args: Any) -> Generator[Any, Any, None]:  # pyright: ignore[reportIncompatibleMethodOverride]
@@ -1017,7 +1139,12 @@ def _start_handlers(
     # A copy: handlers may (un)subscribe while being called.
     for handler in list(hook):
         try:
-            futures.append(async_call.asynq(handler, *args))
+            if is_bound_asynq(handler):
+                # f.asynq subscribed instead of f: asynq 1.x calls it as a plain
+                # handler, so the task it returns is made but never run.
+                futures.append(ConstFuture(handler(*args)))
+            else:
+                futures.append(async_call.asynq(handler, *args))
         except BaseException as error:
             futures.append(ErrorFuture(error))
             if stop_at_error:
