@@ -7,10 +7,6 @@ function is called). The file uses nothing but 1.6's API and passes, as it
 is, against asynq 1.6 itself (``python -m pytest`` in an environment with
 ``asynq==1.6.0``): it needs no fixture and no other file.
 
-Cases that ours still refuses because the check is in asynq-core are marked
-``in_core``: they are expected to fail here (strictly: once core accepts the
-input, the mark must go), and pass against 1.6.
-
 Inputs where 1.6 fails later anyway and ours fails earlier, on purpose, are
 not here (see tests/reliability/test_bad_input.py for our errors).
 """
@@ -74,17 +70,6 @@ CASES: list[Any] = []
 def case(fn: Callable[[], None]) -> Callable[[], None]:
     CASES.append(pytest.param(fn, id=fn.__name__))
     return fn
-
-
-def in_core(reason: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
-    """A case that asynq-core still refuses (we may not change core here)."""
-
-    def register(fn: Callable[[], None]) -> Callable[[], None]:
-        marks = [pytest.mark.xfail(strict=True, reason=f"asynq-core: {reason}")] if OURS else []
-        CASES.append(pytest.param(fn, id=fn.__name__, marks=marks))
-        return fn
-
-    return register
 
 
 @asynq()
@@ -650,10 +635,10 @@ def patch_object_of_a_name_or_a_bad_attribute_is_made() -> None:
         pass
 
 
-# -- asynq-core: still refused by ours --------------------------------------------------------
+# -- asynq-core ---------------------------------------------------------------------------------
 
 
-@in_core("PureAsyncDecorator refuses an async def function at decoration")
+@case
 def core_asynq_of_an_async_def_function() -> None:
     @asynq()
     async def native(x: int) -> int:
@@ -667,7 +652,7 @@ def core_asynq_of_an_async_def_function() -> None:
     assert asyncio.run(pure_native(2).value()) == 2
 
 
-@in_core("_check_callable_options refuses a sync_fn that is a descriptor, not a callable")
+@case
 def core_asynq_sync_fn_of_a_partialmethod() -> None:
     class Store:
         def _load(self, key: int) -> str:
@@ -681,7 +666,7 @@ def core_asynq_sync_fn_of_a_partialmethod() -> None:
     assert Store().load.asynq(2).value() == "async 2"
 
 
-@in_core("_check_callable_options refuses an asyncio_fn or sync_fn that is not callable")
+@case
 def core_options_not_callable_but_never_used() -> None:
     @asynq(asyncio_fn=5)
     def plain_call(x: int) -> int:
@@ -703,7 +688,7 @@ def core_options_not_callable_but_never_used() -> None:
     assert asynq_call.asynq(4).value() == 4
 
 
-@in_core("AsyncProxyDecorator._call_pure refuses what is not a FutureBase")
+@case
 def core_async_proxy_returning_what_is_not_a_future() -> None:
     class DuckFuture:
         def value(self) -> int:
@@ -717,7 +702,7 @@ def core_async_proxy_returning_what_is_not_a_future() -> None:
     assert async_proxy()(double).asynq(3) == 6  # the function's value itself
 
 
-@in_core("AsyncWrapperDecorator refuses a function that is not callable, and a non-future")
+@case
 def core_make_async_decorator_lenient() -> None:
     wrapped = make_async_decorator(42, lambda x: ConstFuture(x), "wrapper")
     assert wrapped.asynq(3).value() == 3
@@ -725,7 +710,7 @@ def core_make_async_decorator_lenient() -> None:
     assert returns_value.asynq(3) == 3
 
 
-@in_core("async_call refuses f.asynq (_reject_bound_asynq)")
+@case
 def core_async_call_of_a_bound_asynq() -> None:
     task = async_call(double.asynq, 2)  # 1.6: the value is the (unrun) task
     assert task.value() == 4

@@ -114,6 +114,9 @@ class _DecoratorBase(qcore.decorators.DecoratorBase):  # pyright: ignore[reportM
         # Each subclass defines the call; declared here for update_wrapper.
         def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
+    # Whether the decorated object must be callable (see AsyncWrapperDecorator).
+    _fn_must_be_callable = True
+
     def __init__(self, fn: Any, decorator_name: str) -> None:
         decorated_type: Any = None
         if isinstance(fn, (classmethod, staticmethod)):
@@ -122,7 +125,7 @@ class _DecoratorBase(qcore.decorators.DecoratorBase):  # pyright: ignore[reportM
         elif isinstance(fn, _DecoratorBase):
             # Wrapping an asynq method: bind as it does (a classmethod's class).
             decorated_type = fn.type
-        if not callable(fn):
+        if not callable(fn) and self._fn_must_be_callable:
             raise TypeError(f"{decorator_name} needs a function, got {fn!r}")
         # A function's own attributes are copied, as functools.wraps does; an
         # asynq function's are its machinery (fn, asynq, ...), not copied.
@@ -189,12 +192,8 @@ class PureAsyncDecorator(_DecoratorBase, Generic[P, R_co]):
     ) -> None:
         super().__init__(fn, decorator_name)
         fn = self.fn
-        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-            raise TypeError(
-                f"{decorator_name} cannot decorate {callable_name(fn)}, an async def function: "
-                "asynq functions are generator (or plain) functions; pass a native "
-                "coroutine function as asyncio_fn= of an @asynq() function instead"
-            )
+        # An async def function is taken as a plain one, as asynq 1.x does: a
+        # call returns its coroutine (asyncio_fn= is the way to run native code).
         self._generator_fn = fn if inspect.isgeneratorfunction(fn) else _plain_to_generator(fn)
         self.task_cls = task_cls
         self.kwargs = kwargs or {}
@@ -367,21 +366,19 @@ class AsyncProxyDecorator(AsyncDecorator[P, R_co]):
         return self._call_pure(args, kwargs)
 
     def _call_pure(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> FutureBase[R_co]:
-        """The future of a call (asynq 1.x's name: subclasses may override it)."""
-        future = self.fn(*args, **kwargs)
-        if not isinstance(future, FutureBase):
-            raise TypeError(
-                f"{self.decorator_name} function {callable_name(self.fn)} returned "
-                f"{future!r}, not a future"
-            )
-        return future
+        """The future of a call (asynq 1.x's name: subclasses may override it).
+
+        What the function returns is passed on unchecked, as in 1.x: an object
+        with ``.value()`` serves a synchronous call, and a task yielding
+        anything else gets the scheduler's error naming it."""
+        return self.fn(*args, **kwargs)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:  # type: ignore[override]
         if running_in_asyncio.get():
             check_sync_call(self, self.allow_sync_call)
         if self.sync_fn is not None:
             return self.sync_fn(*args, **kwargs)
-        return self.asynq(*args, **kwargs).value()
+        return _value_of(self.asynq(*args, **kwargs), self, "function")
 
     def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
         """A coroutine computing the returned future on an asyncio event loop.
@@ -411,6 +408,10 @@ class AsyncWrapperDecorator(_DecoratorBase, Generic[P, R_co]):
     ``.asynq(...)`` is ``wrapper_fn(...)``, a future, and a call its value.
     Like 1.x's, it is a decorator of its own, not an AsyncProxyDecorator."""
 
+    # The wrapper does the work; ``fn`` is only named and bound, and 1.x takes
+    # any object there.
+    _fn_must_be_callable = False
+
     if TYPE_CHECKING:
 
         @overload  # type: ignore[override]
@@ -431,18 +432,13 @@ class AsyncWrapperDecorator(_DecoratorBase, Generic[P, R_co]):
         self.function_name = name
 
     def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]:
-        future = self.wrapper_fn(*args, **kwargs)
-        if not isinstance(future, FutureBase):
-            raise TypeError(
-                f"{self.decorator_name} wrapper of {callable_name(self.fn)} returned "
-                f"{future!r}, not a future"
-            )
-        return future
+        # Unchecked, as in 1.x (see AsyncProxyDecorator._call_pure).
+        return self.wrapper_fn(*args, **kwargs)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
         if running_in_asyncio.get():
             check_sync_call(self, False)
-        return self.asynq(*args, **kwargs).value()
+        return _value_of(self.asynq(*args, **kwargs), self, "wrapper")
 
     def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
         """A coroutine computing the wrapper's future on an asyncio event loop."""
@@ -457,11 +453,29 @@ AsyncWrapperDecorator.binder_cls = AsyncDecoratorBinder
 AsyncWrapper = AsyncWrapperDecorator
 
 
+def _value_of(future: Any, decorator: Any, role: str) -> Any:
+    """The value of what a proxy's function (or a wrapper) returned, for a
+    synchronous call: a clear error if it is not a future (1.x raises an
+    AttributeError there)."""
+    try:
+        value = future.value
+    except AttributeError:
+        raise TypeError(
+            f"{decorator.decorator_name} {role} of {callable_name(decorator.fn)} returned "
+            f"{future!r}, not a future"
+        ) from None
+    return value()
+
+
 def _unwrap_method_object(fn: Any) -> Any:
-    """The function of a classmethod or staticmethod object (1.x accepts them as
-    ``sync_fn=``, written in the class body above the decorated method): the
-    decorator object binds like the method it replaces, so the sync function
-    receives the same first argument (the class, or none)."""
+    """The function of a classmethod, staticmethod or partialmethod object (1.x
+    accepts them as ``sync_fn=``, written in the class body above the decorated
+    method): the decorator object binds like the method it replaces, so the
+    sync function receives the same first argument (the class, the instance,
+    or none)."""
     if isinstance(fn, (classmethod, staticmethod)):
         return fn.__func__
+    if isinstance(fn, functools.partialmethod):
+        # Unbound: a function taking the instance first, then the rest.
+        return fn.__get__(None, object)
     return fn

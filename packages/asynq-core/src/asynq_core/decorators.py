@@ -35,6 +35,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Literal,
+    NoReturn,
     TypeVar,
     overload,
 )
@@ -148,7 +149,8 @@ def asynq(
         )
     if not (isinstance(cls, type) and issubclass(cls, AsyncTask)):
         raise TypeError(f"asynq(cls={cls!r}): cls must be a subclass of AsyncTask")
-    _check_callable_options("asynq", sync_fn, asyncio_fn)
+    sync_fn = _option_fn("asynq", "sync_fn", sync_fn)
+    asyncio_fn = _option_fn("asynq", "asyncio_fn", asyncio_fn)
 
     def decorate(fn: Any) -> Any:
         if is_async_fn(fn):
@@ -205,7 +207,8 @@ def async_proxy(
             f"async_proxy(pure=True, sync_fn={sync_fn!r}): a pure proxy is the function "
             "itself, so it takes no sync_fn"
         )
-    _check_callable_options("async_proxy", sync_fn, asyncio_fn)
+    sync_fn = _option_fn("async_proxy", "sync_fn", sync_fn)
+    asyncio_fn = _option_fn("async_proxy", "asyncio_fn", asyncio_fn)
 
     def decorate(fn: Any) -> Any:
         if pure:
@@ -215,14 +218,19 @@ def async_proxy(
     return decorate
 
 
-def _check_callable_options(decorator: str, sync_fn: Any, asyncio_fn: Any) -> None:
-    sync_fn = _unwrap_method_object(sync_fn)
-    if sync_fn is not None and not callable(sync_fn):
-        raise TypeError(f"{decorator}(sync_fn={sync_fn!r}): sync_fn must be a function")
-    if asyncio_fn is not None and not callable(asyncio_fn):
-        raise TypeError(
-            f"{decorator}(asyncio_fn={asyncio_fn!r}): asyncio_fn must be a coroutine function"
-        )
+def _option_fn(decorator: str, option: str, value: Any) -> Any:
+    """``value`` of a function option (``sync_fn``/``asyncio_fn``) as the function
+    to call. asynq 1.x accepts any object there and fails only if it is used, so
+    a value that is not callable becomes a function that raises a clear error
+    when called: a decorator whose option is never used keeps working."""
+    fn = _unwrap_method_object(value)
+    if fn is None or callable(fn):
+        return fn
+
+    def refuse(*args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(f"{decorator}({option}={value!r}): {option} must be a function")
+
+    return refuse
 
 
 def _kind(fn: Any, depth: int = 0) -> str | None:
@@ -322,7 +330,7 @@ def async_call(fn: Any, *args: Any, **kwargs: Any) -> FutureBase[Any]:
         return fn.asynq(*args, **kwargs)
     if not callable(fn):
         raise TypeError(f"async_call() needs a callable, got {fn!r}")
-    _reject_bound_asynq(fn, "async_call")
+    # f.asynq is called like any function, as in 1.x: the value is its task.
     return ConstFuture(fn(*args, **kwargs))
 
 
