@@ -30,7 +30,7 @@ measures it for depths 1 to 4, against strawberry's own DataLoader too).
 shared by every coroutine of the event loop: two concurrent operations that
 need the same level send one query. What must not be shared is the cache of
 a ``cache=True`` loader: ``AsynqRequest``, a strawberry ``SchemaExtension``,
-opens an asynq request (``asynq_core.asynq_to_async.request()``) around each
+opens an asynq request (``asynq_core.request()``) around each
 operation, so cached values live for one operation, concurrent operations
 never see each other's, and the next one starts empty. Why an extension's
 ``on_operation``:
@@ -71,8 +71,7 @@ from strawberry.extensions import SchemaExtension
 
 from asynq_batching import batched
 from asynq_batching.stores import SqlStore
-from asynq_core import asynq
-from asynq_core.asynq_to_async import Request, current_run, request
+from asynq_core import Request, asynq, current_run, request
 
 #: At most this many keys in one SELECT (SQLite's limit on bound parameters
 #: is 999 in old versions); a bigger round is split, all of it sent at once.

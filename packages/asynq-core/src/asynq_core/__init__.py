@@ -51,7 +51,7 @@ from .futures import (
     FutureIsAlreadyComputed,
     none_future,
 )
-from .requests import Request, current_request, request
+from .requests import Request, current_request, current_run, request
 from .scheduler import TaskScheduler, get_active_task, get_scheduler
 from .utils import result
 
@@ -75,6 +75,7 @@ __all__ = [
     "async_proxy",
     "asynq",
     "current_request",
+    "current_run",
     "get_active_task",
     "get_async_fn",
     "get_async_or_sync_fn",
