@@ -1,5 +1,10 @@
 """asynq-tools: async versions of the builtins, caching and retry decorators,
-deduplication, an async-aware timer and async event hooks (see ``tools``)."""
+deduplication, an async-aware timer and async event hooks.
+
+Each kind of tool has a module of its own (``iteration``, ``caches``,
+``sharing``, ``retry``, ``contexts``, ``events``); ``tools``, asynq 1.x's
+``asynq.tools``, gathers them, and this package re-exports its names.
+"""
 
 from . import tools
 from .__about__ import __version__
