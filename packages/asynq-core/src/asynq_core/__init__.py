@@ -6,7 +6,8 @@ contexts; ``lowlevel`` is the public API they (and any extension) use.
 
 The modules, bottom layer first (each imports only the layers below it;
 ``hatch run lint`` checks it): the leaves (``errors``, ``_debug``, ``text``,
-``task_states``, ``asyncio_mode``, ``profiler``, ``protocols``), ``futures``,
+``json_values``, ``task_states``, ``asyncio_mode``, ``profiler``,
+``protocols``), ``futures``,
 ``groups`` and ``spans``, ``yielded``, ``rounds``, ``instrumentation``,
 ``scheduler``, ``async_task``, ``debug`` and ``requests``, ``asyncio_domain``,
 ``asynq_to_async``, ``tracing``, ``decorators``, ``lowlevel``.

@@ -23,6 +23,8 @@ named in this docstring, are the implementation and may change.
   ``tracing`` recording is one).
 - Hooks: ``provide_debug_sync`` makes ``asynq_core.debug.sync`` (asynq 1.x's
   ``debug.sync()``) the given function (asynq-batching provides it).
+- Values: ``json_refusal`` tells whether JSON gives a value back exactly
+  (what the stores' ``JsonCodec`` and ``tracing``'s recordings store).
 - Helpers for messages: ``callable_name``, ``short_repr``,
   ``reject_bound_asynq`` (refuses ``f.asynq`` where ``f`` is expected),
   ``is_bound_asynq`` and ``bound_asynq_message`` (for a tool that accepts
@@ -38,6 +40,7 @@ from ._debug import DebugOptions, options
 from .asyncio_mode import check_sync_call, is_asyncio_mode
 from .asynq_to_async import await_future, run_task
 from .decorators import _bound_asynq_message, _is_bound_asynq, _reject_bound_asynq
+from .json_values import json_refusal
 from .protocols import FlushGroup, GroupRegistry, Tracer, Waiter
 from .requests import Request, current_request, current_run
 from .scheduler import TaskScheduler, get_active_task, get_scheduler
@@ -63,6 +66,7 @@ __all__ = [
     "get_scheduler",
     "is_asyncio_mode",
     "is_bound_asynq",
+    "json_refusal",
     "leave_context",
     "options",
     "provide_debug_sync",

@@ -38,6 +38,7 @@ import qcore
 from asynq_core import debug
 from asynq_core.decorators import async_proxy, asynq
 from asynq_core.futures import FutureBase
+from asynq_core.lowlevel import json_refusal
 
 from ..batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size
 
@@ -106,10 +107,9 @@ class JsonCodec:
     """
 
     def encode(self, value: Any) -> bytes:
-        try:
-            _check_json(value, set())
-        except _NotJson as refusal:
-            raise refusal.error() from None
+        refusal = json_refusal(value, "JsonCodec", "PickleCodec()")
+        if refusal is not None:
+            raise refusal
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
     def decode(self, data: bytes) -> Any:
@@ -117,66 +117,6 @@ class JsonCodec:
 
     def __repr__(self) -> str:
         return "JsonCodec()"
-
-
-_JSON_SCALARS = frozenset({type(None), bool, int, float, str})
-
-
-class _NotJson(Exception):
-    """What ``_check_json`` raises; each container it leaves adds its step to ``path``."""
-
-    def __init__(self, what: str, why: str, error_type: type[Exception] = TypeError) -> None:
-        super().__init__(what)
-        self.what = what
-        self.why = why
-        self.error_type = error_type
-        self.path: list[str] = []
-
-    def error(self) -> Exception:
-        where = f" at {''.join(reversed(self.path))}" if self.path else ""
-        return self.error_type(f"JsonCodec cannot store {self.what}{where}{self.why}")
-
-
-def _check_json(value: Any, active: set[int]) -> None:
-    """Raises ``_NotJson`` if ``value`` would not come back from JSON as it is;
-    ``active`` holds the containers being checked around it (a cycle)."""
-    kind = type(value)
-    if kind in _JSON_SCALARS:
-        return
-    if kind is not list and kind is not dict:
-        name = kind.__name__
-        if kind is tuple:
-            raise _NotJson("a tuple", ": it would come back as a list")
-        article = "an" if name[:1].lower() in "aeiou" else "a"
-        raise _NotJson(
-            f"{article} {name}",
-            ": it would not come back as it went; convert it, or use PickleCodec()",
-        )
-    if id(value) in active:
-        raise _NotJson(f"a {kind.__name__} that contains itself", "", ValueError)
-    active.add(id(value))
-    if kind is list:
-        for index, item in enumerate(value):
-            try:
-                _check_json(item, active)
-            except _NotJson as refusal:
-                refusal.path.append(f"[{index}]")
-                raise
-    else:
-        for key, item in value.items():
-            if type(key) is not str:
-                raise _NotJson(
-                    f"the {type(key).__name__} key {key!r}",
-                    f": JSON object keys are text, it would come back as {json.dumps(key)!r}"
-                    if type(key) in _JSON_SCALARS
-                    else ": JSON object keys are text",
-                )
-            try:
-                _check_json(item, active)
-            except _NotJson as refusal:
-                refusal.path.append(f"[{key!r}]")
-                raise
-    active.discard(id(value))
 
 
 class PickleCodec:
