@@ -1,5 +1,6 @@
 """Flush groups as observers see them: the group a future waits on, its name,
-and how its flush went. Used by recordings and spans alike.
+and how its flush went. Used by recordings and spans alike; ``NOT_FOUND`` is
+what a group that records its results reports for a key its store lacks.
 """
 
 from __future__ import annotations
@@ -8,7 +9,30 @@ from typing import Any
 
 from .futures import DeferredFuture
 
-__all__ = ["batch_name", "group_of", "outcome_of"]
+__all__ = ["NOT_FOUND", "batch_name", "group_of", "outcome_of"]
+
+
+class _NotFound:
+    """The type of ``NOT_FOUND``: one instance, kept as itself through copy and pickle."""
+
+    __slots__ = ()
+    _instance: _NotFound | None = None
+
+    def __new__(cls) -> _NotFound:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_FOUND"
+
+    def __reduce__(self) -> str:
+        return "NOT_FOUND"
+
+
+NOT_FOUND: Any = _NotFound()
+"""The value a group's ``captured_results()`` gives a key its store does not
+hold (a miss, told apart from a stored None); see ``protocols.FlushGroup``."""
 
 
 def group_of(future: Any) -> Any:

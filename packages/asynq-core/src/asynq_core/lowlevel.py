@@ -16,11 +16,13 @@ named in this docstring, are the implementation and may change.
   hands its group to the scheduler; ``register_flush_group`` does it
   directly; ``FlushGroup`` says what a group provides, ``GroupRegistry`` what a
   future's ``_schedule_computation`` is handed, ``Waiter`` what a future
-  wakes once it is computed. Under asyncio,
+  wakes once it is computed; ``flush_now`` flushes a group on the spot
+  (outside a task), observed as a round while something traces. Under asyncio,
   ``await_future`` gives native code an asyncio future of a deferred future
   (no task), and ``run_task`` awaits any asynq future.
 - Observers: ``add_tracer``/``remove_tracer`` (the ``Tracer`` protocol; a
-  ``tracing`` recording is one).
+  ``tracing`` recording is one). ``NOT_FOUND`` is what a group recording its
+  results reports for a key its store lacks (``FlushGroup.captured_results``).
 - Hooks: ``provide_debug_sync`` makes ``asynq_core.debug.sync`` (asynq 1.x's
   ``debug.sync()``) the given function (asynq-batching provides it).
 - Values: ``json_refusal`` tells whether JSON gives a value back exactly
@@ -40,13 +42,15 @@ from ._debug import DebugOptions, options
 from .asyncio_mode import check_sync_call, is_asyncio_mode
 from .asynq_to_async import await_future, run_task
 from .decorators import _bound_asynq_message, _is_bound_asynq, _reject_bound_asynq
+from .groups import NOT_FOUND
 from .json_values import json_refusal
 from .protocols import FlushGroup, GroupRegistry, Tracer, Waiter
 from .requests import Request, current_request, current_run
-from .scheduler import TaskScheduler, get_active_task, get_scheduler
+from .scheduler import TaskScheduler, flush_now, get_active_task, get_scheduler
 from .text import callable_name, short_repr
 
 __all__ = [
+    "NOT_FOUND",
     "DebugOptions",
     "FlushGroup",
     "GroupRegistry",
@@ -62,6 +66,7 @@ __all__ = [
     "current_request",
     "current_run",
     "enter_context",
+    "flush_now",
     "get_active_task",
     "get_scheduler",
     "is_asyncio_mode",

@@ -30,6 +30,21 @@ class FlushGroup(Protocol):
     A group that is also a future (e.g. a BatchBase) must be computed once its
     flush is complete (a group the asyncio domain finds still uncomputed after
     its round is failed with its ``cancel``).
+
+    Optional, for record and replay (``tracing.record(capture=True)``,
+    ``tracing.replay``), for a group whose futures each ask for a key:
+    - ``captured_results()``, called after its flush: what it fetched, a list
+      of ``(key, value, error)``, one per key: the error its fetch of that key
+      raised, else None and its value (``groups.NOT_FOUND`` for a key its
+      store does not hold); None if its futures have no keys (nothing is
+      recorded then).
+    - ``serve_recorded(result_of)``, called instead of a flush: computes every
+      future of the group from ``result_of(key)``, the ``(value, error)``
+      recorded for that key (the error is a ``tracing.NotRecordedError`` for a
+      key the recording lacks), and returns True; after it the group counts as
+      flushed (``flush()`` and ``flush_async()`` do nothing, ``begin_flush()``
+      returns None). It returns False, touching nothing, if its futures have no
+      keys: the group is then flushed as usual.
     """
 
     def get_priority(self) -> Any:
@@ -58,7 +73,13 @@ class Waiter(Protocol):
 class Tracer(Protocol):
     """What observes a scheduler (a ``tracing`` recording; see
     ``lowlevel.add_tracer``). Every event is given to the tracers active when
-    it began; times are ``time.perf_counter()`` seconds."""
+    it began; times are ``time.perf_counter()`` seconds.
+
+    Optional: ``_serve_round(groups, dispatched)``, called once per round after
+    its before-hooks and before any of its ``groups`` flushes, may compute them
+    itself (a ``tracing.replay``: see ``FlushGroup.serve_recorded``);
+    ``dispatched`` is true for a round the asyncio domain dispatched. Of the
+    active tracers that have it, only the latest registered is called."""
 
     def _step_started(self) -> None:
         """A task step begins (steps and flushes may nest: a synchronous call)."""

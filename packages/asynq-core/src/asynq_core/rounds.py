@@ -23,6 +23,10 @@ Invariants:
   others are reported through the after-hook); a round whose flushes
   overlap other work (asyncio) is reported when it ends, with its real times,
   so that events of concurrent rounds never interleave in a recording.
+- A replay (a tracer with ``_serve_round``) is handed the round's groups after
+  the before-hooks, before anything flushes them; a group it serves is flushed
+  already, so the flush the scheduler or the domain then asks of it does
+  nothing. Untraced rounds never look for one.
 """
 
 from __future__ import annotations
@@ -71,7 +75,10 @@ class Round:
     for an error of the I/O carried out elsewhere, ``end()`` once every group
     is flushed (it raises the round's first error). With
     ``deferred_report``, recordings hear of the round at its end. Untraced,
-    a round costs its hooks and little else (no clock is read).
+    a round costs its hooks and little else (no clock is read). A ``direct``
+    round flushes a group outside the scheduler's loop (``flush_now``): it is
+    a round of its own for recordings, and calls no flush hooks (asynq 1.x
+    calls none there).
     """
 
     __slots__ = (
@@ -83,16 +90,25 @@ class Round:
         "_tracers",
         "_span",
         "_deferred",
+        "_direct",
     )
 
-    def __init__(self, scheduler: Any, groups: list[Any], deferred_report: bool = False) -> None:
+    def __init__(
+        self,
+        scheduler: Any,
+        groups: list[Any],
+        deferred_report: bool = False,
+        direct: bool = False,
+    ) -> None:
         self.scheduler = scheduler
         self.groups = groups
         self.error: BaseException | None = None
         self._deferred = deferred_report
         self._traced = _debug.options.tracing or bool(scheduler._tracers)
         if self._traced:
-            self._begin_traced()
+            self._begin_traced(direct)
+            return
+        # _begin_traced repeats this loop, then lets a replay serve the groups.
         before = scheduler.on_before_batch_flush
         for group in groups:
             try:
@@ -100,15 +116,18 @@ class Round:
             except BaseException as error:
                 self.note_error(error)
 
-    def _begin_traced(self) -> None:
+    def _begin_traced(self, direct: bool) -> None:
         scheduler = self.scheduler
         options = _debug.options
         first = self.groups[0]
         if options.DUMP_FLUSH_BATCH:
             _debug.output.write(f"asynq: flush {short_repr(first)}", 0)
         self._tracers = tuple(scheduler._tracers)
+        self._direct = direct
         if not self._deferred:
             for tracer in self._tracers:
+                if direct:
+                    tracer._round_started()
                 tracer._flush_started(first)
         self._span = None
         if options.OTEL_SPANS:
@@ -116,6 +135,21 @@ class Round:
             # in it); under asyncio only opened and closed.
             self._span = spans.start_flush_span(first, make_current=not self._deferred)
         self._start = time.perf_counter()
+        if not direct:
+            before = scheduler.on_before_batch_flush
+            for group in self.groups:
+                try:
+                    before(group)
+                except BaseException as error:
+                    self.note_error(error)
+        for tracer in reversed(self._tracers):
+            serve_round = getattr(tracer, "_serve_round", None)
+            if serve_round is not None:
+                try:
+                    serve_round(self.groups, self._deferred)
+                except BaseException as error:
+                    self.note_error(error)
+                break
 
     def flush(self, group: Any) -> None:
         """Flushes ``group`` here and now; its error is the round's."""
@@ -153,11 +187,12 @@ class Round:
             for tracer in tracers:
                 tracer._round_started()
                 tracer._flush_started(first)
-        for group in self.groups:
-            try:
-                after(group)
-            except BaseException as error:
-                self.note_error(error)
+        if not self._direct:
+            for group in self.groups:
+                try:
+                    after(group)
+                except BaseException as error:
+                    self.note_error(error)
         for tracer in tracers:
             tracer._flush_ended(first, self._start, end, self.error)
         if self._span is not None:

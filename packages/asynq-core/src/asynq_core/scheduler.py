@@ -56,6 +56,7 @@ from .yielded import (
 __all__ = [
     "TaskScheduler",
     "cancel_task",
+    "flush_now",
     "AsyncTaskError",
     "get_scheduler",
     "get_active_task",
@@ -505,6 +506,21 @@ def cancel_task(task: Any, error: BaseException) -> None:
         task._finish(None, error)
     except BaseException:
         pass
+
+
+def flush_now(group: Any) -> None:
+    """Flushes ``group`` at once, not in a round of the scheduler (what
+    ``.value()`` of an uncomputed batch item outside a task does). While
+    something traces this thread, it is a round of its own, without the flush
+    hooks: recordings see it and a replay may serve it; else it is just
+    ``group.flush()``."""
+    scheduler = _state.scheduler
+    if not scheduler._tracers:
+        group.flush()
+        return
+    flushing = Round(scheduler, [group], direct=True)
+    flushing.flush(group)
+    flushing.end()
 
 
 def _resume_contexts(contexts: dict[int, Any]) -> BaseException | None:
