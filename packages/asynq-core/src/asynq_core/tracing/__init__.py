@@ -7,17 +7,26 @@
 - ``guards``: ``assert_max_rounds``;
 - ``otel``: OpenTelemetry spans per flush round (``enable_otel``), which are
   process-wide, through the ``OTEL_SPANS`` debug option that puts every
-  thread on the traced loop.
+  thread on the traced loop;
+- record and replay: ``record(capture=True)`` keeps what each key of each
+  flush got, ``Recording.save(path)`` writes it (``capture``: the file and
+  its codecs), ``replaying``: ``replay(path)`` serves it back to the same
+  program, without its stores (``NotRecordedError`` for a key it lacks).
 """
 
 from __future__ import annotations
 
+from ..groups import NOT_FOUND
+from .capture import RecordedError
 from .events import (
     BatchStats,
     CodeLocation,
     Flush,
+    KeyResult,
+    NotRecordedError,
     NPlusOne,
     NPlusOneWarning,
+    ReplayError,
     TaskStep,
     TooManyRoundsError,
     YieldStack,
@@ -25,10 +34,18 @@ from .events import (
 from .guards import assert_max_rounds
 from .otel import disable_otel, enable_otel
 from .recording import Recording, record
+from .replaying import Replay, replay
 
 __all__ = [
     "record",
     "Recording",
+    "replay",
+    "Replay",
+    "KeyResult",
+    "NOT_FOUND",
+    "NotRecordedError",
+    "ReplayError",
+    "RecordedError",
     "Flush",
     "TaskStep",
     "BatchStats",

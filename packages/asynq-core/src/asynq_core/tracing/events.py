@@ -14,8 +14,11 @@ __all__ = [
     "BatchStats",
     "CodeLocation",
     "Flush",
+    "KeyResult",
     "NPlusOne",
     "NPlusOneWarning",
+    "NotRecordedError",
+    "ReplayError",
     "TaskStep",
     "TooManyRoundsError",
     "YieldStack",
@@ -29,6 +32,28 @@ class NPlusOneWarning(UserWarning):
 
 class TooManyRoundsError(AssertionError):
     """An ``assert_max_rounds`` block took more rounds than allowed."""
+
+
+class ReplayError(AssertionError):
+    """A ``replay()`` block did not ask for what was recorded: a key the
+    recording lacks (``NotRecordedError``), or, with ``check_rounds=True``,
+    rounds of another shape."""
+
+
+class NotRecordedError(ReplayError):
+    """A batch asked a ``replay()`` for a key its recording does not hold (in
+    that round, with ``check_rounds=True``): the error of the futures of that
+    key, and of the block if nothing else failed it."""
+
+
+class KeyResult(NamedTuple):
+    """What one key of a flush got, as ``record(capture=True)`` keeps it:
+    ``error`` if its fetch raised, else ``value`` (``NOT_FOUND`` for a key the
+    store does not hold)."""
+
+    key: Any
+    value: Any
+    error: BaseException | None
 
 
 class CodeLocation(NamedTuple):
@@ -71,6 +96,9 @@ class Flush:
     each code location that yielded items of the batch to how many;
     ``stacks`` does the same for the yield sites up the asynq stack of each
     of those yields (``YieldStack``, outermost first, ending with the location).
+    ``results`` is what each key got (``KeyResult``, in the order of the
+    batch's items) in a recording made with ``capture=True``, for a batch
+    that says which keys its items ask for; None otherwise.
     """
 
     batch: str
@@ -83,6 +111,7 @@ class Flush:
     error: BaseException | None
     locations: Mapping[CodeLocation, int]
     stacks: Mapping[YieldStack, int] = field(default_factory=dict)
+    results: tuple[KeyResult, ...] | None = None
 
     @property
     def end(self) -> float:

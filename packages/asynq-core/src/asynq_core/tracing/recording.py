@@ -13,8 +13,13 @@ Invariants:
 - A recording belongs to the thread that entered it and sees the loops that
   thread starts inside the block (its synchronous calls, the asyncio domain
   of its loop); nested recordings each see every event of their window.
-  Flushes made without the scheduler (``.value()`` on a batch item outside
-  any task) are not seen.
+  A flush made without the scheduler (``.value()`` on a batch item outside
+  any task) is seen as a round of its own if its future flushes it through
+  ``lowlevel.flush_now`` (asynq-batching's items do), else not at all.
+- With ``capture=True``, what each key of a flush got is kept (``Flush.results``)
+  and encoded when the flush ends (see ``capture``), for ``save()`` and
+  ``replay``; a group that does not say which keys its futures ask for
+  (``FlushGroup.captured_results``) is recorded without them.
 - Task and flush times are self times: a step or flush around a nested loop
   (a synchronous call inside a task) is charged only its own time, so task
   time plus flush time never exceeds the wall time (under asyncio, rounds
@@ -40,11 +45,13 @@ from ..scheduler import get_scheduler
 from ..task_states import RUNNING
 from ..text import name_of
 from ..yielded import futures_in
+from . import capture as _capture
 from . import chrome, report, svg
 from .events import (
     BatchStats,
     CodeLocation,
     Flush,
+    KeyResult,
     NPlusOne,
     NPlusOneWarning,
     TaskStep,
@@ -66,7 +73,9 @@ class Recording:
     Live while the block runs, final after it. ``rounds`` counts the rounds,
     ``flushes`` and ``steps`` list every flush and task step in order,
     ``tasks_finished`` counts the tasks that finished; ``task_time``,
-    ``flush_time`` and ``wall_time`` are in seconds. Make one with ``record()``.
+    ``flush_time`` and ``wall_time`` are in seconds. ``capture`` says whether
+    it keeps the results of the flushes (``save()`` writes them). Make one
+    with ``record()``.
     """
 
     def __init__(
@@ -75,8 +84,13 @@ class Recording:
         warn_n_plus_one: bool = True,
         n_plus_one_rounds: int = 3,
         n_plus_one_max_items: int = 1,
+        capture: bool = False,
+        codec: Any = None,
     ) -> None:
         _check_n_plus_one_settings("Recording()", n_plus_one_rounds, n_plus_one_max_items)
+        self._codec = _check_capture("Recording()", capture, codec)
+        self.capture = capture
+        self._captured: list[_capture.CapturedFlush] = []
         self.warn_n_plus_one = bool(warn_n_plus_one)
         self.n_plus_one_rounds = n_plus_one_rounds
         self.n_plus_one_max_items = n_plus_one_max_items
@@ -230,9 +244,25 @@ class Recording:
                 locations[stack[-1]] += count
             items, failed, item_error = outcome_of(flushed, sum(locations.values()))
             raised = error if flushed is group else None
+            name = batch_name(flushed)
+            results = None
+            if self.capture:
+                try:
+                    results = _results_of(flushed)
+                except Exception as broken:  # kept for save() to raise: never the scheduler
+                    problem = TypeError(
+                        f"Recording.save(): captured_results() of {name} (round {round_index}) "
+                        f"raised {broken!r}"
+                    )
+                    captured = _capture.CapturedFlush(round_index, name, items, None, problem)
+                else:
+                    captured = _capture.capture_flush(
+                        name, round_index, items, results, self._codec
+                    )
+                self._captured.append(captured)
             self.flushes.append(
                 Flush(
-                    batch=batch_name(flushed),
+                    batch=name,
                     batch_class=type(flushed),
                     items=items,
                     failed_items=failed,
@@ -242,6 +272,7 @@ class Recording:
                     error=raised if raised is not None else item_error,
                     locations=dict(locations),
                     stacks=stacks,
+                    results=results,
                 )
             )
 
@@ -439,6 +470,18 @@ class Recording:
         with open(path, "w", encoding="utf-8") as file:
             file.write(svg)
 
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the results of the flushes recorded so far to ``path`` (JSON
+        Lines, their keys and values through the recording's codec), for
+        ``replay(path)``. Needs ``record(capture=True)``; TypeError naming the
+        batch and the key of a value the codec cannot encode (nothing is
+        written then)."""
+        if not self.capture:
+            raise ValueError(
+                "Recording.save(): this recording kept no results; record with record(capture=True)"
+            )
+        _capture.write_recording(path, self._captured, self._codec, self.rounds)
+
     def __repr__(self) -> str:
         state = "active" if self.active else "done" if self._stopped else "not started"
         return (
@@ -453,6 +496,8 @@ def record(
     warn_n_plus_one: bool = True,
     n_plus_one_rounds: int = 3,
     n_plus_one_max_items: int = 1,
+    capture: bool = False,
+    codec: Any = None,
 ) -> Recording:
     """Records what this thread's scheduler does inside a ``with`` block.
 
@@ -462,12 +507,21 @@ def record(
     at most ``n_plus_one_max_items`` items) is reported as an
     ``NPlusOneWarning`` naming the yields up the asynq stack and pointing at
     the likely loop among them (see ``NPlusOne``).
+
+    With ``capture=True`` it also keeps what each key of each flush got
+    (``Flush.results``), for ``recording.save(path)`` and ``replay(path)``;
+    ``codec`` encodes keys and values for the file: None for JSON (values
+    JSON gives back exactly), or an object with ``encode``/``decode`` (the
+    stores' ``PickleCodec()``, ...) or ``dumps``/``loads`` (``pickle``).
     """
     _check_n_plus_one_settings("record()", n_plus_one_rounds, n_plus_one_max_items)
+    _check_capture("record()", capture, codec)
     return Recording(
         warn_n_plus_one=warn_n_plus_one,
         n_plus_one_rounds=n_plus_one_rounds,
         n_plus_one_max_items=n_plus_one_max_items,
+        capture=capture,
+        codec=codec,
     )
 
 
@@ -492,6 +546,26 @@ def _check_n_plus_one_settings(owner: str, rounds: Any, max_items: Any) -> None:
         raise ValueError(f"{owner}: n_plus_one_rounds must be an int >= 2, got {rounds!r}")
     if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
         raise ValueError(f"{owner}: n_plus_one_max_items must be an int >= 1, got {max_items!r}")
+
+
+def _check_capture(owner: str, capture: Any, codec: Any) -> _capture.ReplayCodec:
+    if not isinstance(capture, bool):
+        raise TypeError(f"{owner}: capture must be True or False, got {capture!r}")
+    if codec is not None and not capture:
+        raise ValueError(f"{owner}: a codec is used only with capture=True, got {codec!r}")
+    return _capture.codec_of(owner, codec)
+
+
+def _results_of(group: Any) -> tuple[KeyResult, ...] | None:
+    """What each key of a flushed group got (``FlushGroup.captured_results``);
+    None for a group that does not say."""
+    captured_results = getattr(group, "captured_results", None)
+    if captured_results is None:
+        return None
+    results = captured_results()
+    if results is None:
+        return None
+    return tuple(KeyResult(key, value, error) for key, value, error in results)
 
 
 def _waiter_of(task: Any) -> Any:
