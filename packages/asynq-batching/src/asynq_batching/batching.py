@@ -35,6 +35,15 @@ Beyond asynq 1.6 (the optional parts of core's FlushGroup protocol):
   together); the first piece is marked done last, once every piece is.
 - A subclass may define ``async def _flush_async(self)`` for asyncio clients:
   ``flush_async`` (what an asyncio scope uses) exists only then.
+- Record and replay (``asynq_core.tracing``): a subclass whose items each ask
+  for a key says which (``_replay_key(item)``); the batch then reports what
+  each key got (``captured_results``, one result per key, the first item's)
+  and can be served recorded results instead of flushing (``serve_recorded``:
+  its pieces close as a flush closes them, every item gets its key's result,
+  and they end flushed). Without ``_replay_key`` a batch is neither recorded
+  nor served: a replay flushes it as usual.
+- ``.value()`` of an item outside a task flushes its batch through core's
+  ``flush_now``: a round of its own for recordings and replays.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from typing import Any, Generic, TypeVar
 
 from asynq_core import debug
 from asynq_core.futures import DeferredFuture, FutureBase, FutureIsAlreadyComputed
-from asynq_core.lowlevel import GroupRegistry, options, provide_debug_sync
+from asynq_core.lowlevel import GroupRegistry, flush_now, options, provide_debug_sync
 
 __all__ = [
     "BatchingError",
@@ -93,12 +102,18 @@ class BatchBase(FutureBase[None]):
       from two threads): it then never fetches in a worker thread, and under
       asyncio blocks the loop while it runs.
     - ``async def _flush_async(self)``: the flush used under asyncio.
+    - ``def _replay_key(self, item)``: the key ``item`` asks for, which makes
+      the batch recorded by ``record(capture=True)`` and served by ``replay``
+      (see the module docstring); ``_replay_result(item)`` and
+      ``_replay_apply(item, value, error)`` say how an item's result is
+      recorded and given back, if not as its value or error.
     """
 
     max_batch_size: int | None = None
     concurrent: bool = False
     fetch_in_thread: bool = True
     _flush_async: Callable[..., Awaitable[None]] | None = None
+    _replay_key: Callable[..., Any] | None = None
     _cancelled_in_flush = False  # cancel() was called by the batch's own _flush
 
     def __init__(self) -> None:
@@ -380,6 +395,64 @@ class BatchBase(FutureBase[None]):
                 return subscriber_error
         return None
 
+    # -- record and replay (core's FlushGroup) -------------------------------
+
+    def captured_results(self) -> list[tuple[Any, Any, BaseException | None]] | None:
+        """After the flush, ``(key, value, error)`` for each key of every piece,
+        in the order of the items (the first item of a key speaks for it);
+        None without ``_replay_key``."""
+        replay_key = self._replay_key
+        if replay_key is None:
+            return None
+        results: dict[Any, tuple[Any, BaseException | None]] = {}
+        for piece in self.pieces():
+            for item in piece.items:
+                if item._computed:
+                    key = replay_key(item)
+                    if key not in results:
+                        results[key] = piece._replay_result(item)
+        return [(key, value, error) for key, (value, error) in results.items()]
+
+    def serve_recorded(self, result_of: Callable[[Any], tuple[Any, BaseException | None]]) -> bool:
+        """Computes every item of every piece from ``result_of(key)`` (asked once
+        per key) instead of flushing; the batch ends flushed. False, touching
+        nothing, without ``_replay_key``."""
+        replay_key = self._replay_key
+        if replay_key is None:
+            return False
+        if self._status != _OPEN:
+            return True
+        pieces = self.pieces()
+        errors = [piece._start_flush() for piece in pieces]
+        served: dict[Any, tuple[Any, BaseException | None]] = {}
+        for index, piece in enumerate(pieces):
+            if errors[index] is not None:
+                continue
+            try:
+                for item in piece.items:
+                    if item._computed:
+                        continue
+                    key = replay_key(item)
+                    result = served.get(key)
+                    if result is None:
+                        result = served[key] = result_of(key)
+                    piece._replay_apply(item, *result)
+            except BaseException as error:
+                errors[index] = error
+        _finish_pieces(pieces, errors)
+        return True
+
+    def _replay_result(self, item: BatchItemBase[Any]) -> tuple[Any, BaseException | None]:
+        """What ``item`` got, as recorded: its value and error."""
+        return item._value, item._error
+
+    def _replay_apply(self, item: BatchItemBase[Any], value: Any, error: Any) -> None:
+        """Gives ``item`` a recorded result."""
+        if error is None:
+            item.set_value(value)
+        else:
+            item.set_error(error)
+
     # -- subclass hooks ----------------------------------------------------
 
     def _try_switch_active_batch(self) -> None:
@@ -398,7 +471,7 @@ class BatchBase(FutureBase[None]):
     # -- the future side ---------------------------------------------------
 
     def _compute(self) -> None:
-        self.flush()
+        flush_now(self if self._pieces is None else self._pieces[0])
 
     def _schedule_computation(self, scheduler: GroupRegistry) -> None:
         # A task that yields the batch itself waits for its flush (of all its pieces).
@@ -594,7 +667,7 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
         return captured is not None and id(self) in captured
 
     def _compute(self) -> None:
-        self.batch.flush()
+        flush_now(self.flush_group())
         if not self._computed:
             raise BatchingError(
                 f"the value of {self!r} was asked while its batch {self.batch!r} is "

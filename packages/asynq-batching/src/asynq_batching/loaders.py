@@ -169,6 +169,10 @@ class _LoaderBatch(BatchBase):
         """How asynq_core.tracing names this batch: the loader's name."""
         return self.loader.name
 
+    def _replay_key(self, item: Any) -> Any:
+        """Record and replay by the loader's keys (see BatchBase)."""
+        return item.key
+
     def __repr__(self) -> str:
         return f"<batch of {self.loader.name} ({len(self.items)} keys, {self._status})>"
 

@@ -38,7 +38,7 @@ import qcore
 from asynq_core import debug
 from asynq_core.decorators import async_proxy, asynq
 from asynq_core.futures import FutureBase
-from asynq_core.lowlevel import json_refusal
+from asynq_core.lowlevel import NOT_FOUND, json_refusal
 
 from ..batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size
 
@@ -220,6 +220,22 @@ class _StoreBatch(BatchBase):
         """How asynq_core.tracing names this batch, e.g. ``SqlStore(users).get``."""
         return f"{self.store._trace_label()}.{self.operation}"
 
+    # Record and replay (see BatchBase) by the keys as sent, a get of a key the
+    # store lacks recorded as NOT_FOUND: each request gets its own default back.
+    def _replay_key(self, item: Any) -> Any:
+        return item.key
+
+    def _replay_result(self, item: Any) -> tuple[Any, BaseException | None]:
+        if item._error is None and self.operation == GET and not item.found:
+            return NOT_FOUND, None
+        return item._value, item._error
+
+    def _replay_apply(self, item: Any, value: Any, error: Any) -> None:
+        if value is NOT_FOUND and error is None and self.operation == GET:
+            item.set_value(item.default)
+        else:
+            super()._replay_apply(item, value, error)
+
     def get_priority(self) -> Any:
         return (_RANK[self.operation], len(self.items))
 
@@ -237,6 +253,8 @@ class _StoreBatch(BatchBase):
 
 
 class _GetItem(BatchItemBase[Any]):
+    found = True  # False once its flush found no value for its key (a recording tells)
+
     def __init__(self, batch: _StoreBatch, key: Any, default: Any) -> None:
         super().__init__(batch)
         self.key = key
@@ -486,6 +504,7 @@ class BatchedStore:
                 data = found.get(key, MISSING)
                 if data is MISSING:
                     for item in waiting[key]:
+                        item.found = False
                         item.set_value(item.default)
                     continue
                 if codec is not None:
