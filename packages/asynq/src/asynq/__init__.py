@@ -42,6 +42,7 @@ from asynq_core.futures import (
     none_future,
 )
 from asynq_core.lowlevel import TaskScheduler, get_active_task, get_scheduler, is_asyncio_mode
+from asynq_core.tracing import replay
 from asynq_core.utils import result
 from asynq_generator.generator import (
     END_OF_GENERATOR,
@@ -110,6 +111,8 @@ __all__ = [
     # beyond 1.x: one-line loaders (asynq_batching.loaders)
     "batched",
     "MissingKeyError",
+    # beyond 1.x: replaying a recording (asynq_core.tracing)
+    "replay",
     # contexts
     "AsyncContext",
     "NonAsyncContext",
