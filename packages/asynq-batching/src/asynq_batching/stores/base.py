@@ -223,7 +223,7 @@ class _StoreBatch(BatchBase):
     # Record and replay (see BatchBase) by the keys as sent, a get of a key the
     # store lacks recorded as NOT_FOUND: each request gets its own default back.
     def _replay_key(self, item: Any) -> Any:
-        return item.key
+        return self.store._replay_key_of(item.key)
 
     def _replay_result(self, item: Any) -> tuple[Any, BaseException | None]:
         if item._error is None and self.operation == GET and not item.found:
@@ -405,6 +405,12 @@ class BatchedStore:
         flush sends each form once, so keys of one form share a request."""
         self._check_key(method, key)
         return key
+
+    def _replay_key_of(self, wire_key: Any) -> Any:
+        """How a recording (``asynq_core.tracing``) writes a key in its wire form
+        (``_wire_key``): as it is by default; it must tell apart the keys
+        the wire form tells apart."""
+        return wire_key
 
     def _partition(self, keys: list[Any]) -> Iterable[tuple[str | None, list[Any]]]:
         """Splits ``keys`` by the server holding them: ``(server, keys)`` pairs."""

@@ -131,6 +131,14 @@ class RedisStore(_ServerStore):
                 f"RedisStore.{method}(): cannot encode the key {key!r}: {error}"
             ) from None
 
+    def _replay_key_of(self, wire_key: bytes) -> Any:
+        # As text when it is UTF-8, which a recording's JSON keeps: every wire
+        # key is bytes, so no text key can be mistaken for another key.
+        try:
+            return wire_key.decode("utf-8")
+        except UnicodeDecodeError:
+            return wire_key
+
     def _server_name(self, server: str | None) -> str | None:
         if server is not None or isinstance(self.client, RedisCluster):
             return server
