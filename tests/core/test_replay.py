@@ -583,10 +583,18 @@ def test_bad_options_are_refused_naming_the_function() -> None:
         replay(42)  # type: ignore[arg-type]
 
 
+def test_a_missing_file_is_named_with_the_function(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as raised:
+        replay(tmp_path / "absent.jsonl")
+    assert "replay(): no recording at this path" in str(raised.value)
+    assert str(tmp_path / "absent.jsonl") in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
         ("", "is empty, not a recording"),
+        ("\udcff", "is not UTF-8 text, not a recording"),
         ("{]\n", "line 1: not JSON"),
         ('{"format": 2}\n', "line 1: not a recording of asynq"),
         (
@@ -604,7 +612,7 @@ def test_a_file_that_is_not_a_recording_is_refused_naming_the_line(
     tmp_path: Path, text: str, complaint: str
 ) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
     with pytest.raises(ValueError, match=re.escape(complaint)) as raised:
         replay(path)
     assert str(path) in str(raised.value)

@@ -326,9 +326,18 @@ def read_recording(
     recording, or a recording saved with another codec than ``codec``.
     """
     _check_path(owner, path)
-    with open(path, encoding="utf-8") as file:
-        lines = file.read().splitlines()
     where = f"{owner}: {os.fspath(path)}"
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except FileNotFoundError as missing:
+        raise FileNotFoundError(
+            missing.errno,
+            f"{owner}: no recording at this path (Recording.save() writes one)",
+            missing.filename,
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{where} is not UTF-8 text, not a recording") from None
     if not lines:
         raise ValueError(f"{where} is empty, not a recording (Recording.save() writes one)")
     header = _parse(where, 1, lines[0])
