@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import linecache
 from collections.abc import Generator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _debug
 from . import scheduler as _scheduler
@@ -28,6 +28,17 @@ from .task_states import DONE, NEW, QUEUED, RUNNING, WAITING
 from .text import callable_name
 from .text import short_repr as _short
 from .yielded import futures_in
+
+if TYPE_CHECKING:
+    import qcore
+
+    from .protocols import Task, TaskContext
+    from .scheduler import TaskScheduler
+    from .yielded import WaitedOn
+
+# A task is the scheduler's other half (the Task protocol): each reads the
+# other's slots and the thread's scheduler, by design.
+# pyright: reportPrivateUsage=false
 
 __all__ = ["AsyncTask", "AsyncTaskCancelledError", "AsyncTaskResult"]
 
@@ -75,11 +86,23 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         "_depth",
     )
 
-    # Declarations for checkers (the slots hold the values): the generator is
-    # dropped once the task is done; the scheduler counts in _pending the
-    # futures the task still waits on.
+    # Declarations for checkers (the slots hold the values; they are what
+    # protocols.Task says the scheduler needs): the generator is dropped once
+    # the task is done; the scheduler counts in _pending the futures the task
+    # still waits on; _scheduler and _depth are set when it is first queued.
+    # (FutureBase's slots that __init__ sets are declared again, as FutureBase
+    # declares them, so that pyright does not take them from the values here.)
+    _error: BaseException | None
+    _on_computed: qcore.EventHook | None
+    _state: int | None
     _generator: Generator[Any, Any, Any] | None
+    _yielded: WaitedOn
     _pending: int
+    _contexts: dict[int, TaskContext] | None
+    _scheduler: TaskScheduler
+    _depth: int
+    creator: Task | None
+    iteration_index: int
 
     def __init__(
         self,
@@ -104,7 +127,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         self.iteration_index = 0
         self._state = NEW
         self._yielded = None
-        self._contexts: dict[int, Any] | None = (
+        self._contexts = (
             None if creator is None or not creator._contexts else dict(creator._contexts)
         )
 
@@ -115,6 +138,8 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
             refuse_sync_wait(self)
         _state.scheduler.wait_for(self)
 
+    # ``scheduler`` is a TaskScheduler (a task runs on one), where the method it
+    # overrides takes what a deferred future needs (a GroupRegistry).
     def _schedule_computation(self, scheduler: Any) -> None:
         if self._state != NEW:
             return
@@ -159,14 +184,15 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
     def set_value(self, value: Any) -> None:
         if not self._computed:
             self._detach()
-        FutureBase.set_value(self, value)
+        FutureBase.set_value(self, value)  # pyright: ignore[reportUnknownMemberType]  # T unsolved
 
     def set_error(self, error: BaseException) -> None:
-        if not isinstance(error, BaseException):
+        # Checked although typed: untyped callers pass anything.
+        if not isinstance(error, BaseException):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"{type(self).__name__}.set_error() takes an exception, got {error!r}")
         if not self._computed:
             self._detach()
-        FutureBase.set_error(self, error)
+        FutureBase.set_error(self, error)  # pyright: ignore[reportUnknownMemberType]  # T unsolved
 
     def _detach(self) -> None:
         """Computed from outside (e.g. by a cache): the generator never runs again.
@@ -193,13 +219,13 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
 
     # -- the contexts seam -------------------------------------------------
 
-    def _enter_context(self, context: Any) -> None:
+    def _enter_context(self, context: TaskContext) -> None:
         contexts = self._contexts
         if contexts is None:
             contexts = self._contexts = {}
         contexts[id(context)] = context
 
-    def _leave_context(self, context: Any) -> None:
+    def _leave_context(self, context: TaskContext) -> None:
         contexts = self._contexts
         if contexts is None or id(context) not in contexts:
             raise AsyncTaskError(f"{context!r} was not entered in {self!r}")
@@ -243,7 +269,7 @@ class AsyncTask(FutureBase[T_co], Generic[T_co]):
         outermost first, as lines like ``traceback.format_stack`` gives."""
         lines: list[str] = []
         task: Any = self
-        seen = set()
+        seen: set[int] = set()
         while task is not None and id(task) not in seen:
             seen.add(id(task))
             lines[:0] = _frame_lines(task)

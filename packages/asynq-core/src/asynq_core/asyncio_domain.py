@@ -47,7 +47,7 @@ import contextvars
 import inspect
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _debug
 from . import scheduler as _scheduler
@@ -59,6 +59,17 @@ from .rounds import Round, take_round
 from .scheduler import TaskScheduler, cancel_task
 from .task_states import NEW, QUEUED, WAITING
 from .yielded import depth_first, describe_stall, futures_in
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Coroutine, Generator
+
+    from .futures import DeferredFuture
+    from .protocols import FlushGroup, GroupRegistry, Task, Waiter
+    from .yielded import WaitedOn, Yielded
+
+# The domain is a scheduler: it reads and writes the slots of its tasks and
+# futures (the Task protocol's, asynq 1.x's names) as TaskScheduler does.
+# pyright: reportPrivateUsage=false
 
 __all__ = ["AsyncioDomain", "MAX_DEFERRALS", "NativeCall", "domain"]
 
@@ -106,8 +117,8 @@ class _WakingStack(list[Any]):
         super().__init__()
         self._domain = domain
 
-    def append(self, task: Any) -> None:
-        list.append(self, task)
+    def append(self, task: Task) -> None:
+        list.append(self, task)  # pyright: ignore[reportUnknownMemberType]  # list's own
         self._domain._schedule_drive()
 
 
@@ -119,7 +130,7 @@ class _CallWaiter:
 
     _scheduler = None  # never the scheduler of a task: notified, not queued
 
-    def __init__(self, future: asyncio.Future[Any], awaited: Any) -> None:
+    def __init__(self, future: asyncio.Future[Any], awaited: FutureBase[Any]) -> None:
         self.future = future
         self.awaited = awaited
 
@@ -156,9 +167,9 @@ class AsyncioDomain(TaskScheduler):
         self._deferrals = 0
         self._rounds: dict[Round, None] = {}  # in flight
         self._natives = 0  # native calls in flight
-        self._calls: dict[Any, int] = {}  # awaited futures -> awaiting calls
+        self._calls: dict[FutureBase[Any], int] = {}  # awaited futures -> awaiting calls
         # (deferred future, asyncio future) of native code's loads (await_future)
-        self._loads: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._loads: list[tuple[DeferredFuture[Any], asyncio.Future[Any]]] = []
 
     def __repr__(self) -> str:
         return (
@@ -168,7 +179,7 @@ class AsyncioDomain(TaskScheduler):
 
     # -- calls -------------------------------------------------------------
 
-    def start(self, awaited: Any) -> tuple[asyncio.Future[Any], _CallWaiter]:
+    def start(self, awaited: FutureBase[Any]) -> tuple[asyncio.Future[Any], _CallWaiter]:
         """Starts waiting on an asynq future (running it if it is a new task)
         and returns the asyncio future of its value, and its waiter."""
         future = self._loop.create_future()
@@ -179,13 +190,14 @@ class AsyncioDomain(TaskScheduler):
         awaited._add_waiter(waiter)
         self._calls[awaited] = self._calls.get(awaited, 0) + 1
         if awaited._state == NEW:
+            # A task (its _state says so); checkers see a FutureBase.
             run = current_request_var.get()
             if run is not None:
                 remember_request(awaited, run)
-            awaited._depth = 0
-            awaited._state = QUEUED
-            awaited._scheduler = self
-            self._ready.append(awaited)
+            awaited._depth = 0  # type: ignore[attr-defined]
+            awaited._state = QUEUED  # type: ignore[misc]
+            awaited._scheduler = self  # type: ignore[attr-defined]
+            self._ready.append(awaited)  # type: ignore[arg-type]
         else:
             # A batch item, a lazy future, a native call: computed, flushed or run.
             awaited._schedule_computation(self)
@@ -193,20 +205,20 @@ class AsyncioDomain(TaskScheduler):
             self._after_progress()
         return future, waiter
 
-    def _forget_call(self, awaited: Any) -> None:
+    def _forget_call(self, awaited: FutureBase[Any]) -> None:
         count = self._calls.get(awaited, 0) - 1
         if count > 0:
             self._calls[awaited] = count
         else:
             self._calls.pop(awaited, None)
 
-    def stop_waiting(self, awaited: Any, waiter: _CallWaiter) -> None:
+    def stop_waiting(self, awaited: FutureBase[Any], waiter: _CallWaiter) -> None:
         """A call stopped waiting (it was cancelled): cancels what only it waited on."""
         awaited._remove_waiter(waiter)
         if not awaited._computed:
             self._cancel_unwaited(awaited, "the call waiting on it was cancelled")
 
-    def _cancel_unwaited(self, start: Any, why: str) -> None:
+    def _cancel_unwaited(self, start: FutureBase[Any], why: str) -> None:
         """Cancels ``start`` if nothing waits on it any more, and below it, every
         task and native call of this domain only it waited on."""
         to_check = [start]
@@ -216,9 +228,10 @@ class AsyncioDomain(TaskScheduler):
                 continue
             if type(future) is NativeCall:
                 future.cancel()
-            elif future._state is not None and future._scheduler is self:
-                below = futures_in(future._yielded) if future._state == WAITING else []
-                cancel_task(future, AsyncTaskCancelledError(f"{future!r} was cancelled: {why}"))
+            # A task (its _state says so); checkers see a FutureBase.
+            elif future._state is not None and future._scheduler is self:  # type: ignore[attr-defined]
+                below = futures_in(future._yielded) if future._state == WAITING else []  # type: ignore[attr-defined]
+                cancel_task(future, AsyncTaskCancelledError(f"{future!r} was cancelled: {why}"))  # type: ignore[arg-type]
                 to_check.extend(below)
 
     # -- stepping ----------------------------------------------------------
@@ -236,7 +249,7 @@ class AsyncioDomain(TaskScheduler):
         idle = self._idle_ready
         # Made ready from outside: they run in the order they were made ready.
         ready = idle[::-1]
-        list.clear(idle)
+        list.clear(idle)  # pyright: ignore[reportUnknownMemberType]  # list's own
         self._ready = ready
         outer = _thread_state.scheduler
         self._observe_like(outer)
@@ -245,13 +258,15 @@ class AsyncioDomain(TaskScheduler):
         step = self._step_traced if options.tracing or self._tracers else self._step
         _thread_state.scheduler = self
         try:
-            self._run(_NEVER_DONE, None, step, None, None)
+            # A root that is never computed: _run reads nothing else of it
+            # when it has no flush to hand it to.
+            self._run(_NEVER_DONE, None, step, None, None)  # type: ignore[arg-type]
         finally:
             self.active_task = None
             _thread_state.scheduler = outer
             self._ready = idle
             if ready:  # left by an error out of a step: run later
-                list.extend(idle, ready)
+                list.extend(idle, ready)  # pyright: ignore[reportUnknownMemberType]  # list's own
                 self._schedule_drive()
             self.activity += 1
         self._after_progress()
@@ -287,22 +302,24 @@ class AsyncioDomain(TaskScheduler):
         for awaited in stalled:
             if awaited._state is None:
                 stall = AsyncTaskError(f"{awaited!r} is awaited but nothing computes it")
-            else:
-                stall = AsyncTaskError(describe_stall(awaited))
-            waiters = awaited._waiters
+            else:  # a task (its _state says so)
+                stall = AsyncTaskError(describe_stall(awaited))  # type: ignore[arg-type]
+            waiters: Waiter | list[Waiter] | None = awaited._waiters
             for waiter in waiters if type(waiters) is list else [waiters]:
                 if type(waiter) is _CallWaiter and not waiter.future.done():
                     waiter.future.set_exception(stall)
         # What they wait on, through each other, can never finish: cancelled,
         # so that no generator is left suspended for good.
-        to_cancel = [awaited for awaited in stalled if awaited._state is not None]
+        # The futures with a _state are tasks.
+        to_cancel: list[Task] = [awaited for awaited in stalled if awaited._state is not None]  # type: ignore[misc]
         seen: set[int] = set()
         while to_cancel:
             task = to_cancel.pop()
             if id(task) in seen or task._computed or task._scheduler is not self:
                 continue
             seen.add(id(task))
-            below = [future for future in futures_in(task._yielded) if future._state is not None]
+            # The futures with a _state are tasks.
+            below: list[Task] = [dep for dep in futures_in(task._yielded) if dep._state is not None]  # type: ignore[misc]
             cancel_task(
                 task,
                 AsyncTaskCancelledError(f"{task!r} was cancelled: nothing can make it go on"),
@@ -324,10 +341,10 @@ class AsyncioDomain(TaskScheduler):
             return
         self._start_round(take_round(self._pending_groups, every_group=True))
 
-    def _start_round(self, groups: list[Any]) -> None:
+    def _start_round(self, groups: list[FlushGroup]) -> None:
         self._observe_like(_thread_state.scheduler)
         flushing = Round(self, groups, deferred_report=True)
-        works = []
+        works: list[Awaitable[object]] = []
         for group in groups:
             try:
                 flush_async = getattr(group, "flush_async", None)
@@ -350,7 +367,7 @@ class AsyncioDomain(TaskScheduler):
         # Called back by the loop in the domain's context, which the task copies.
         self._loop.create_task(self._await_round(flushing, works))
 
-    async def _await_round(self, flushing: Round, works: list[Any]) -> None:
+    async def _await_round(self, flushing: Round, works: list[Awaitable[object]]) -> None:
         if len(works) == 1:  # the common case: no gather, no task of its own
             try:
                 await works[0]
@@ -397,7 +414,7 @@ class AsyncioDomain(TaskScheduler):
 
     def _settle_loads(self) -> None:
         """Hands native code the values of its loads that are computed now."""
-        waiting = []
+        waiting: list[tuple[DeferredFuture[Any], asyncio.Future[Any]]] = []
         for future, done in self._loads:
             if not future._computed:
                 waiting.append((future, done))
@@ -413,7 +430,7 @@ class AsyncioDomain(TaskScheduler):
 
     # -- the scheduler's hooks ---------------------------------------------
 
-    def _adopt_awaitables(self, yielded: Any) -> Any:
+    def _adopt_awaitables(self, yielded: WaitedOn | Awaitable[Any]) -> Yielded:
         """``yielded`` with each native awaitable (coroutine, asyncio future, ...)
         replaced by a future that awaits it on the loop, as asynq 1.x's asyncio
         mode allows; None if it holds something else that a task may not yield."""
@@ -442,7 +459,12 @@ class NativeCall(FutureBase[Any]):
 
     __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_runner", "fn")
 
-    def __init__(self, coroutine_fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        coroutine_fn: Callable[..., Coroutine[Any, Any, Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
         super().__init__()
         self.fn = coroutine_fn
         self._coroutine_fn = coroutine_fn
@@ -450,7 +472,7 @@ class NativeCall(FutureBase[Any]):
         self._kwargs = kwargs
         self._runner: asyncio.Task[None] | None = None
 
-    def _schedule_computation(self, scheduler: Any) -> None:
+    def _schedule_computation(self, scheduler: GroupRegistry) -> None:
         if self._runner is not None or self._computed:
             return
         if not isinstance(scheduler, AsyncioDomain):
@@ -498,7 +520,7 @@ class NativeCall(FutureBase[Any]):
         )
 
 
-async def _await(awaitable: Any) -> Any:
+async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
@@ -509,11 +531,11 @@ class _Resumptions:
 
     __slots__ = ("_coroutine", "_domain")
 
-    def __init__(self, coroutine: Any, domain: AsyncioDomain) -> None:
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], domain: AsyncioDomain) -> None:
         self._coroutine = coroutine
         self._domain = domain
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, Any, Any]:
         coroutine, domain = self._coroutine, self._domain
         send_value: Any = None
         send_error: BaseException | None = None

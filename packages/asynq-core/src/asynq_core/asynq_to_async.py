@@ -15,13 +15,20 @@ also asynq 1.x's ``asynq.asynq_to_async``: ``is_asyncio_mode`` and
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .async_task import AsyncTask
 from .asyncio_domain import AsyncioDomain, NativeCall, _CallWaiter, _thread_domain, domain
 from .asyncio_mode import check_sync_call, is_asyncio_mode, refuse_sync_wait, running_in_asyncio
 from .futures import DeferredFuture, FutureBase
 from .requests import Request, current_request, current_run, request
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+# The bridge is the domain's other half: it hands calls and loads to the
+# domain of its loop through the domain's own members, by design.
+# pyright: reportPrivateUsage=false
 
 __all__ = [
     "AsyncioDomain",
@@ -41,7 +48,7 @@ __all__ = [
 ]
 
 
-async def _await_call(awaited: Any) -> Any:
+async def _await_call(awaited: FutureBase[Any]) -> Any:
     """Awaits an asynq future in the domain of the running loop (see ``start``)."""
     running = domain()
     future, waiter = running.start(awaited)
@@ -55,15 +62,18 @@ async def _await_call(awaited: Any) -> Any:
         running._forget_call(awaited)
 
 
-async def run_task(task: Any) -> Any:
+async def run_task(task: FutureBase[Any]) -> Any:
     """Runs an AsyncTask (or computes any other asynq future) in the domain of
     the running loop and returns its value."""
-    if not isinstance(task, FutureBase):
+    # Checked although typed: untyped callers pass anything.
+    if not isinstance(task, FutureBase):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"run_task() takes an asynq future (an AsyncTask), got {task!r}")
     return await _await_call(task)
 
 
-async def run_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def run_call(
+    fn: Callable[..., FutureBase[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """Calls ``fn(*args, **kwargs)``, which returns an asynq future, in asyncio
     mode (the asynq functions it calls run their ``asyncio_fn`` there, as they
     would in a task), and awaits that future in the domain."""
@@ -72,7 +82,8 @@ async def run_call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> An
         future = fn(*args, **kwargs)
     finally:
         running_in_asyncio.reset(token)
-    if not isinstance(future, FutureBase):
+    # Checked although typed: fn may be a user's function returning anything.
+    if not isinstance(future, FutureBase):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"{fn!r} returned {future!r}, not an asynq future")
     return await _await_call(future)
 
@@ -88,11 +99,13 @@ async def resolve_awaitables(yielded: Any) -> Any:
     return await _await_call(AsyncTask(_wait_on(yielded), resolve_awaitables, (), {}))
 
 
-def _wait_on(yielded: Any) -> Any:
+def _wait_on(yielded: Any) -> Generator[Any, Any, Any]:
     return (yield yielded)
 
 
-def await_future(future: Any, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[Any]:
+def await_future(
+    future: FutureBase[Any], loop: asyncio.AbstractEventLoop | None = None
+) -> asyncio.Future[Any]:
     """An asyncio future of an asynq future (a batch item, typically), for native
     code on ``loop`` (the running one): no task, no coroutine. A deferred
     future (a batch item) joins the next round; another is computed now."""

@@ -26,7 +26,7 @@ from .protocols import FlushGroup
 from .text import short_repr
 
 if TYPE_CHECKING:
-    from .protocols import GroupRegistry
+    from .protocols import GroupRegistry, Waiter
 
 __all__ = [
     "FutureBase",
@@ -50,15 +50,18 @@ class FutureBase(Generic[T_co]):
 
     __slots__ = ("_computed", "_value", "_error", "_waiters", "_on_computed", "__weakref__")
 
-    # A task's scheduling state (a slot of AsyncTask); None for every other
-    # future, so that the scheduler can test "is this a task not yet started"
-    # with one attribute read instead of a method call.
-    _state: Any = None
+    # A task's scheduling state (a slot of AsyncTask: one of task_states);
+    # None for every other future, so that the scheduler can test "is this a
+    # task not yet started" with one attribute read instead of a method call.
+    _state: int | None = None
 
     def __init__(self) -> None:
         self._computed = False
         self._value: Any = None
         self._error: BaseException | None = None
+        # None, one Waiter, or a list of them (from the second: one waiter
+        # costs no list). Any: the hot paths tell them apart with
+        # ``type(waiters) is list``, which checkers narrow in one branch only.
         self._waiters: Any = None
         self._on_computed: qcore.EventHook | None = None
 
@@ -119,7 +122,8 @@ class FutureBase(Generic[T_co]):
         self._notify()
 
     def set_error(self, error: BaseException) -> None:
-        if not isinstance(error, BaseException):
+        # Checked although typed: untyped callers pass anything.
+        if not isinstance(error, BaseException):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"{type(self).__name__}.set_error() takes an exception, got {error!r}")
         if self._computed:
             raise FutureIsAlreadyComputed(self)
@@ -133,14 +137,14 @@ class FutureBase(Generic[T_co]):
         # one raises is logged and the future keeps its value (as in asynq
         # 1.x); a BaseException (KeyboardInterrupt, ...) reaches the caller of
         # set_value/set_error.
-        waiters = self._waiters
+        waiters: Waiter | list[Waiter] | None = self._waiters
         if waiters is not None:
             self._waiters = None
             if type(waiters) is list:
                 for waiter in waiters:
-                    waiter._dependency_done()
+                    waiter._dependency_done()  # pyright: ignore[reportPrivateUsage]  # a Waiter's
             else:
-                waiters._dependency_done()
+                waiters._dependency_done()  # type: ignore[union-attr]  # not a list (see _waiters)
         hook = self._on_computed
         if hook is not None:
             try:
@@ -148,8 +152,8 @@ class FutureBase(Generic[T_co]):
             except Exception:
                 _log.exception("asynq: an on_computed subscriber of %r raised", self)
 
-    def _add_waiter(self, waiter: Any) -> None:
-        waiters = self._waiters
+    def _add_waiter(self, waiter: Waiter) -> None:
+        waiters: Waiter | list[Waiter] | None = self._waiters
         if waiters is None:
             self._waiters = waiter
         elif type(waiters) is list:
@@ -157,8 +161,8 @@ class FutureBase(Generic[T_co]):
         else:
             self._waiters = [waiters, waiter]
 
-    def _remove_waiter(self, waiter: Any) -> None:
-        waiters = self._waiters
+    def _remove_waiter(self, waiter: Waiter) -> None:
+        waiters: Waiter | list[Waiter] | None = self._waiters
         if waiters is waiter:
             self._waiters = None
         elif type(waiters) is list:
@@ -245,7 +249,8 @@ class ErrorFuture(FutureBase[Any]):
     __slots__ = ()
 
     def __init__(self, error: BaseException) -> None:
-        if not isinstance(error, BaseException):
+        # Checked although typed: untyped callers pass anything.
+        if not isinstance(error, BaseException):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"ErrorFuture() takes an exception, got {error!r}")
         self._computed = True
         self._value = None

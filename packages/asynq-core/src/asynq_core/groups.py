@@ -5,9 +5,13 @@ what a group that records its results reports for a key its store lacks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .futures import DeferredFuture
+
+if TYPE_CHECKING:
+    from .futures import FutureBase
+    from .protocols import FlushGroup
 
 __all__ = ["NOT_FOUND", "batch_name", "group_of", "outcome_of"]
 
@@ -35,26 +39,27 @@ NOT_FOUND: Any = _NotFound()
 hold (a miss, told apart from a stored None); see ``protocols.FlushGroup``."""
 
 
-def group_of(future: Any) -> Any:
+def group_of(future: FutureBase[Any]) -> FlushGroup | None:
     """The flush group a future waits on, or None (e.g. for a task)."""
     if isinstance(future, DeferredFuture):
         try:
             return future.flush_group()
         except Exception:  # the scheduler reported it already
             return None
-    if future._state is None and callable(getattr(future, "flush", None)):
-        return future  # a group yielded itself (a batch is a future of its flush)
+    if future._state is None and callable(getattr(future, "flush", None)):  # pyright: ignore[reportPrivateUsage]  # the task tag
+        # A group yielded itself (a batch is a future of its flush).
+        return future  # type: ignore[return-value]
     return None
 
 
-def batch_name(group: Any) -> str:
+def batch_name(group: FlushGroup) -> str:
     # A group may name itself (a store client's batch: "SqlStore.get"), so that
     # the batches of one generic class are told apart in summaries and traces.
     name = getattr(group, "trace_name", None)
     return name if isinstance(name, str) else type(group).__qualname__
 
 
-def outcome_of(group: Any, waits: int = 0) -> tuple[int, int, BaseException | None]:
+def outcome_of(group: FlushGroup, waits: int = 0) -> tuple[int, int, BaseException | None]:
     """(items, failed items, first item error) of a flushed group; a group
     without ``items`` counts as ``waits`` items (the waits recorded on it)."""
     items = getattr(group, "items", None)

@@ -16,16 +16,23 @@ by ``rounds.Round``, the other half of the instrumentation.)
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import _debug, profiler
 from .text import short_repr
 from .yielded import futures_in
 
+if TYPE_CHECKING:
+    from .protocols import Task
+    from .scheduler import TaskScheduler
+
+# The scheduler's own step, which this wraps, and the slots of its tasks.
+# pyright: reportPrivateUsage=false
+
 __all__ = ["traced_step"]
 
 
-def traced_step(scheduler: Any, task: Any) -> Any:
+def traced_step(scheduler: TaskScheduler, task: Task) -> Task | None:
     """``scheduler._step(task)``, observed; returns what it returns."""
     options = _debug.options
     tracers = tuple(scheduler._tracers)
@@ -46,7 +53,7 @@ def traced_step(scheduler: Any, task: Any) -> Any:
     return next_task
 
 
-def _after_step(task: Any, elapsed_us: float) -> None:
+def _after_step(task: Task, elapsed_us: float) -> None:
     # Each option is tested before any work for it: with only OTEL_SPANS on,
     # a step costs a few attribute reads here.
     options = _debug.options

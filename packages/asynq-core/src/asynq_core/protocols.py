@@ -1,14 +1,22 @@
 """The protocols of the scheduler's collaborators: what it needs of a task, of
-a waiter, of a flush group and of a tracer, and what futures need of the
-scheduler. Typing only: the scheduler calls these methods (double dispatch)
-and never tests classes.
+a waiter, of a task context, of a flush group and of a tracer, and what
+futures need of the scheduler. Typing only: the scheduler calls these methods
+(double dispatch) and never tests classes.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["FlushGroup", "GroupRegistry", "Tracer", "Waiter"]
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    import qcore
+
+    from .scheduler import TaskScheduler
+    from .yielded import WaitedOn
+
+__all__ = ["FlushGroup", "GroupRegistry", "Task", "TaskContext", "Tracer", "Waiter"]
 
 
 class FlushGroup(Protocol):
@@ -69,6 +77,64 @@ class Waiter(Protocol):
     def _dependency_done(self) -> None:
         """One of the futures it waits on is computed."""
 
+    @property
+    def _scheduler(self) -> object:
+        """The scheduler that runs it if it is a task (read when a task it
+        waits on finishes, to wake it without a call), else None."""
+
+
+class TaskContext(Protocol):
+    """What the scheduler needs of a task context (the seam asynq-contexts plugs
+    into; ``lowlevel.enter_context``): an error of either method is thrown
+    into the task (or raised to its synchronous caller)."""
+
+    def pause(self) -> None:
+        """The task stops running (it waits, or it is done)."""
+
+    def resume(self) -> None:
+        """The task runs again."""
+
+
+class Task(Protocol):
+    """What the scheduler needs of a task (an ``AsyncTask``): its slots, which
+    the scheduler reads and writes between steps, and the methods it calls;
+    and ``creator``, the task that was running when it was created (None for
+    a root), which requests and recordings follow up.
+
+    A task is a future (the first five slots and ``_notify`` are
+    ``FutureBase``'s) and a ``Waiter`` of the futures it yields. ``_state`` is
+    one of ``task_states`` (typed as FutureBase types it: None there means
+    "not a task"); ``_generator`` is None once the task is done; ``_yielded``
+    is what it waits on; ``_pending`` counts those futures not yet computed.
+    """
+
+    _computed: bool
+    _value: Any
+    _error: BaseException | None
+    _waiters: Any
+    _on_computed: qcore.EventHook | None
+    _state: int | None
+    _generator: Generator[Any, Any, Any] | None
+    _yielded: WaitedOn
+    _pending: int
+    _contexts: dict[int, TaskContext] | None
+    _depth: int
+    _scheduler: TaskScheduler
+    iteration_index: int
+    creator: Task | None
+
+    def _notify(self) -> None:
+        """Wakes its waiters and subscribers (it is computed)."""
+
+    def _dependency_done(self) -> None:
+        """One of the futures it waits on is computed."""
+
+    def _schedule_computation(self, scheduler: GroupRegistry) -> None:
+        """Queues it on ``scheduler`` if it is new (or fails it: too deep)."""
+
+    def _finish(self, value: Any, error: BaseException | None) -> None:
+        """Ends it with ``value`` or ``error`` (a cancellation)."""
+
 
 class Tracer(Protocol):
     """What observes a scheduler (a ``tracing`` recording; see
@@ -84,17 +150,17 @@ class Tracer(Protocol):
     def _step_started(self) -> None:
         """A task step begins (steps and flushes may nest: a synchronous call)."""
 
-    def _step_ended(self, task: Any, start: float, end: float) -> None:
+    def _step_ended(self, task: Task, start: float, end: float) -> None:
         """The step of ``task`` that began at ``start`` ended."""
 
     def _round_started(self) -> None:
         """The next flush starts a round (said by the asyncio domain, whose
         rounds are dispatched whether or not a task stepped in between)."""
 
-    def _flush_started(self, group: Any) -> None:
+    def _flush_started(self, group: FlushGroup) -> None:
         """A round whose first group is ``group`` begins."""
 
     def _flush_ended(
-        self, group: Any, start: float, end: float, error: BaseException | None
+        self, group: FlushGroup, start: float, end: float, error: BaseException | None
     ) -> None:
         """That round ended, with its first error (None if none)."""

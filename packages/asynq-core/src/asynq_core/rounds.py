@@ -32,15 +32,23 @@ Invariants:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _debug, profiler, spans
 from .text import short_repr
 
+if TYPE_CHECKING:
+    from .protocols import FlushGroup
+    from .scheduler import TaskScheduler
+
+# A round reads its scheduler's tracers and hooks and calls the tracers'
+# events (the Tracer protocol), by design.
+# pyright: reportPrivateUsage=false
+
 __all__ = ["Round", "take_round"]
 
 
-def take_round(pending: dict[Any, None], every_group: bool) -> list[Any]:
+def take_round(pending: dict[FlushGroup, None], every_group: bool) -> list[FlushGroup]:
     """Takes out of ``pending`` (an insertion-ordered set) and returns the groups
     of the next round, highest priority first; see the module docstring.
     Priorities are compared only when more than one group is pending."""
@@ -63,7 +71,7 @@ def take_round(pending: dict[Any, None], every_group: bool) -> list[Any]:
     return groups
 
 
-def _priority_of(group: Any) -> Any:
+def _priority_of(group: FlushGroup) -> Any:
     return group.get_priority()
 
 
@@ -95,8 +103,8 @@ class Round:
 
     def __init__(
         self,
-        scheduler: Any,
-        groups: list[Any],
+        scheduler: TaskScheduler,
+        groups: list[FlushGroup],
         deferred_report: bool = False,
         direct: bool = False,
     ) -> None:
@@ -151,7 +159,7 @@ class Round:
                     self.note_error(error)
                 break
 
-    def flush(self, group: Any) -> None:
+    def flush(self, group: FlushGroup) -> None:
         """Flushes ``group`` here and now; its error is the round's."""
         try:
             group.flush()

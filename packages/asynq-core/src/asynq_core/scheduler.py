@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import qcore
 
@@ -53,6 +53,16 @@ from .yielded import (
     uncomputed_in,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from .protocols import FlushGroup, Task, TaskContext, Tracer
+    from .yielded import WaitedOn, Yielded
+
+# The scheduler reads and writes the slots of its tasks and futures (the Task
+# protocol's, asynq 1.x's names) and the rounds and tracers read its own.
+# pyright: reportPrivateUsage=false
+
 __all__ = [
     "TaskScheduler",
     "cancel_task",
@@ -68,13 +78,13 @@ class TaskScheduler:
     """Runs the tasks of one thread; see the module docstring for the rules."""
 
     def __init__(self) -> None:
-        self.active_task: Any = None
-        self._ready: list[Any] = []
-        self._pending_groups: dict[Any, None] = {}
+        self.active_task: Task | None = None
+        self._ready: list[Task] = []
+        self._pending_groups: dict[FlushGroup, None] = {}
         self._max_depth = _debug.options.MAX_TASK_STACK_SIZE
         # This thread's active recordings (asynq_core.tracing), outermost first:
         # while there is one, wait_for picks the traced loop.
-        self._tracers: list[Any] = []
+        self._tracers: list[Tracer] = []
         # Bound once: a synchronous call should not allocate two bound methods.
         self._lean_loop = (self._step, self._flush_round)
         self.on_before_batch_flush = qcore.EventHook()
@@ -91,7 +101,7 @@ class TaskScheduler:
 
     # -- public API ------------------------------------------------------
 
-    def wait_for(self, task: Any) -> None:
+    def wait_for(self, task: Task) -> None:
         """Runs the scheduler until ``task`` is computed (a synchronous call)."""
         if task._computed:
             return
@@ -141,7 +151,14 @@ class TaskScheduler:
         if context_error is not None:
             raise context_error
 
-    def _wait(self, task: Any, state: int, active: Any, step: Any, flush: Any) -> None:
+    def _wait(
+        self,
+        task: Task,
+        state: int | None,
+        active: Task | None,
+        step: Callable[[Task], Task | None],
+        flush: Callable[[Task], None],
+    ) -> None:
         if state == NEW:
             depth = 0 if active is None else active._depth + 1
             if depth > self._max_depth:
@@ -161,16 +178,16 @@ class TaskScheduler:
             self._ready.append(task)  # run it first; the older entry goes stale
         self._run(task, active, step, flush, None)
 
-    def _adopt_awaitables(self, yielded: Any) -> Any:
+    def _adopt_awaitables(self, yielded: WaitedOn) -> Yielded:
         """What a task that yielded something other than futures waits on
         instead, or None (an error): only an asyncio scope takes awaitables."""
         return None
 
-    def add_pending_group(self, group: Any) -> None:
+    def add_pending_group(self, group: FlushGroup) -> None:
         """Remembers a flush group some task waits on (the deferred-future seam)."""
         self._pending_groups[group] = None
 
-    def pending_groups(self) -> list[Any]:
+    def pending_groups(self) -> list[FlushGroup]:
         """The groups that will be flushed when no task can go on."""
         return list(self._pending_groups)
 
@@ -191,7 +208,14 @@ class TaskScheduler:
 
     # -- the loop --------------------------------------------------------
 
-    def _run(self, root: Any, outer: Any, step: Any, flush: Any, task: Any) -> None:
+    def _run(
+        self,
+        root: Task,
+        outer: Task | None,
+        step: Callable[[Task], Task | None],
+        flush: Callable[[Task], None] | None,
+        task: Task | None,
+    ) -> None:
         ready = self._ready
         pending_groups = self._pending_groups
         while True:
@@ -217,7 +241,7 @@ class TaskScheduler:
             # would be on top of the stack anyway (a new child, a woken waiter).
             task = step(task)
 
-    def _flush_round(self, root: Any) -> None:
+    def _flush_round(self, root: Task) -> None:
         """Flushes the next round (see ``rounds``): a single group here, several
         opted-in ones with their fetches in worker threads, deliveries on this
         thread. The tasks it wakes resume in the depth-first order of the
@@ -245,7 +269,7 @@ class TaskScheduler:
     def _flush_concurrently(self, flushing: Round) -> None:
         """The groups of ``flushing`` that can (``begin_flush()``) fetch together in
         worker threads; their deliveries run here, in priority order."""
-        fetches = []
+        fetches: list[concurrent.futures.Future[Callable[[], object]]] = []
         for group in flushing.groups:
             begin_flush = getattr(group, "begin_flush", None)
             if begin_flush is None:
@@ -299,7 +323,7 @@ class TaskScheduler:
                 abandoned = f"{task!r} was abandoned: {error!r} ended the run"
                 cancel_task(task, AsyncTaskCancelledError(abandoned))
 
-    def _step(self, task: Any) -> Any:
+    def _step(self, task: Task) -> Task | None:
         """Runs ``task`` until it waits on an uncomputed future or finishes.
 
         Returns the task to run next if it is known without the stack: the
@@ -307,8 +331,9 @@ class TaskScheduler:
         """
         task._state = RUNNING
         self.active_task = task
-        gen = task._generator
-        yielded = task._yielded
+        # Only a task done has no generator, and only one not done runs.
+        gen: Generator[Any, Any, Any] = task._generator  # type: ignore[assignment]
+        yielded: WaitedOn = task._yielded
         if yielded is None:
             send_value = send_error = None
         else:
@@ -340,7 +365,7 @@ class TaskScheduler:
                 value = None
                 error = _task_error(task, exc)
             else:
-                next_task = None
+                next_task: Task | None = None
                 if yielded is None:
                     send_value = send_error = None
                     continue
@@ -349,7 +374,7 @@ class TaskScheduler:
                         send_value = yielded._value
                         send_error = yielded._error
                         continue
-                    if yielded is task:
+                    if yielded is task:  # type: ignore[comparison-overlap]  # tasks are futures
                         send_value = None
                         send_error = AsyncTaskError(f"{task!r} yielded itself")
                         continue
@@ -363,20 +388,20 @@ class TaskScheduler:
                     if yielded._state == NEW and task._depth < self._max_depth:
                         # A task (its _state says so); checkers see a FutureBase.
                         yielded._depth = task._depth + 1  # type: ignore[attr-defined]
-                        yielded._state = QUEUED
+                        yielded._state = QUEUED  # type: ignore[misc]
                         yielded._scheduler = self  # type: ignore[attr-defined]
-                        next_task = yielded
+                        next_task = yielded  # type: ignore[assignment]
                     else:
                         yielded._schedule_computation(self)
                 else:
-                    uncomputed = None
+                    uncomputed: list[FutureBase[Any]] | None = None
                     if type(yielded) is list:
                         try:
                             uncomputed = [item for item in yielded if not item._computed]
                         except AttributeError:  # None or nested: the general route
                             pass
                         else:
-                            if task in uncomputed:
+                            if task in uncomputed:  # type: ignore[comparison-overlap]  # tasks are futures
                                 uncomputed = None  # the general route names the error
                     if uncomputed is None:
                         try:
@@ -413,10 +438,11 @@ class TaskScheduler:
                     depth = task._depth + 1
                     for future in uncomputed:
                         if future._state == NEW and depth <= self._max_depth:
-                            future._depth = depth
-                            future._state = QUEUED
-                            future._scheduler = self
-                            ready.append(future)
+                            # A task (its _state says so); checkers see a FutureBase.
+                            future._depth = depth  # type: ignore[attr-defined]
+                            future._state = QUEUED  # type: ignore[misc]
+                            future._scheduler = self  # type: ignore[attr-defined]
+                            ready.append(future)  # type: ignore[arg-type]
                         else:
                             future._schedule_computation(self)
                     if len(ready) - start > 1:
@@ -469,7 +495,7 @@ class TaskScheduler:
     _step_traced = traced_step
 
 
-def _task_error(task: Any, exc: BaseException) -> BaseException:
+def _task_error(task: Task, exc: BaseException) -> BaseException:
     """The error a task fails with when resuming it raised ``exc``.
 
     The scheduler's own frame is dropped, so the traceback runs task to task.
@@ -487,7 +513,7 @@ def _task_error(task: Any, exc: BaseException) -> BaseException:
     return exc
 
 
-def cancel_task(task: Any, error: BaseException) -> None:
+def cancel_task(task: Task, error: BaseException) -> None:
     """Ends an unfinished task with ``error`` (an AsyncTaskCancelledError): it
     stops waiting on what it waited on, its generator is closed (its
     ``finally`` blocks run), and it fails, which wakes its waiters. Errors of
@@ -508,7 +534,7 @@ def cancel_task(task: Any, error: BaseException) -> None:
         pass
 
 
-def flush_now(group: Any) -> None:
+def flush_now(group: FlushGroup) -> None:
     """Flushes ``group`` at once, not in a round of the scheduler (what
     ``.value()`` of an uncomputed batch item outside a task does). While
     something traces this thread, it is a round of its own, without the flush
@@ -523,7 +549,7 @@ def flush_now(group: Any) -> None:
     flushing.end()
 
 
-def _resume_contexts(contexts: dict[int, Any]) -> BaseException | None:
+def _resume_contexts(contexts: dict[int, TaskContext]) -> BaseException | None:
     """Resumes every context in entry order; returns the first error."""
     first_error = None
     for context in list(contexts.values()):
@@ -535,7 +561,7 @@ def _resume_contexts(contexts: dict[int, Any]) -> BaseException | None:
     return first_error
 
 
-def _pause_contexts(contexts: dict[int, Any]) -> BaseException | None:
+def _pause_contexts(contexts: dict[int, TaskContext]) -> BaseException | None:
     """Pauses every context in reverse entry order; returns the first error."""
     first_error = None
     for context in reversed(list(contexts.values())):

@@ -7,9 +7,12 @@ only while spans are on: it is an optional dependency (the ``otel`` extra).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .groups import batch_name, outcome_of
+
+if TYPE_CHECKING:
+    from .protocols import FlushGroup
 
 __all__ = ["start_flush_span", "end_flush_span", "tracer"]
 
@@ -18,7 +21,7 @@ __all__ = ["start_flush_span", "end_flush_span", "tracer"]
 tracer: Any = None
 
 
-def start_flush_span(group: Any, make_current: bool) -> Any:
+def start_flush_span(group: FlushGroup, make_current: bool) -> Any:
     """Opens the span of a round whose first group is ``group`` (called by
     ``rounds.Round``); with ``make_current``, it is the current span until
     ``end_flush_span``. None if spans were disabled meanwhile."""
@@ -36,7 +39,7 @@ def start_flush_span(group: Any, make_current: bool) -> Any:
     return span, token
 
 
-def end_flush_span(opened: Any, group: Any, error: BaseException | None) -> None:
+def end_flush_span(opened: Any, group: FlushGroup, error: BaseException | None) -> None:
     """Closes a span of ``start_flush_span``, with the outcome of ``group``."""
     if opened is None:
         return

@@ -14,12 +14,29 @@ tasks a flush wakes) and, when nothing can go on, who waits on whom.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import AsyncTaskError
 from .futures import FutureBase
 from .task_states import RUNNING, WAITING
 from .text import name_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import TypeAlias
+
+    from .protocols import Task
+
+    # What a task may yield, as checkers see it: the items of structures are
+    # not typed (checkers cannot follow the nesting); anything else a task
+    # yields is refused at run time (``uncomputed_in`` names it).
+    Yielded: TypeAlias = "FutureBase[Any] | list[Any] | tuple[Any, ...] | dict[Any, Any] | None"
+    # What a waiting task waits on: what it yielded, or one of the wrappers.
+    WaitedOn: TypeAlias = "Yielded | ContextFailure | BadYield"
+
+# The slots of tasks and futures (``_computed``, ``_yielded``, ...) are read
+# here by design: they are the scheduler's, whose helpers these are.
+# pyright: reportPrivateUsage=false
 
 __all__ = [
     "BadYield",
@@ -43,12 +60,12 @@ class BadYield:
 
     __slots__ = ("yielded", "error")
 
-    def __init__(self, yielded: Any, error: BaseException) -> None:
+    def __init__(self, yielded: Yielded, error: BaseException) -> None:
         self.yielded = yielded
         self.error = error
 
 
-def first_failure(yielded: Any, bad_value_error: BaseException) -> BaseException | None:
+def first_failure(yielded: Yielded, bad_value_error: BaseException) -> BaseException | None:
     """The first error in structure order of a yielded structure whose futures
     are computed: a future's error, or ``bad_value_error`` for a value that is
     not a future."""
@@ -58,7 +75,7 @@ def first_failure(yielded: Any, bad_value_error: BaseException) -> BaseException
         return yielded._error
     if isinstance(yielded, (list, tuple)):
         items: Any = yielded
-    elif isinstance(yielded, dict):
+    elif isinstance(yielded, dict):  # pyright: ignore[reportUnnecessaryIsInstance]  # items may be anything
         items = yielded.values()
     else:
         return bad_value_error
@@ -75,19 +92,19 @@ class ContextFailure:
 
     __slots__ = ("yielded", "error")
 
-    def __init__(self, yielded: Any, error: BaseException) -> None:
+    def __init__(self, yielded: WaitedOn, error: BaseException) -> None:
         self.yielded = yielded
         self.error = error
 
 
-def in_one_fan_out(woken: list[Any]) -> bool:
+def in_one_fan_out(woken: list[Task]) -> bool:
     """True when ``woken`` are children of one waiting task, in the order of
     the list it yielded: the common case, where the depth-first order is
     theirs already (see ``depth_first``), found without walking the tree."""
     parent = woken[0]._waiters
     if parent is None or type(parent) is list or parent._state != WAITING:
         return False
-    yielded = parent._yielded
+    yielded: WaitedOn = parent._yielded
     if type(yielded) is not list:
         return False
     count = len(woken)
@@ -102,15 +119,16 @@ def in_one_fan_out(woken: list[Any]) -> bool:
     return False
 
 
-def depth_first(woken: list[Any], roots: Any) -> list[Any]:
+def depth_first(woken: list[Task], roots: Iterable[Task | FutureBase[Any]]) -> list[Task]:
     """``woken`` (tasks made ready by a flush, in the order they were woken)
     in the order asynq 1.x resumes them: the depth-first order of the tree of
     waiting tasks under ``roots``, each task's dependencies in the order it
     runs them. Those not in the tree keep their order, after the others."""
     pending = {id(task): task for task in woken}
-    ordered: list[Any] = []
+    ordered: list[Task] = []
     seen: set[int] = set()
-    to_visit = list(roots)
+    # Tasks and the other futures they wait on (told apart by _state).
+    to_visit: list[Task | FutureBase[Any]] = list(roots)
     to_visit.reverse()
     while to_visit and pending:
         task = to_visit.pop()
@@ -120,7 +138,7 @@ def depth_first(woken: list[Any], roots: Any) -> list[Any]:
             ordered.append(found)
         elif task._state == WAITING and key not in seen:  # a task waited on twice: once
             seen.add(key)
-            below = futures_in(task._yielded)
+            below = futures_in(task._yielded)  # type: ignore[union-attr]  # WAITING: a task
             below.reverse()
             to_visit += below  # batch items among them are skipped when popped
     ordered += pending.values()
@@ -132,10 +150,12 @@ def result_of(yielded: Any) -> tuple[Any, BaseException | None]:
     and the first error in structure order (None if none failed)."""
     if isinstance(yielded, FutureBase):
         return yielded._value, yielded._error
-    kind = type(yielded)
+    # Dispatched on the type (cheaper than isinstance), which checkers cannot
+    # follow: hence ``yielded: Any``, of which type() is unknown to pyright.
+    kind = type(yielded)  # pyright: ignore[reportUnknownVariableType]
     if kind is list:
         try:
-            values = [item._value for item in yielded]
+            values: list[Any] = [item._value for item in yielded]
         except AttributeError:  # None or nested: the general route below
             pass
         else:
@@ -156,7 +176,7 @@ def result_of(yielded: Any) -> tuple[Any, BaseException | None]:
             values.append(value)
         return (values if kind is list else tuple(values)), first_error
     if kind is dict:
-        result = {}
+        result: dict[Any, Any] = {}
         first_error = None
         for key, item in yielded.items():
             value, error = (None, None) if item is None else result_of(item)
@@ -173,14 +193,16 @@ def result_of(yielded: Any) -> tuple[Any, BaseException | None]:
         return None, None
     # Subclasses of list/tuple/dict take the generic route.
     if isinstance(yielded, dict):
-        return result_of(dict(yielded))
+        return result_of(dict(yielded))  # pyright: ignore[reportUnknownArgumentType]
     if isinstance(yielded, (list, tuple)):
-        value, error = result_of(list(yielded))
+        value, error = result_of(list(yielded))  # pyright: ignore[reportUnknownArgumentType]
         return (value if isinstance(yielded, list) else tuple(value)), error
     raise AssertionError(f"unexpected yielded value {yielded!r}")
 
 
-def uncomputed_in(yielded: Any, task: Any, out: list[Any], tolerant: bool = False) -> list[Any]:
+def uncomputed_in(
+    yielded: WaitedOn, task: Task | None, out: list[FutureBase[Any]], tolerant: bool = False
+) -> list[FutureBase[Any]]:
     """Appends to ``out`` every uncomputed future in a yielded structure, in the
     order the task runs them (asynq 1.x's: dict values last to first).
 
@@ -189,7 +211,8 @@ def uncomputed_in(yielded: Any, task: Any, out: list[Any], tolerant: bool = Fals
     """
     if isinstance(yielded, FutureBase):
         if not yielded._computed:
-            if yielded is task:
+            # A task is a future (which the Task protocol cannot say).
+            if yielded is task:  # type: ignore[comparison-overlap]
                 raise AsyncTaskError(f"{task!r} yielded itself")
             out.append(yielded)
     elif isinstance(yielded, (list, tuple)):
@@ -205,7 +228,7 @@ def uncomputed_in(yielded: Any, task: Any, out: list[Any], tolerant: bool = Fals
     return out
 
 
-def bad_yield_message(value: Any, task: Any) -> str:
+def bad_yield_message(value: object, task: Task | None) -> str:
     name = name_of(task)
     hint = ""
     if inspect.isgenerator(value):
@@ -220,7 +243,7 @@ def bad_yield_message(value: Any, task: Any) -> str:
     )
 
 
-def futures_in(yielded: Any) -> list[Any]:
+def futures_in(yielded: WaitedOn) -> list[FutureBase[Any]]:
     """The uncomputed futures of what a task yielded (and waits on), in run order."""
     if yielded is None:
         return []
@@ -239,13 +262,14 @@ def futures_in(yielded: Any) -> list[Any]:
         return []
 
 
-def describe_stall(root: Any) -> str:
+def describe_stall(root: Task) -> str:
     """Says which tasks wait on each other when nothing can go on."""
     chain = [root]
     seen = {id(root)}
     current = root
     while True:
-        deps = [dep for dep in futures_in(current._yielded) if dep._state is not None]
+        # The futures with a _state are tasks.
+        deps: list[Task] = [dep for dep in futures_in(current._yielded) if dep._state is not None]  # type: ignore[misc]
         if not deps:
             break
         current = deps[0]

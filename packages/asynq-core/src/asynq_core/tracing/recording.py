@@ -37,7 +37,7 @@ import time
 import warnings
 from collections import Counter
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..futures import DeferredFuture
 from ..groups import batch_name, group_of, outcome_of
@@ -56,9 +56,17 @@ from .events import (
     NPlusOneWarning,
     TaskStep,
     YieldStack,
-    _check_path,
-    _plural,
+    _check_path,  # pyright: ignore[reportPrivateUsage]  # the tracing package's helper
+    _plural,  # pyright: ignore[reportPrivateUsage]  # the tracing package's helper
 )
+
+if TYPE_CHECKING:
+    from ..protocols import FlushGroup, Task, Waiter
+    from ..scheduler import TaskScheduler
+
+# A recording is a tracer of the scheduler (the Tracer protocol): it enters
+# the scheduler's list of tracers and reads the slots of the tasks it sees.
+# pyright: reportPrivateUsage=false
 
 __all__ = ["record", "Recording"]
 
@@ -102,17 +110,17 @@ class Recording:
         self.flush_time = 0.0
         self._started: float | None = None
         self._stopped: float | None = None
-        self._scheduler: Any = None
+        self._scheduler: TaskScheduler | None = None
         # Time spent in nested steps and flushes, one entry per step or flush
         # in progress (its own time is its duration minus that).
         self._nested_time: list[float] = []
         self._flush_rounds: list[int] = []  # the round of each flush in progress
         # The groups each flush in progress flushed (reported by the scheduler's
         # on_after_batch_flush): more than one when groups flush concurrently.
-        self._flushed_groups: list[list[Any]] = []
+        self._flushed_groups: list[list[FlushGroup]] = []
         self._after_flush = False  # no task ran since the last flush started
         # id(group) -> (group, yield stack -> items waited on through it)
-        self._waits: dict[int, tuple[Any, Counter[YieldStack]]] = {}
+        self._waits: dict[int, tuple[FlushGroup, Counter[YieldStack]]] = {}
         self._names: dict[Any, str] = {}
         self._locations: dict[tuple[int, int], tuple[Any, CodeLocation]] = {}
         # yield stack -> (the iteration_index of each of its tasks when first
@@ -122,7 +130,7 @@ class Recording:
         # id(task) -> (task, its iteration_index, its stack, their indexes) for
         # the tasks waited on by the tasks that wait on batches: the siblings of
         # a wave share them. Emptied at each flush, which may make them go on.
-        self._above: dict[int, tuple[Any, int, YieldStack, tuple[int, ...]]] = {}
+        self._above: dict[int, tuple[Task, int, YieldStack, tuple[int, ...]]] = {}
 
     # -- the block -----------------------------------------------------------
 
@@ -159,8 +167,9 @@ class Recording:
         if self._stopped is not None:
             return
         self._stopped = time.perf_counter()
-        self._scheduler.on_after_batch_flush.unsubscribe(self._group_flushed)
-        tracers = self._scheduler._tracers
+        # Set by __enter__, which a block's __exit__ follows.
+        self._scheduler.on_after_batch_flush.unsubscribe(self._group_flushed)  # type: ignore[union-attr]
+        tracers = self._scheduler._tracers  # type: ignore[union-attr]
         for index, tracer in enumerate(tracers):
             if tracer is self:
                 del tracers[index]
@@ -187,7 +196,7 @@ class Recording:
         self._nested_time.append(0.0)
         self._after_flush = False
 
-    def _step_ended(self, task: Any, start: float, end: float) -> None:
+    def _step_ended(self, task: Task, start: float, end: float) -> None:
         duration = end - start
         nested = self._nested_time.pop() if self._nested_time else 0.0
         if self._stopped is not None or self._started is None:
@@ -208,7 +217,7 @@ class Recording:
         are dispatched, whether or not a task stepped in between)."""
         self._after_flush = False
 
-    def _flush_started(self, group: Any) -> None:
+    def _flush_started(self, group: FlushGroup) -> None:
         self._above.clear()
         if not self._after_flush:
             self.rounds += 1
@@ -217,14 +226,14 @@ class Recording:
         self._flushed_groups.append([])
         self._nested_time.append(0.0)
 
-    def _group_flushed(self, group: Any) -> None:
+    def _group_flushed(self, group: FlushGroup) -> None:
         # Only groups flushed by a flush this recording saw start (the hook
         # also fires in loops that began before the recording).
         if self._flushed_groups:
             self._flushed_groups[-1].append(group)
 
     def _flush_ended(
-        self, group: Any, start: float, end: float, error: BaseException | None
+        self, group: FlushGroup, start: float, end: float, error: BaseException | None
     ) -> None:
         round_index = self._flush_rounds.pop() if self._flush_rounds else self.rounds - 1
         groups = self._flushed_groups.pop() if self._flushed_groups else []
@@ -276,7 +285,7 @@ class Recording:
                 )
             )
 
-    def _note_waits(self, task: Any) -> None:
+    def _note_waits(self, task: Task) -> None:
         stack = None
         yielded = task._yielded
         # One batch item is the common case; anything else takes the general route.
@@ -294,7 +303,7 @@ class Recording:
                 waited = self._waits[id(group)] = (group, Counter())
             waited[1][stack] += 1
 
-    def _stack_of(self, task: Any) -> YieldStack:
+    def _stack_of(self, task: Task) -> YieldStack:
         """The yield sites from the outermost task waiting (through tasks) on
         ``task`` down to ``task``'s own, at most ``_MAX_STACK`` of them; notes
         which of their tasks went on since this stack was first seen."""
@@ -333,7 +342,7 @@ class Recording:
         moved = progress[1] if progress is not None else ()
         return stack[max(moved)] if moved else stack[-1]
 
-    def _name_of(self, task: Any) -> str:
+    def _name_of(self, task: Task) -> str:
         fn = getattr(task, "fn", None)
         try:
             name = self._names.get(fn)
@@ -345,7 +354,7 @@ class Recording:
                 self._names[fn] = name
         return name
 
-    def _location_of(self, task: Any) -> CodeLocation:
+    def _location_of(self, task: Task) -> CodeLocation:
         generator = getattr(task, "_generator", None)
         frame = getattr(generator, "gi_frame", None)
         # Follow ``yield from`` down to the generator that really yielded.
@@ -459,7 +468,8 @@ class Recording:
 
     def svg(self, width: int = 960) -> str:
         """A self-contained SVG timeline of the rounds, task steps and flushes."""
-        if isinstance(width, bool) or not isinstance(width, int) or width < 400:
+        # Checked although typed: untyped callers pass anything.
+        if isinstance(width, bool) or not isinstance(width, int) or width < 400:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"Recording.svg(): width must be an int >= 400, got {width!r}")
         return svg.render_svg(self, width)
 
@@ -568,16 +578,17 @@ def _results_of(group: Any) -> tuple[KeyResult, ...] | None:
     return tuple(KeyResult(key, value, error) for key, value, error in results)
 
 
-def _waiter_of(task: Any) -> Any:
+def _waiter_of(task: Task) -> Task | None:
     """The task waiting on ``task`` (the first, if several), or the running task
     that called it synchronously; None for a root."""
-    waiter = task._waiters
+    waiter: Waiter | list[Waiter] | None = task._waiters
     if waiter is None:
         creator = getattr(task, "creator", None)
         return creator if creator is not None and creator._state == RUNNING else None
     if type(waiter) is list:
         waiter = waiter[0]
-    return waiter if getattr(waiter, "_state", None) is not None else None
+    # A waiter with a _state is a task.
+    return waiter if getattr(waiter, "_state", None) is not None else None  # type: ignore[return-value]
 
 
 # -- the SVG timeline ------------------------------------------------------------
