@@ -153,8 +153,8 @@ class PureAsyncDecoratorBinder(AsyncDecoratorBinder[P, R_co]):
 
 
 if TYPE_CHECKING:
-
-    class _BoundAsyncProxy(AsyncDecoratorBinder[P, R_co]):
+    # Imported by decorator_classes and decorator_types, under TYPE_CHECKING.
+    class _BoundAsyncProxy(AsyncDecoratorBinder[P, R_co]):  # pyright: ignore[reportUnusedClass]
         """How checkers see a bound ``@async_proxy()`` method (at run time an
         AsyncDecoratorBinder): its ``.asynq`` returns the function's future."""
 

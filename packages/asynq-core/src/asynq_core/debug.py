@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -116,7 +116,7 @@ def dump_stack(skip: int = 0, limit: int | None = None) -> None:
     between two rulers, as asynq 1.x does."""
     if limit is None:
         limit = options.STACK_DUMP_LIMIT or None
-    frame = sys._getframe(skip + 1)
+    frame = sys._getframe(skip + 1)  # pyright: ignore[reportPrivateUsage]  # CPython's, documented
     out = sys.stdout
     out.write(f"--- Stack trace: {'-' * 53}\n")
     try:
@@ -249,10 +249,12 @@ def _highlight(text: builtins.str) -> builtins.str:
     try:
         from pygments import highlight
         from pygments.formatters import TerminalFormatter
-        from pygments.lexers import PythonTracebackLexer
+
+        # pygments.lexers finds its lexers at run time: unknown to checkers.
+        from pygments.lexers import PythonTracebackLexer  # pyright: ignore[reportUnknownVariableType]
     except ImportError:
         return text
-    return builtins.str(highlight(text, PythonTracebackLexer(), TerminalFormatter()))
+    return builtins.str(highlight(text, PythonTracebackLexer(), TerminalFormatter()))  # pyright: ignore[reportUnknownArgumentType]
 
 
 def dump_error(error: BaseException | None, tb: TracebackType | None = None) -> None:
@@ -318,7 +320,7 @@ def enable_traceback_syntax_highlight(enable: bool) -> None:
 
 
 @contextlib.contextmanager
-def enable_complex_assertions(enable: bool = True) -> Iterator[None]:
+def enable_complex_assertions(enable: bool = True) -> Generator[None, None, None]:
     """A context manager: inside it ``options.ENABLE_COMPLEX_ASSERTIONS`` is
     ``enable``; the previous setting is restored on exit (as in asynq 1.x,
     calling it without ``with`` changes nothing)."""

@@ -58,9 +58,10 @@ __all__ = [
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from .binders import _BoundAsyncProxy
+    from .binders import _BoundAsyncProxy  # pyright: ignore[reportPrivateUsage]  # checkers' own
 
-_thread_state = _scheduler_module._state
+# The thread's scheduler, read without a call.
+_thread_state = _scheduler_module._state  # pyright: ignore[reportPrivateUsage]
 
 # Static typing: ``P`` is the decorated function's parameters and ``R_co``
 # what a synchronous call returns (the generator's return value; both from
@@ -120,8 +121,9 @@ class _DecoratorBase(qcore.decorators.DecoratorBase):  # pyright: ignore[reportM
     def __init__(self, fn: Any, decorator_name: str) -> None:
         decorated_type: Any = None
         if isinstance(fn, (classmethod, staticmethod)):
-            decorated_type = type(fn)
-            fn = fn.__func__
+            # Of any function: checkers know no type arguments of it.
+            decorated_type = type(fn)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            fn = fn.__func__  # pyright: ignore[reportUnknownVariableType, reportUnknownMemberType]
         elif isinstance(fn, _DecoratorBase):
             # Wrapping an asynq method: bind as it does (a classmethod's class).
             decorated_type = fn.type
@@ -259,12 +261,12 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
         self.sync_fn = _unwrap_method_object(sync_fn)
         self.allow_sync_call = allow_sync_call
         # The common cases get a .asynq of their own, bound once (see _ASYNQ_OF).
-        if type(self)._call_pure is not PureAsyncDecorator._call_pure:
+        if type(self)._call_pure is not PureAsyncDecorator._call_pure:  # pyright: ignore[reportUnknownMemberType]  # identity only
             # A subclass's _call_pure gets every call (see PureAsyncDecorator).
             self.asynq = self._call_through_call_pure  # type: ignore[method-assign]
             if self.sync_fn is None:
                 self.sync_fn = self._value_through_call_pure
-        elif type(self).asynq is not AsyncDecorator.asynq:
+        elif type(self).asynq is not AsyncDecorator.asynq:  # pyright: ignore[reportUnknownMemberType]  # identity only
             pass  # a subclass's own .asynq is kept
         elif asyncio_fn is not None or self.kwargs:
             self.asynq = self._make_task_of_call  # type: ignore[method-assign]
@@ -305,9 +307,10 @@ class AsyncDecorator(PureAsyncDecorator[P, R_co]):
         else:
             task = self.task_cls(self._generator_fn(*args, **kwargs), self.fn, args, kwargs)
         _thread_state.scheduler.wait_for(task)
-        if task._error is not None:
-            raise task._error
-        return task._value
+        # The task's result, read as the scheduler reads it (no call).
+        if task._error is not None:  # pyright: ignore[reportPrivateUsage]
+            raise task._error  # pyright: ignore[reportPrivateUsage]
+        return task._value  # pyright: ignore[reportPrivateUsage]
 
 
 class AsyncAndSyncPairDecorator(AsyncDecorator[P, R_co]):
@@ -474,7 +477,8 @@ def _unwrap_method_object(fn: Any) -> Any:
     sync function receives the same first argument (the class, the instance,
     or none)."""
     if isinstance(fn, (classmethod, staticmethod)):
-        return fn.__func__
+        # Of any function: checkers know no type arguments of it.
+        return fn.__func__  # pyright: ignore[reportUnknownVariableType, reportUnknownMemberType]
     if isinstance(fn, functools.partialmethod):
         # Unbound: a function taking the instance first, then the rest.
         return fn.__get__(None, object)

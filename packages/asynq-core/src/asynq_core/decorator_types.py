@@ -22,7 +22,7 @@ from .decorator_classes import (
     PureAsyncDecorator,
     PureAsyncDecoratorBinder,
     R_co,
-    _BoundAsyncProxy,
+    _BoundAsyncProxy,  # pyright: ignore[reportPrivateUsage]  # checkers' own
 )
 from .futures import FutureBase
 
@@ -67,7 +67,10 @@ if TYPE_CHECKING:
 # staticmethods are told apart by the ``__get__`` overloads.
 
 
-class _AsynqDecorate(Protocol):
+# Imported by decorators, under TYPE_CHECKING.
+
+
+class _AsynqDecorate(Protocol):  # pyright: ignore[reportUnusedClass]
     """What ``asynq()`` returns."""
 
     @overload
@@ -85,7 +88,7 @@ class _AsynqDecorate(Protocol):
     def __call__(self, fn: Any, /) -> Any: ...
 
 
-class _PureAsynqDecorate(Protocol):
+class _PureAsynqDecorate(Protocol):  # pyright: ignore[reportUnusedClass]
     """What ``asynq(pure=True)`` returns."""
 
     @overload
@@ -105,7 +108,7 @@ class _PureAsynqDecorate(Protocol):
     def __call__(self, fn: Any, /) -> Any: ...
 
 
-class _AsyncProxyDecorate(Protocol):
+class _AsyncProxyDecorate(Protocol):  # pyright: ignore[reportUnusedClass]
     """What ``async_proxy()`` returns."""
 
     @overload

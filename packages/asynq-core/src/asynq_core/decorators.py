@@ -53,8 +53,8 @@ from .decorator_classes import (
     P,
     PureAsyncDecorator,
     PureAsyncDecoratorBinder,
-    _plain_to_generator,
-    _unwrap_method_object,
+    _plain_to_generator,  # pyright: ignore[reportPrivateUsage]  # split off this module
+    _unwrap_method_object,  # pyright: ignore[reportPrivateUsage]  # split off this module
 )
 from .errors import AsynqMisuseError
 from .futures import ConstFuture, Future, FutureBase
@@ -64,7 +64,11 @@ _R = TypeVar("_R")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
-    from .decorator_types import _AsyncProxyDecorate, _AsynqDecorate, _PureAsynqDecorate
+    from .decorator_types import (  # checkers' own
+        _AsyncProxyDecorate,  # pyright: ignore[reportPrivateUsage]
+        _AsynqDecorate,  # pyright: ignore[reportPrivateUsage]
+        _PureAsynqDecorate,  # pyright: ignore[reportPrivateUsage]
+    )
 
 
 __all__ = [
@@ -132,7 +136,8 @@ def asynq(
     returns an AsyncTask, ``f.asyncio(...)`` a coroutine. With ``pure=True``
     calling ``f(...)`` returns the AsyncTask, and ``**kwargs`` go to ``cls``.
     """
-    if callable(pure) and not isinstance(pure, bool):
+    # Checked although typed: @asynq without parentheses passes the function.
+    if callable(pure) and not isinstance(pure, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(
             f"asynq() got the function {callable_name(pure)} as its first argument: "
             "write @asynq() with parentheses"
@@ -147,12 +152,13 @@ def asynq(
             f"asynq(pure=True, sync_fn={sync_fn!r}): a pure asynq function has no "
             "synchronous call, so it takes no sync_fn"
         )
-    if not (isinstance(cls, type) and issubclass(cls, AsyncTask)):
+    # Checked although typed: untyped callers pass anything.
+    if not (isinstance(cls, type) and issubclass(cls, AsyncTask)):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"asynq(cls={cls!r}): cls must be a subclass of AsyncTask")
     sync_fn = _option_fn("asynq", "sync_fn", sync_fn)
     asyncio_fn = _option_fn("asynq", "asyncio_fn", asyncio_fn)
 
-    def decorate(fn: Any) -> Any:
+    def decorate(fn: Any) -> PureAsyncDecorator[..., Any]:
         if is_async_fn(fn):
             raise AsynqMisuseError(
                 f"@asynq() applied to {callable_name(fn)}, which is already an asynq "
@@ -197,7 +203,8 @@ def async_proxy(
     """For a function that returns a future: ``f.asynq(...)`` returns that
     future and ``f(...)`` its value. With ``pure=True`` the function is
     returned unchanged."""
-    if callable(pure) and not isinstance(pure, bool):
+    # Checked although typed: @async_proxy without parentheses passes the function.
+    if callable(pure) and not isinstance(pure, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(
             f"async_proxy() got the function {callable_name(pure)} as its first "
             "argument: write @async_proxy() with parentheses"
@@ -210,7 +217,7 @@ def async_proxy(
     sync_fn = _option_fn("async_proxy", "sync_fn", sync_fn)
     asyncio_fn = _option_fn("async_proxy", "asyncio_fn", asyncio_fn)
 
-    def decorate(fn: Any) -> Any:
+    def decorate(fn: Any) -> AsyncProxyDecorator[..., Any] | Callable[..., Any]:
         if pure:
             return fn
         return AsyncProxyDecorator(fn, asyncio_fn, sync_fn=sync_fn, allow_sync_call=allow_sync_call)
@@ -235,8 +242,9 @@ def _option_fn(decorator: str, option: str, value: Any) -> Any:
 
 def _kind(fn: Any, depth: int = 0) -> str | None:
     if type(fn) is classmethod or type(fn) is staticmethod:
-        fn = fn.__func__
-    kind = getattr(type(fn), "_asynq_kind", None)
+        # Of any function: checkers know no type arguments of it.
+        fn = fn.__func__  # pyright: ignore[reportUnknownVariableType, reportUnknownMemberType]
+    kind = getattr(type(fn), "_asynq_kind", None)  # pyright: ignore[reportUnknownArgumentType]
     if kind is not None or depth > 20 or isinstance(fn, type):
         return kind
     # The 1.x protocols, read statically (see the module docstring). A plain
@@ -346,7 +354,8 @@ def _bound_asynq_message(fn: Any, caller: str) -> str:
     return f"{caller}() got {name}.asynq: pass {name}, not {name}.asynq"
 
 
-def _reject_bound_asynq(fn: Any, caller: str) -> None:
+# Public as lowlevel.reject_bound_asynq.
+def _reject_bound_asynq(fn: Any, caller: str) -> None:  # pyright: ignore[reportUnusedFunction]
     """Raises if ``fn`` is ``f.asynq`` of an asynq function ``f``: ``caller``
     takes ``f`` and would call ``f.asynq`` like a plain function, getting a
     task that nothing runs."""
@@ -356,7 +365,7 @@ def _reject_bound_asynq(fn: Any, caller: str) -> None:
 
 def make_async_decorator(
     fn: Any, wrapper_fn: Callable[..., FutureBase[Any]], name: str
-) -> AsyncWrapperDecorator:
+) -> AsyncWrapperDecorator[..., Any]:
     """Builds an asynq function around ``fn`` whose ``.asynq(...)`` is
     ``wrapper_fn(...)`` (a future) and whose plain call returns its value.
     Used to write decorators of async functions (caches, retries, ...)."""
@@ -394,7 +403,8 @@ async def asyncio_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     kind = _kind(fn)
     if kind is None:
         return fn(*args, **kwargs)
-    native = getattr(fn, "asyncio", None) if getattr(type(fn), "_asynq_kind", None) else None
+    # type() of an Any is unknown to pyright.
+    native = getattr(fn, "asyncio", None) if getattr(type(fn), "_asynq_kind", None) else None  # pyright: ignore[reportUnknownArgumentType]
     if native is not None:
         return await native(*args, **kwargs)
     return await asynq_to_async.run_call(fn if kind == "pure" else fn.asynq, args, kwargs)

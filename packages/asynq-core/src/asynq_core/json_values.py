@@ -42,7 +42,8 @@ class _NotJson(Exception):
 def _check(value: Any, active: set[int], alternative: str) -> None:
     """Raises ``_NotJson`` if ``value`` would not come back from JSON as it is;
     ``active`` holds the containers being checked around it (a cycle)."""
-    kind = type(value)
+    # type() of an Any is unknown to pyright; the value may be anything.
+    kind = type(value)  # pyright: ignore[reportUnknownVariableType]
     if kind in _JSON_SCALARS:
         return
     if kind is not list and kind is not dict:

@@ -41,7 +41,11 @@ from . import debug as _debug_helpers
 from ._debug import DebugOptions, options
 from .asyncio_mode import check_sync_call, is_asyncio_mode
 from .asynq_to_async import await_future, run_task
-from .decorators import _bound_asynq_message, _is_bound_asynq, _reject_bound_asynq
+from .decorators import (  # the helpers this module makes public
+    _bound_asynq_message,  # pyright: ignore[reportPrivateUsage]
+    _is_bound_asynq,  # pyright: ignore[reportPrivateUsage]
+    _reject_bound_asynq,  # pyright: ignore[reportPrivateUsage]
+)
 from .groups import NOT_FOUND
 from .json_values import json_refusal
 from .protocols import FlushGroup, GroupRegistry, Tracer, Waiter
@@ -106,12 +110,12 @@ def register_flush_group(group: FlushGroup) -> None:
 def add_tracer(tracer: Tracer) -> None:
     """Makes ``tracer`` observe this thread's scheduler (and the asyncio domain of
     a loop running in this thread): while one is there, the traced loop runs."""
-    get_scheduler()._tracers.append(tracer)
+    get_scheduler()._tracers.append(tracer)  # pyright: ignore[reportPrivateUsage]  # made public here
 
 
 def remove_tracer(tracer: Tracer) -> None:
     """Stops ``tracer`` observing (the last registration of it, if several)."""
-    tracers = get_scheduler()._tracers
+    tracers = get_scheduler()._tracers  # pyright: ignore[reportPrivateUsage]  # made public here
     for index in range(len(tracers) - 1, -1, -1):
         if tracers[index] is tracer:
             del tracers[index]

@@ -28,7 +28,8 @@ __all__ = [
     "request",
 ]
 
-_thread_state = _scheduler._state
+# The thread's scheduler, read without a call.
+_thread_state = _scheduler._state  # pyright: ignore[reportPrivateUsage]
 
 
 #: The open request of the running code (contexts copy it into the tasks and

@@ -46,7 +46,7 @@ from typing import Any
 from ..groups import NOT_FOUND
 from ..json_values import json_refusal
 from ..text import short_repr
-from .events import KeyResult, _check_path
+from .events import KeyResult, _check_path  # pyright: ignore[reportPrivateUsage]  # the package's helper
 
 __all__ = [
     "CapturedFlush",
@@ -171,7 +171,7 @@ def capture_flush(
     """Encodes what each key of a flush got (see the module docstring)."""
     if results is None:
         return CapturedFlush(round_index, batch, items, None)
-    encoded = []
+    encoded: list[tuple[str | bytes, _Outcome]] = []
     for key, value, error in results:
         what = "key"
         try:
@@ -362,7 +362,7 @@ def read_recording(
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
         raise ValueError(f"{where}, line 1: rounds must be an int >= 0, got {rounds!r}")
     from_text = _FROM_TEXT[values]
-    flushes = []
+    flushes: list[RecordedFlush] = []
     for number, text in enumerate(lines[1:], start=2):
         if not text.strip():
             continue
@@ -376,7 +376,9 @@ def read_recording(
     return flushes, rounds
 
 
-def _parse(where: str, number: int, text: str) -> Any:
+def _parse(
+    where: str, number: int, text: str
+) -> dict[str, Any] | list[Any] | str | int | float | bool | None:
     try:
         return json.loads(text)
     except ValueError as error:
@@ -391,7 +393,7 @@ def _read_flush(line: Any, from_text: Callable[[Any], Any]) -> RecordedFlush | N
         raise ValueError(f"batch must be a str, got {batch!r}")
     if results is None:
         return None
-    read = []
+    read: list[tuple[str | bytes, _Outcome]] = []
     for result in results:
         key = from_text(result["key"])
         if "error" in result:
@@ -455,7 +457,8 @@ def rebuild_error(module: str, name: str, message: str, args: Any) -> BaseExcept
     for part in name.split("."):
         kind = getattr(kind, part, None)
     if isinstance(kind, type) and issubclass(kind, BaseException):
-        attempts = [tuple(args)] if isinstance(args, list) else []
+        # args is what the codec decoded (a list, unless the codec is odd).
+        attempts: list[tuple[Any, ...]] = [tuple(args)] if isinstance(args, list) else []  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
         attempts.append((message,))
         for attempt in attempts:
             try:

@@ -50,7 +50,7 @@ def trace_events(recording: Recording) -> dict[str, Any]:
             continue
         start = min(flush.start for flush in flushes)
         end = max(flush.end for flush in flushes)
-        args = {
+        args: dict[str, Any] = {
             "flushes": len(flushes),
             "items": sum(flush.items for flush in flushes),
             "batches": sorted({flush.batch for flush in flushes}),

@@ -110,7 +110,7 @@ class Flush:
     duration: float
     error: BaseException | None
     locations: Mapping[CodeLocation, int]
-    stacks: Mapping[YieldStack, int] = field(default_factory=dict)
+    stacks: Mapping[YieldStack, int] = field(default_factory=dict)  # pyright: ignore[reportUnknownVariableType]  # an empty dict
     results: tuple[KeyResult, ...] | None = None
 
     @property
@@ -157,7 +157,10 @@ class NPlusOne:
         )
 
 
-def _describe_flush(flush: Flush) -> str:
+# The helpers below are shared by the modules of the tracing package.
+
+
+def _describe_flush(flush: Flush) -> str:  # pyright: ignore[reportUnusedFunction]
     text = f"{flush.batch} ({_plural(flush.items, 'item')}"
     if flush.stacks:
         ranked = sorted(flush.stacks.items(), key=lambda pair: -pair[1])
@@ -173,7 +176,7 @@ def _describe_stack(stack: YieldStack) -> str:
     return " -> ".join(map(str, stack))
 
 
-def _check_path(owner: str, path: Any) -> None:
+def _check_path(owner: str, path: Any) -> None:  # pyright: ignore[reportUnusedFunction]
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{owner} takes a file path (str or os.PathLike), got {path!r}")
 
@@ -190,7 +193,7 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {word if count == 1 else plural or word + 's'}"
 
 
-def _ms(seconds: float) -> str:
+def _ms(seconds: float) -> str:  # pyright: ignore[reportUnusedFunction]
     return f"{seconds * 1000:.2f} ms"
 
 

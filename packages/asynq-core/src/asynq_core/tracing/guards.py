@@ -9,7 +9,13 @@ import contextlib
 from types import TracebackType
 from typing import Any
 
-from .events import TooManyRoundsError, YieldStack, _describe_flush, _describe_stack, _plural
+from .events import (  # the tracing package's helpers
+    TooManyRoundsError,
+    YieldStack,
+    _describe_flush,  # pyright: ignore[reportPrivateUsage]
+    _describe_stack,  # pyright: ignore[reportPrivateUsage]
+    _plural,  # pyright: ignore[reportPrivateUsage]
+)
 from .recording import Recording, record
 
 __all__ = ["assert_max_rounds"]
@@ -29,7 +35,8 @@ class assert_max_rounds(contextlib.ContextDecorator):
     """
 
     def __init__(self, max_rounds: int) -> None:
-        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 0:
+        # Checked although typed: untyped callers pass anything.
+        if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(
                 f"assert_max_rounds() takes a number of rounds (an int >= 0), got {max_rounds!r}"
             )

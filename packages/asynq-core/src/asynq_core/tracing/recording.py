@@ -566,7 +566,7 @@ def _check_capture(owner: str, capture: Any, codec: Any) -> _capture.ReplayCodec
     return _capture.codec_of(owner, codec)
 
 
-def _results_of(group: Any) -> tuple[KeyResult, ...] | None:
+def _results_of(group: FlushGroup) -> tuple[KeyResult, ...] | None:
     """What each key of a flushed group got (``FlushGroup.captured_results``);
     None for a group that does not say."""
     captured_results = getattr(group, "captured_results", None)

@@ -31,13 +31,21 @@ import contextlib
 import os
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..groups import batch_name
 from ..scheduler import get_scheduler
 from ..text import short_repr
 from . import capture as _capture
-from .events import NotRecordedError, ReplayError, _check_path, _plural
+from .events import (  # the tracing package's helpers
+    NotRecordedError,
+    ReplayError,
+    _check_path,  # pyright: ignore[reportPrivateUsage]
+    _plural,  # pyright: ignore[reportPrivateUsage]
+)
+
+if TYPE_CHECKING:
+    from ..protocols import FlushGroup
 
 __all__ = ["Replay", "replay"]
 
@@ -85,7 +93,8 @@ class Replay(contextlib.ContextDecorator):
         _recorded: _Recorded | None = None,
     ) -> None:
         _check_path("replay()", path)
-        if not isinstance(check_rounds, bool):
+        # Checked although typed: untyped callers pass anything.
+        if not isinstance(check_rounds, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"replay(): check_rounds must be True or False, got {check_rounds!r}")
         self.path = os.fspath(path) if _recorded is None else _recorded.path
         self.check_rounds = check_rounds
@@ -162,7 +171,7 @@ class Replay(contextlib.ContextDecorator):
     ) -> None:
         pass
 
-    def _serve_round(self, groups: list[Any], dispatched: bool) -> None:
+    def _serve_round(self, groups: list[FlushGroup], dispatched: bool) -> None:
         if self._stopped:
             return
         # Rounds counted as a recording counts them: flushes with no task step
@@ -227,7 +236,7 @@ class Replay(contextlib.ContextDecorator):
         )
 
     def _describe_keys(self, key_ids: list[Any]) -> str:
-        shown = []
+        shown: list[str] = []
         for key_id in key_ids[:_LISTED]:
             try:
                 shown.append(short_repr(self._recorded.codec.decode(key_id)))
@@ -238,7 +247,7 @@ class Replay(contextlib.ContextDecorator):
 
     def _round_mismatch(self) -> str | None:
         recorded = self._recorded.by_round
-        lines = []
+        lines: list[str] = []
         if self.rounds != len(recorded):
             lines.append(
                 f"the block took {_plural(self.rounds, 'round')}, the recording "

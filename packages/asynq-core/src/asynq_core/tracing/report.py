@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .events import _ms, _plural
+from .events import _ms, _plural  # pyright: ignore[reportPrivateUsage]  # the package's helpers
 
 if TYPE_CHECKING:
     from .recording import Recording

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from .events import _ms, _plural
+from .events import _ms, _plural  # pyright: ignore[reportPrivateUsage]  # the package's helpers
 
 if TYPE_CHECKING:
     from .recording import Recording
