@@ -71,10 +71,6 @@ if TYPE_CHECKING:
 __all__ = ["record", "Recording"]
 
 
-"""The yield sites up the asynq stack of a wait, outermost first: the line each
-waiting task stands at, down to the ``yield`` of the batch item itself."""
-
-
 class Recording:
     """What this thread's scheduler did inside a ``record()`` block.
 
@@ -535,12 +531,6 @@ def record(
     )
 
 
-# -- assert_max_rounds -----------------------------------------------------------
-
-
-# -- OpenTelemetry ---------------------------------------------------------------
-
-
 # -- helpers ---------------------------------------------------------------------
 
 # How many yield sites up the asynq stack a wait names: the innermost ones,
@@ -589,6 +579,3 @@ def _waiter_of(task: Task) -> Task | None:
         waiter = waiter[0]
     # A waiter with a _state is a task.
     return waiter if getattr(waiter, "_state", None) is not None else None  # type: ignore[return-value]
-
-
-# -- the SVG timeline ------------------------------------------------------------
