@@ -20,6 +20,13 @@ named in this docstring, are the implementation and may change.
   (outside a task), observed as a round while something traces. Under asyncio,
   ``await_future`` gives native code an asyncio future of a deferred future
   (no task), and ``run_task`` awaits any asynq future.
+- Deadlines (``asynq_core.deadline``): ``remaining_time()`` is the time a
+  client has left for its request (a flush's budget: None when a task
+  without a deadline waits on the batch too); ``deadline_exceeded(what,
+  batch)`` the error of a request cut short by it (None if none passed);
+  ``finish_flush(group)`` delivers a flush of ``group`` that a round left in
+  flight when a deadline stopped waiting on it (what ``value()`` of one of
+  its items does).
 - Observers: ``add_tracer``/``remove_tracer`` (the ``Tracer`` protocol; a
   ``tracing`` recording is one). ``NOT_FOUND`` is what a group recording its
   results reports for a key its store lacks (``FlushGroup.captured_results``).
@@ -41,6 +48,7 @@ from . import debug as _debug_helpers
 from ._debug import DebugOptions, options
 from .asyncio_mode import check_sync_call, is_asyncio_mode
 from .asynq_to_async import await_future, run_task
+from .deadlines import deadline_exceeded, remaining_time
 from .decorators import _bound_asynq_message, _is_bound_asynq, _reject_bound_asynq
 from .groups import NOT_FOUND
 from .json_values import json_refusal
@@ -65,8 +73,10 @@ __all__ = [
     "check_sync_call",
     "current_request",
     "current_run",
+    "deadline_exceeded",
     "enter_context",
     "flush_now",
+    "finish_flush",
     "get_active_task",
     "get_scheduler",
     "is_asyncio_mode",
@@ -77,6 +87,7 @@ __all__ = [
     "provide_debug_sync",
     "register_flush_group",
     "reject_bound_asynq",
+    "remaining_time",
     "remove_tracer",
     "run_task",
     "short_repr",
@@ -101,6 +112,13 @@ def register_flush_group(group: FlushGroup) -> None:
     """Makes the scheduler of this thread flush ``group`` in a later round (what a
     ``DeferredFuture`` does when a task waits on it)."""
     get_scheduler().add_pending_group(group)
+
+
+def finish_flush(group: FlushGroup) -> None:
+    """Waits for the fetch of ``group`` if a round of this thread's scheduler left
+    it in flight (a deadline stopped waiting on it), and delivers it; nothing
+    to do otherwise."""
+    get_scheduler()._finish_flush(group)
 
 
 def add_tracer(tracer: Tracer) -> None:
