@@ -24,6 +24,9 @@ Invariants:
   calls of the block): a yield inside it fails the task with
   AsynqMisuseError. Inside a task under asyncio, where synchronous calls are
   refused, entering one is refused.
+- ``value()`` of a deferred future (a batch item: ``loader(key)``,
+  ``store.get(key)``) flushes its group at once (``flush_now``); under a deadline
+  the scheduler computes it instead, so that the deadline bounds it too.
 - Under asyncio, a coroutine awaiting no asynq call when the deadline passes
   (native loads, native I/O) is cancelled, as ``asyncio.timeout`` does, and
   the block raises DeadlineExceededError instead of the cancellation.
@@ -40,13 +43,15 @@ from collections.abc import Awaitable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
+from . import futures as _futures
+from .async_task import AsyncTask
 from .asyncio_domain import AsyncioDomain, domain
 from .asyncio_mode import running_in_asyncio
 from .asynq_to_async import run_task
 from .deadline_scopes import NOT_IN_FLUSH, Members, Scope, current_scope, flush_budget, open_scopes
 from .errors import AsynqMisuseError, DeadlineExceededError
-from .futures import FutureBase
-from .scheduler import TaskScheduler, get_scheduler
+from .futures import DeferredFuture, FutureBase
+from .scheduler import TaskScheduler, flush_now, get_scheduler
 from .task_states import RUNNING
 from .text import short_repr
 
@@ -291,6 +296,27 @@ def _caller_scope() -> Scope | None:
         return Members(armed).scope_of(task) if armed else None
     scopes = open_scopes()
     return scopes[-1] if scopes else None
+
+
+def _compute_deferred(future: DeferredFuture[Any]) -> None:
+    """``value()`` of a deferred future no task waits on (see the module docstring)."""
+    group = future.flush_group()
+    if current_scope.get() is None:
+        flush_now(group)
+        if not future._computed:  # its flush was under way: a round left it in flight
+            get_scheduler()._finish_flush(group)
+        return
+    waiting = AsyncTask(_wait_on(future), _compute_deferred, (future,), {})
+    get_scheduler().wait_for(waiting)
+    if waiting._error is not None:
+        raise waiting._error
+
+
+def _wait_on(future: DeferredFuture[Any]) -> Any:
+    return (yield future)
+
+
+_futures.compute_deferred = _compute_deferred
 
 
 def _check_seconds(owner: str, seconds: Any) -> float:

@@ -23,10 +23,7 @@ named in this docstring, are the implementation and may change.
 - Deadlines (``asynq_core.deadline``): ``remaining_time()`` is the time a
   client has left for its request (a flush's budget: None when a task
   without a deadline waits on the batch too); ``deadline_exceeded(what,
-  batch)`` the error of a request cut short by it (None if none passed);
-  ``finish_flush(group)`` delivers a flush of ``group`` that a round left in
-  flight when a deadline stopped waiting on it (what ``value()`` of one of
-  its items does).
+  batch)`` the error of a request cut short by it (None if none passed).
 - Observers: ``add_tracer``/``remove_tracer`` (the ``Tracer`` protocol; a
   ``tracing`` recording is one). ``NOT_FOUND`` is what a group recording its
   results reports for a key its store lacks (``FlushGroup.captured_results``).
@@ -76,7 +73,6 @@ __all__ = [
     "deadline_exceeded",
     "enter_context",
     "flush_now",
-    "finish_flush",
     "get_active_task",
     "get_scheduler",
     "is_asyncio_mode",
@@ -112,13 +108,6 @@ def register_flush_group(group: FlushGroup) -> None:
     """Makes the scheduler of this thread flush ``group`` in a later round (what a
     ``DeferredFuture`` does when a task waits on it)."""
     get_scheduler().add_pending_group(group)
-
-
-def finish_flush(group: FlushGroup) -> None:
-    """Waits for the fetch of ``group`` if a round of this thread's scheduler left
-    it in flight (a deadline stopped waiting on it), and delivers it; nothing
-    to do otherwise."""
-    get_scheduler()._finish_flush(group)
 
 
 def add_tracer(tracer: Tracer) -> None:
