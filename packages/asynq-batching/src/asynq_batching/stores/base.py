@@ -583,11 +583,11 @@ class BatchedStore:
     def _flush_gets(self, waiting: dict[Any, list[Any]]) -> None:
         codec = self.codec
         requests = self._plan(GET, waiting)
-        for (server, keys), (found, error) in zip(
+        for (server, keys), (found, failure) in zip(
             requests, self._send(GET, requests, self._fetch), strict=True
         ):
-            if error is not None:
-                _fail(waiting, keys, error)
+            if failure is not None:
+                _fail(waiting, keys, failure)
                 continue
             for key in keys:
                 data = found.get(key, MISSING)

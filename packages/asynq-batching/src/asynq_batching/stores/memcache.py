@@ -229,7 +229,7 @@ class MemcacheStore(_ServerStore):
     def _run(self, server: str | None, method: str, failed: Any, *args: Any, **kwargs: Any) -> Any:
         """Calls ``method`` of the client of ``server`` (a server of the pool, or
         the client itself); in a pool with ``ignore_exc`` its errors give ``failed``."""
-        client = self.client
+        client: Any = self.client
         if server is not None and isinstance(client, HashClient):
             client = client.clients[server]
         left = remaining_time()
