@@ -25,7 +25,8 @@ Invariants:
   makes at most the flushes DataLoader would make (the synchronous
   scheduler, which cannot overlap I/O, flushes one group at a time instead).
   An error of a round has no caller to reach: it goes to the loop's
-  exception handler.
+  exception handler (a round cancelled because its loop closes is no error:
+  a deadline may have left it in flight).
 - Cancelling a call (its awaiting coroutine) cancels what only it waited on:
   its task, and the tasks and native calls below it that no other task or
   call waits on. Batch items are never cancelled: other calls may share them.
@@ -504,6 +505,8 @@ class AsyncioDomain(TaskScheduler):
     def _end_round(self, flushing: Round) -> None:
         try:
             flushing.end()
+        except asyncio.CancelledError:
+            pass  # the loop closed while the round was in flight (asyncio.run's end)
         except BaseException as error:
             self._loop.call_exception_handler(
                 {
