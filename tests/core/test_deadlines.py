@@ -502,3 +502,18 @@ def test_an_async_flush_is_given_the_time_left(released) -> None:
 
     assert asyncio.run(main()) == "a:1"
     assert seen[0] is not None and 0 < seen[0] <= SLOW
+
+
+def test_a_recording_sees_the_round_a_deadline_left_in_flight_once_delivered(released) -> None:
+    from asynq_core import tracing
+
+    slow = Group("slow", release=released)
+    item = slow.item(1)
+    with tracing.record() as recording:
+        with pytest.raises(DeadlineExceededError), deadline(SHORT):
+            load(item)
+        assert recording.flushes == []  # reported when it ends
+        released.set()
+        assert load(item) == "slow:1"
+    assert [(flush.batch, flush.items) for flush in recording.flushes] == [("slow", 1)]
+    assert recording.rounds == 1

@@ -340,6 +340,10 @@ class TaskScheduler:
                 scopes[-1].add_call(root)
             if self._in_flight:
                 self._deliver_in_flight(scopes, wait=False)
+                for entry in self._in_flight:  # waited on again: their delivery computes them
+                    for fetch in entry.fetches:
+                        if fetch is not None:
+                            self._pending_groups.pop(fetch[0], None)
             if scopes:
                 self._end_expired_waits(scopes)
             if len(ready) > woken_from:
@@ -432,7 +436,8 @@ class TaskScheduler:
 
     def _finish_flush(self, group: Any) -> None:
         """Waits for the fetch of ``group`` if a round left it in flight, and
-        delivers the rounds in flight that are done then (see ``lowlevel``)."""
+        delivers the rounds in flight that are done then (``value()`` of a
+        deferred future whose group is in flight)."""
         for entry in self._in_flight:
             for fetch in entry.fetches:
                 if fetch is not None and fetch[0] is group:
