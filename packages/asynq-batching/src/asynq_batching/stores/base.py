@@ -305,7 +305,8 @@ class BatchedStore:
 
     ``request_count`` counts the requests sent (each is one round trip to one
     server); ``on_request`` is an event hook called before each request with
-    ``(operation, server, keys)`` (``server`` is None for a single server).
+    ``(operation, server, keys)`` (``server`` is None for a single server),
+    in the thread that sends it.
 
     ``max_concurrency`` (None, or an int >= 1) is how many requests of a
     flush may be in flight at once: None sends them one after another; k
