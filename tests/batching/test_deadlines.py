@@ -268,6 +268,8 @@ def test_max_concurrency_bounds_the_requests_of_a_store_across_threads() -> None
 
 def test_a_request_waiting_for_a_slot_past_its_deadline_fails_with_it(released) -> None:
     class Slow(MemoryStore):
+        fetch_in_thread = False  # only the wait for a slot can end it early
+
         def _fetch(self, server: str | None, keys: list[Any]) -> Mapping[Any, Any]:
             released.wait(10)
             return {}
@@ -285,8 +287,17 @@ def test_a_request_waiting_for_a_slot_past_its_deadline_fails_with_it(released) 
         store.get("queued")
     released.set()
     holder.join()
-    assert "during MemoryStore get of 'queued'" in str(raised.value) or "Slow get" in str(
-        raised.value
-    )
+    assert "passed in round 1 during Slow get of 'queued'" in str(raised.value)
     assert isinstance(raised.value.__cause__, TimeoutError)
     assert raised.value.batch == "Slow.get"
+
+
+def test_a_synchronous_call_past_its_deadline_is_named_in_the_message(released) -> None:
+    @batched(concurrent=True)
+    def slow(keys: list[int]) -> dict[int, int]:
+        released.wait(10)
+        return {key: key for key in keys}
+
+    with pytest.raises(DeadlineExceededError) as raised, deadline(SHORT):
+        slow(1)
+    assert "while <AsyncTask value(<_LoaderItem at " in str(raised.value)

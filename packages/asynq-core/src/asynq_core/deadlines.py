@@ -306,7 +306,7 @@ def _compute_deferred(future: DeferredFuture[Any]) -> None:
         if not future._computed:  # its flush was under way: a round left it in flight
             get_scheduler()._finish_flush(group)
         return
-    waiting = AsyncTask(_wait_on(future), _compute_deferred, (future,), {})
+    waiting = AsyncTask(_wait_on(future), value, (future,), {})
     get_scheduler().wait_for(waiting)
     if waiting._error is not None:
         raise waiting._error
@@ -314,6 +314,12 @@ def _compute_deferred(future: DeferredFuture[Any]) -> None:
 
 def _wait_on(future: DeferredFuture[Any]) -> Any:
     return (yield future)
+
+
+def value(future: DeferredFuture[Any]) -> Any:
+    """``future.value()``: what the task that waits for it under a deadline is
+    named after (``<AsyncTask value(<item>)>``, in the deadline's message)."""
+    return future.value()
 
 
 _futures.compute_deferred = _compute_deferred
