@@ -30,7 +30,8 @@ Beyond asynq 1.6 (the optional parts of core's FlushGroup protocol):
   stay linked (the new batch created during that call is the next piece).
   The pieces are one flush group (the first piece); flushing any piece
   flushes all of them at once, so no task runs between them, and with
-  ``concurrent = True`` their fetches run together. Every piece of a split
+  ``concurrent = True`` their fetches run together (at most
+  ``max_concurrency`` at once, if set). Every piece of a split
   batch leaves the open state at the same time (flushed or cancelled
   together); the first piece is marked done last, once every piece is.
 - A subclass may define ``async def _flush_async(self)`` for asyncio clients:
@@ -44,14 +45,18 @@ Beyond asynq 1.6 (the optional parts of core's FlushGroup protocol):
   nor served: a replay flushes it as usual.
 - ``.value()`` of an item outside a task flushes its batch through core's
   ``flush_now``: a round of its own for recordings and replays.
+- ``_flush`` runs in the context of the flush (a copy of it in the pieces'
+  worker threads), so that ``asynq_core.lowlevel.remaining_time()`` there
+  is the time the flush is given under a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
 from asynq_core import debug
@@ -97,6 +102,8 @@ class BatchBase(FutureBase[None]):
       not lazily on the next request.
     - ``concurrent = True``: its fetch may run in a thread at the same time as
       other batches' (and its pieces' fetches run together).
+    - ``max_concurrency``: None (no limit) or how many of its pieces may fetch
+      at the same time (Stitch's maxConcurrency), when they run together.
     - ``fetch_in_thread = False``: ``_flush`` must run on the scheduler's
       thread (e.g. its client is a sqlite3 connection, or not safe to use
       from two threads): it then never fetches in a worker thread, and under
@@ -110,6 +117,7 @@ class BatchBase(FutureBase[None]):
     """
 
     max_batch_size: int | None = None
+    max_concurrency: int | None = None
     concurrent: bool = False
     fetch_in_thread: bool = True
     _flush_async: Callable[..., Awaitable[None]] | None = None
@@ -534,19 +542,58 @@ def _run_pieces(pieces: list[BatchBase], errors: list[BaseException | None]) -> 
 
 
 def _run_pieces_together(pieces: list[BatchBase], errors: list[BaseException | None]) -> None:
-    """Runs ``_flush`` of the started pieces at the same time: the first in
-    this thread, the others in the pieces' pool."""
+    """Runs ``_flush`` of the started pieces at the same time (at most the
+    batch's ``max_concurrency`` at once), in this thread and the pieces' pool."""
     started = [index for index, error in enumerate(errors) if error is None]
+    limit = pieces[0].max_concurrency
+    try:
+        _check_size(f"{type(pieces[0]).__name__}.max_concurrency", limit, optional=True)
+    except ValueError as bad_limit:  # the items get it: a fetch never raises
+        for index in started:
+            errors[index] = bad_limit
+        return
+    outcomes = _run_together([pieces[index]._run_flush for index in started], limit)
+    for index, outcome in zip(started, outcomes, strict=True):
+        errors[index] = outcome
+
+
+_Outcome = TypeVar("_Outcome")
+
+
+def _run_together(
+    jobs: Sequence[Callable[[], _Outcome]], limit: int | None
+) -> list[_Outcome | None]:
+    """Runs ``jobs`` (which do not raise) at the same time, at most ``limit`` at
+    once (None: all), in this thread and the pieces' pool, each worker in a
+    copy of this thread's context; returns their results, in order.
+
+    This thread works too, so the jobs finish even when the pool is busy.
+    """
+    count = len(jobs)
+    results: list[_Outcome | None] = [None] * count
+    workers = count if limit is None else min(limit, count)
+    claimed = [0]
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                index = claimed[0]
+                claimed[0] = index + 1
+            if index >= count:
+                return
+            results[index] = jobs[index]()
+
     running = []
-    for index in started[1:]:
+    for _ in range(workers - 1):
         try:
-            running.append((index, _piece_pool().submit(pieces[index]._run_flush)))
-        except RuntimeError:  # the interpreter is shutting down: run it here
-            errors[index] = pieces[index]._run_flush()
-    if started:
-        errors[started[0]] = pieces[started[0]]._run_flush()
-    for index, future in running:
-        errors[index] = future.result()
+            running.append(_piece_pool().submit(contextvars.copy_context().run, work))
+        except RuntimeError:  # the interpreter is shutting down: this thread does it
+            break
+    work()
+    for future in running:
+        future.result()
+    return results
 
 
 def _finish_pieces(pieces: list[BatchBase], errors: list[BaseException | None]) -> None:
@@ -667,7 +714,13 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
         return captured is not None and id(self) in captured
 
     def _compute(self) -> None:
-        flush_now(self.flush_group())
+        if _in_flush.batch is self.batch:
+            flush_now(self.flush_group())  # a no-op: it is flushing (the error below says so)
+        else:
+            # Flushes the batch (all its pieces) through flush_now, or under a
+            # deadline has the scheduler do it, or waits for a flush a round
+            # left in flight.
+            DeferredFuture._compute(self)
         if not self._computed:
             raise BatchingError(
                 f"the value of {self!r} was asked while its batch {self.batch!r} is "

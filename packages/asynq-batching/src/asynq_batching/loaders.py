@@ -111,6 +111,7 @@ class _LoaderBatch(BatchBase):
         # key -> its item, shared by the pieces of a split batch.
         self.by_key = by_key
         self.max_batch_size = loader.max_size
+        self.max_concurrency = loader.max_concurrency
         self.concurrent = loader.concurrent
         self.fetch_in_thread = loader.fetch_in_thread
 
@@ -222,6 +223,7 @@ class BatchedLoader(Generic[K, V]):
         cache: bool,
         concurrent: bool,
         fetch_in_thread: bool,
+        max_concurrency: int | None = None,
     ) -> None:
         self.type: type | None = None
         if isinstance(fn, (classmethod, staticmethod)):
@@ -245,6 +247,7 @@ class BatchedLoader(Generic[K, V]):
         self.cache = cache
         self.concurrent = concurrent
         self.fetch_in_thread = fetch_in_thread
+        self.max_concurrency = max_concurrency
         self._batch_cls = _AsyncLoaderBatch if self.is_async else _LoaderBatch
         self._function_owner = _Owner()
         self._owners: dict[int, _Owner] = {}
@@ -507,6 +510,7 @@ def batched(
     cache: bool = False,
     concurrent: bool = False,
     fetch_in_thread: bool = True,
+    max_concurrency: int | None = None,
 ) -> _Batched:
     """Makes a bulk function ``f(keys) -> dict | list`` a batched async function.
 
@@ -518,7 +522,9 @@ def batched(
     - ``cache``: keep the values loaded in a scheduler run (see the module
       docstring), with ``prime(key, value)`` and ``clear(key)``.
     - ``concurrent``: the flush may run in a worker thread at the same time as
-      other concurrent batches' (one round costs the slowest, not the sum).
+      other concurrent batches' (one round costs the slowest, not the sum),
+      and the calls of a round split by ``max_size`` run at the same time:
+      at most ``max_concurrency`` of them at once, if given (an int >= 1).
     - ``fetch_in_thread=False``: ``f`` must run on the scheduler's thread (its
       client is tied to it, e.g. sqlite3); under asyncio it then blocks the loop.
       It excludes ``concurrent=True``. The three options are bools.
@@ -534,6 +540,11 @@ def batched(
             "@batched() with parentheses"
         )
     _check_size(f"batched(max_size={max_size!r}): max_size", max_size, optional=True)
+    _check_size(
+        f"batched(max_concurrency={max_concurrency!r}): max_concurrency",
+        max_concurrency,
+        optional=True,
+    )
     if missing is None:
         missing = "error" if default is _NO_DEFAULT else "default"
     if missing not in ("error", "default"):
@@ -547,6 +558,11 @@ def batched(
     for option, flag in flags.items():
         if not isinstance(flag, bool):
             raise TypeError(f"batched({option}={flag!r}): {option} must be True or False")
+    if max_concurrency is not None and not concurrent:
+        raise ValueError(
+            f"batched(max_concurrency={max_concurrency!r}) needs concurrent=True: the calls "
+            "of a round fetch together only then"
+        )
     if concurrent and not fetch_in_thread:
         raise ValueError(
             "batched(concurrent=True, fetch_in_thread=False): a concurrent flush fetches in a "
@@ -557,6 +573,7 @@ def batched(
             "max_size": max_size,
             "missing": missing,
             "default": None if default is _NO_DEFAULT else default,
+            "max_concurrency": max_concurrency,
             **flags,
         }
     )

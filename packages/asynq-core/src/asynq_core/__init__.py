@@ -9,14 +9,16 @@ The modules, bottom layer first (each imports only the layers below it;
 ``json_values``, ``task_states``, ``asyncio_mode``, ``profiler``,
 ``protocols``), ``futures``,
 ``groups`` and ``spans``, ``yielded``, ``rounds``, ``instrumentation``,
-``scheduler``, ``async_task``, ``debug`` and ``requests``, ``asyncio_domain``,
-``asynq_to_async``, ``tracing``, ``decorators``, ``lowlevel``.
+``deadline_scopes``, ``scheduler``, ``async_task``, ``debug`` and ``requests``,
+``asyncio_domain``, ``asynq_to_async``, ``deadlines``, ``tracing``,
+``decorators``, ``lowlevel``.
 """
 
 from . import (
     _debug,
     async_task,
     asynq_to_async,
+    deadlines,
     debug,
     decorators,
     futures,
@@ -29,6 +31,7 @@ from . import (
 from .__about__ import __version__
 from .async_task import AsyncTask
 from .asynq_to_async import is_asyncio_mode
+from .deadlines import Deadline, deadline, run, run_async
 from .decorators import (
     async_call,
     async_proxy,
@@ -41,7 +44,13 @@ from .decorators import (
     lazy,
     make_async_decorator,
 )
-from .errors import AsyncTaskCancelledError, AsyncTaskError, AsyncTaskResult, AsynqMisuseError
+from .errors import (
+    AsyncTaskCancelledError,
+    AsyncTaskError,
+    AsyncTaskResult,
+    AsynqMisuseError,
+    DeadlineExceededError,
+)
 from .futures import (
     ConstFuture,
     DeferredFuture,
@@ -64,6 +73,8 @@ __all__ = [
     "AsyncTaskResult",
     "AsynqMisuseError",
     "ConstFuture",
+    "Deadline",
+    "DeadlineExceededError",
     "DeferredFuture",
     "ErrorFuture",
     "FlushGroup",
@@ -77,6 +88,7 @@ __all__ = [
     "asynq",
     "current_request",
     "current_run",
+    "deadline",
     "get_active_task",
     "get_async_fn",
     "get_async_or_sync_fn",
@@ -90,9 +102,12 @@ __all__ = [
     "none_future",
     "request",
     "result",
+    "run",
+    "run_async",
     "_debug",
     "async_task",
     "asynq_to_async",
+    "deadlines",
     "debug",
     "decorators",
     "futures",

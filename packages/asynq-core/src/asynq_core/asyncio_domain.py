@@ -25,7 +25,8 @@ Invariants:
   makes at most the flushes DataLoader would make (the synchronous
   scheduler, which cannot overlap I/O, flushes one group at a time instead).
   An error of a round has no caller to reach: it goes to the loop's
-  exception handler.
+  exception handler (a round cancelled because its loop closes is no error:
+  a deadline may have left it in flight).
 - Cancelling a call (its awaiting coroutine) cancels what only it waited on:
   its task, and the tasks and native calls below it that no other task or
   call waits on. Batch items are never cancelled: other calls may share them.
@@ -33,6 +34,16 @@ Invariants:
   no round or native call in flight): its task can never finish; the call
   fails with AsyncTaskError naming the wait, and every task still waiting in
   the domain is cancelled (none of them can finish either).
+- Deadlines: a scope is *armed* on the domain (a timer on the loop at its
+  time) once its coroutine entered it or one of its ``.asyncio()`` calls
+  started here. When it passes, its tasks waiting on batches resume with
+  DeadlineExceededError, as the synchronous scheduler's do (see
+  ``deadline_scopes``); what only they waited on (native calls, tasks) is
+  cancelled, batches never. If none of its calls was still going, its
+  coroutine was awaiting something else (native loads, native I/O): the
+  coroutine is cancelled, as ``asyncio.timeout`` does, and the scope's exit
+  turns the cancellation into DeadlineExceededError. While scopes are armed,
+  each round gives its flushes their budgets. Nothing of it runs while none is.
 - Tasks run in the domain's context, not their callers': contextvars set by
   a caller are not seen inside asynq functions (the request of a call is
   passed on explicitly, see ``requests``). ``is_asyncio_mode()`` is true in the domain's tasks and
@@ -45,18 +56,31 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import math
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _debug
 from . import scheduler as _scheduler
 from .asyncio_mode import running_in_asyncio
-from .errors import AsyncTaskCancelledError, AsyncTaskError
+from .deadline_scopes import (
+    NOT_IN_FLUSH,
+    Members,
+    Scope,
+    budget_of,
+    drop_unwaited,
+    expired_waits,
+    flush_budget,
+    run_within,
+)
+from .errors import AsyncTaskCancelledError, AsyncTaskError, DeadlineExceededError
 from .futures import FutureBase
+from .groups import batch_name, group_of
 from .requests import current_request, current_request_var, remember_request
 from .rounds import Round, take_round
-from .scheduler import TaskScheduler, cancel_task
+from .scheduler import TaskScheduler, cancel_task, interrupt_task
 from .task_states import NEW, QUEUED, WAITING
 from .yielded import depth_first, describe_stall, futures_in
 
@@ -170,6 +194,8 @@ class AsyncioDomain(TaskScheduler):
         self._calls: dict[FutureBase[Any], int] = {}  # awaited futures -> awaiting calls
         # (deferred future, asyncio future) of native code's loads (await_future)
         self._loads: list[tuple[DeferredFuture[Any], asyncio.Future[Any]]] = []
+        # The deadlines armed on this loop (see the module docstring).
+        self._deadline_scopes: list[Scope] = []
 
     def __repr__(self) -> str:
         return (
@@ -233,6 +259,95 @@ class AsyncioDomain(TaskScheduler):
                 below = futures_in(future._yielded) if future._state == WAITING else []  # type: ignore[attr-defined]
                 cancel_task(future, AsyncTaskCancelledError(f"{future!r} was cancelled: {why}"))  # type: ignore[arg-type]
                 to_check.extend(below)
+
+    # -- deadlines -----------------------------------------------------------
+
+    def bound_call(self, scope: Scope, awaited: Any, waiter: _CallWaiter) -> None:
+        """An ``.asyncio()`` call started inside ``scope`` (the innermost open
+        one around it bounds it: the earliest, nested in the others)."""
+        while scope.exited:  # a task started in the scope outlived its block
+            if scope.parent is None:
+                return
+            scope = scope.parent
+        scope.add_call(awaited, self, waiter)
+        self.arm(scope)
+
+    def arm(self, scope: Scope) -> None:
+        """Sets the timer of ``scope`` on this loop (once)."""
+        if self in scope.timers:
+            return
+        handle = None
+        if scope.until != math.inf:
+            when = self._loop.time() + (scope.until - time.monotonic())
+            handle = self._loop.call_at(when, self._deadline_passed, scope, context=self._context)
+        scope.timers[self] = handle
+        self._deadline_scopes.append(scope)
+
+    def disarm(self, scope: Scope) -> None:
+        """``scope`` exited: its timer is cancelled and it bounds nothing here."""
+        handle = scope.timers.pop(self, None)
+        if handle is not None:
+            handle.cancel()
+        scopes = self._deadline_scopes
+        for index in range(len(scopes) - 1, -1, -1):
+            if scopes[index] is scope:
+                del scopes[index]
+                break
+
+    def _deadline_passed(self, scope: Scope) -> None:
+        """The timer of ``scope`` (a loop callback); see the module docstring."""
+        going = any(not call._computed for call in scope.calls.values())
+        self._end_passed_deadlines(time.monotonic())
+        task = scope.task
+        if going or scope.exited or task is None or task.done():
+            return
+        awaited = [(future, done) for future, done in self._loads if not done.done()]
+        scope.cancelled = True
+        task.cancel()
+        # What the coroutine awaited: the loads its cancellation cancelled.
+        stopped = [future for future, done in awaited if done.cancelled()]
+        batch = what = None
+        for future in stopped:
+            group = group_of(future)
+            if group is not None:
+                batch = batch_name(group)
+                state = "not flushed yet" if group in self._pending_groups else "flushing"
+                what = f"{batch} ({state})"
+                break
+        scope.cancel_error = DeadlineExceededError(
+            f"{scope.name()} passed in round {scope.rounds} while its coroutine awaited "
+            f"{what or 'native code'}",
+            batch=batch,
+            round=scope.rounds,
+            seconds=scope.seconds,
+        )
+
+    def _end_passed_deadlines(self, now: float) -> None:
+        """The waits of the armed deadlines that have passed end (see
+        ``deadline_scopes``): their tasks resume with the error, their calls
+        of other futures fail, and what only they waited on is cancelled."""
+        scopes = self._deadline_scopes
+        if all(scope.until > now for scope in scopes):
+            return
+        pending = self._pending_groups
+        ended = expired_waits(scopes, pending.__contains__, now, self)
+        for waiting, error in ended:
+            if waiting._state is None:
+                self._fail_calls_of(waiting, error)
+                continue
+            below = futures_in(waiting._yielded)
+            interrupt_task(waiting, error)
+            for future in below:
+                self._cancel_unwaited(future, f"{error}")
+        if ended:
+            drop_unwaited(pending, {id(future) for future, _ in self._loads})
+
+    def _fail_calls_of(self, awaited: Any, error: BaseException) -> None:
+        for scope in self._deadline_scopes:
+            for domain, waiter in scope.waiters.get(id(awaited), ()):
+                if domain is self and not waiter.future.done():
+                    awaited._remove_waiter(waiter)
+                    waiter.future.set_exception(error)
 
     # -- stepping ----------------------------------------------------------
 
@@ -344,20 +459,34 @@ class AsyncioDomain(TaskScheduler):
     def _start_round(self, groups: list[FlushGroup]) -> None:
         self._observe_like(_thread_state.scheduler)
         flushing = Round(self, groups, deferred_report=True)
+        members = None
+        loads: set[int] = set()
+        if self._deadline_scopes:
+            for scope in self._deadline_scopes:
+                scope.rounds += 1
+            self._end_passed_deadlines(time.monotonic())
+            members = Members(self._deadline_scopes)
+            loads = {id(future) for future, _ in self._loads}
         works: list[Awaitable[object]] = []
         for group in groups:
+            budget = NOT_IN_FLUSH if members is None else budget_of(group, members, loads)
             try:
                 flush_async = getattr(group, "flush_async", None)
                 if flush_async is not None:
-                    works.append(flush_async())
+                    work = flush_async()
+                    works.append(work if members is None else _awaited_within(work, budget))
                     continue
                 begin_flush = getattr(group, "begin_flush", None)
                 if begin_flush is None:
-                    flushing.flush(group)
+                    token = flush_budget.set(budget)
+                    try:
+                        flushing.flush(group)
+                    finally:
+                        flush_budget.reset(token)
                     continue
                 fetch = begin_flush()
                 if fetch is not None:
-                    works.append(self._fetch_and_deliver(fetch))
+                    works.append(self._fetch_and_deliver(fetch, budget))
             except BaseException as error:
                 flushing.note_error(error)
         if not works:
@@ -381,13 +510,20 @@ class AsyncioDomain(TaskScheduler):
         del self._rounds[flushing]
         self._end_round(flushing)
 
-    async def _fetch_and_deliver(self, fetch: Callable[[], Callable[[], None]]) -> None:
-        deliver = await self._loop.run_in_executor(None, fetch)
+    async def _fetch_and_deliver(
+        self, fetch: Callable[[], Callable[[], None]], budget: Any
+    ) -> None:
+        if budget is NOT_IN_FLUSH:
+            deliver = await self._loop.run_in_executor(None, fetch)
+        else:
+            deliver = await self._loop.run_in_executor(None, run_within, fetch, budget)
         deliver()
 
     def _end_round(self, flushing: Round) -> None:
         try:
             flushing.end()
+        except asyncio.CancelledError:
+            pass  # the loop closed while the round was in flight (asyncio.run's end)
         except BaseException as error:
             self._loop.call_exception_handler(
                 {
@@ -522,6 +658,15 @@ class NativeCall(FutureBase[Any]):
 
 async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
+
+
+async def _awaited_within(work: Any, budget: Any) -> None:
+    """Awaits a group's ``flush_async()`` with ``budget`` as its flush budget."""
+    token = flush_budget.set(budget)
+    try:
+        await work
+    finally:
+        flush_budget.reset(token)
 
 
 class _Resumptions:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .async_task import AsyncTask
 from .asyncio_domain import AsyncioDomain, NativeCall, _CallWaiter, _thread_domain, domain
 from .asyncio_mode import check_sync_call, is_asyncio_mode, refuse_sync_wait, running_in_asyncio
+from .deadline_scopes import current_scope
 from .futures import DeferredFuture, FutureBase
 from .requests import Request, current_request, current_run, request
 
@@ -52,6 +53,9 @@ async def _await_call(awaited: FutureBase[Any]) -> Any:
     """Awaits an asynq future in the domain of the running loop (see ``start``)."""
     running = domain()
     future, waiter = running.start(awaited)
+    scope = current_scope.get()
+    if scope is not None:
+        running.bound_call(scope, awaited, waiter)
     try:
         return await future
     except asyncio.CancelledError:

@@ -279,7 +279,18 @@ class DeferredFuture(FutureBase[T_co]):
         scheduler.add_pending_group(self.flush_group())
 
     def _compute(self) -> None:
-        self.flush_group().flush()
+        compute_deferred(self)
+
+
+def _flush_now(future: DeferredFuture[Any]) -> None:
+    future.flush_group().flush()
+
+
+#: How ``value()`` computes a deferred future no task waits on: its group is
+#: flushed at once. ``deadlines``, above this module, replaces it when
+#: imported: under a deadline the scheduler computes it, so that the deadline
+#: bounds the wait, and a flush a round left in flight is waited for.
+compute_deferred: Callable[[DeferredFuture[Any]], None] = _flush_now
 
 
 none_future: ConstFuture[None] = ConstFuture(None)

@@ -20,6 +20,10 @@ named in this docstring, are the implementation and may change.
   (outside a task), observed as a round while something traces. Under asyncio,
   ``await_future`` gives native code an asyncio future of a deferred future
   (no task), and ``run_task`` awaits any asynq future.
+- Deadlines (``asynq_core.deadline``): ``remaining_time()`` is the time a
+  client has left for its request (a flush's budget: None when a task
+  without a deadline waits on the batch too); ``deadline_exceeded(what,
+  batch)`` the error of a request cut short by it (None if none passed).
 - Observers: ``add_tracer``/``remove_tracer`` (the ``Tracer`` protocol; a
   ``tracing`` recording is one). ``NOT_FOUND`` is what a group recording its
   results reports for a key its store lacks (``FlushGroup.captured_results``).
@@ -41,6 +45,7 @@ from . import debug as _debug_helpers
 from ._debug import DebugOptions, options
 from .asyncio_mode import check_sync_call, is_asyncio_mode
 from .asynq_to_async import await_future, run_task
+from .deadlines import deadline_exceeded, remaining_time
 from .decorators import (  # the helpers this module makes public
     _bound_asynq_message,  # pyright: ignore[reportPrivateUsage]
     _is_bound_asynq,  # pyright: ignore[reportPrivateUsage]
@@ -69,6 +74,7 @@ __all__ = [
     "check_sync_call",
     "current_request",
     "current_run",
+    "deadline_exceeded",
     "enter_context",
     "flush_now",
     "get_active_task",
@@ -81,6 +87,7 @@ __all__ = [
     "provide_debug_sync",
     "register_flush_group",
     "reject_bound_asynq",
+    "remaining_time",
     "remove_tracer",
     "run_task",
     "short_repr",

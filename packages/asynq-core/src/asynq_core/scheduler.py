@@ -26,19 +26,40 @@ Invariants:
 - The untraced loop has no debug checks; ``wait_for`` picks the traced step
   once per loop when a debug option is on (see ``_debug.options.tracing``)
   or a recording of ``asynq_core.tracing`` is active in this thread.
+- Deadlines cost nothing until one is open: ``wait_for`` picks the round
+  function once per loop (``_round``), the bounded one only while deadlines
+  are open in this thread or rounds are in flight. A bounded round checks
+  the open deadlines first (see ``deadline_scopes``: the tasks of a passed
+  one stop waiting on batches and resume with DeadlineExceededError), gives
+  each flush its budget, fetches what can fetch off-thread in the pool, and
+  waits for the fetches only until the earliest open deadline. A round it
+  stops waiting on stays *in flight*: its deliveries run here later (at the
+  next round, or when nothing else can go on), for whoever still waits.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import qcore
 
 from . import _debug
+from .deadline_scopes import (
+    Members,
+    Scope,
+    budget_of,
+    drop_unwaited,
+    expired_waits,
+    flush_budget,
+    open_scopes,
+    run_within,
+)
 from .errors import AsyncTaskCancelledError, AsyncTaskError, AsyncTaskResult
-from .futures import FutureBase
+from .futures import ErrorFuture, FutureBase
 from .instrumentation import traced_step
 from .rounds import Round, take_round
 from .task_states import DONE, NEW, QUEUED, RUNNING, WAITING
@@ -70,6 +91,7 @@ __all__ = [
     "AsyncTaskError",
     "get_scheduler",
     "get_active_task",
+    "interrupt_task",
     "reset",
 ]
 
@@ -85,8 +107,17 @@ class TaskScheduler:
         # This thread's active recordings (asynq_core.tracing), outermost first:
         # while there is one, wait_for picks the traced loop.
         self._tracers: list[Tracer] = []
-        # Bound once: a synchronous call should not allocate two bound methods.
-        self._lean_loop = (self._step, self._flush_round)
+        # The round function (_flush_round, or _flush_round_bounded while
+        # deadlines are open or rounds in flight), and the untraced loop's
+        # (step, round), bound once: a synchronous call should not allocate
+        # two bound methods.
+        self._round = self._flush_round
+        self._lean_loop = (self._step, self._round)
+        # The deadlines open in this thread (their order is the contexts':
+        # see open_scopes), and the rounds a deadline stopped waiting on (see
+        # the module docstring).
+        self._open_scopes: list[Scope] = []
+        self._in_flight: list[_InFlight] = []
         self.on_before_batch_flush = qcore.EventHook()
         self.on_after_batch_flush = qcore.EventHook()
         # Flushes in progress: a synchronous call made while one runs (from a
@@ -115,7 +146,7 @@ class TaskScheduler:
         options = _debug.options
         self._max_depth = options.MAX_TASK_STACK_SIZE
         if options.tracing or self._tracers:
-            step, flush = self._step_traced, self._flush_round
+            step, flush = self._step_traced, self._round
         else:
             step, flush = self._lean_loop
         contexts = None if active is None else active._contexts
@@ -192,10 +223,13 @@ class TaskScheduler:
         return list(self._pending_groups)
 
     def reset(self) -> None:
-        """Forgets every queued task and pending group (after a fatal error)."""
+        """Forgets every queued task, pending group and round in flight (after a
+        fatal error)."""
         self.active_task = None
         self._ready.clear()
         self._pending_groups.clear()
+        self._in_flight.clear()
+        self._switch_round()
 
     def dump(self, indent: int = 0) -> None:
         """Writes the scheduler's ready tasks and pending groups to the debug output."""
@@ -234,6 +268,10 @@ class TaskScheduler:
                 elif pending_groups:
                     self.active_task = outer
                     flush(root)
+                    continue
+                elif self._in_flight:  # read only when nothing else can go on
+                    self.active_task = outer
+                    self._flush_round_bounded(root)
                     continue
                 else:
                     raise AsyncTaskError(describe_stall(root))
@@ -288,6 +326,162 @@ class TaskScheduler:
                 deliver()
             except BaseException as error:  # the other groups are still delivered
                 flushing.note_error(error)
+
+    # -- deadlines (see deadline_scopes) -------------------------------------
+
+    def _open_scope(self, scope: Scope) -> None:
+        """A deadline opens in this thread."""
+        self._open_scopes.append(scope)
+        self._switch_round()
+
+    def _close_scope(self, scope: Scope) -> None:
+        scopes = self._open_scopes
+        for index in range(len(scopes) - 1, -1, -1):
+            if scopes[index] is scope:
+                del scopes[index]
+                break
+        self._switch_round()
+
+    def _switch_round(self) -> None:
+        """Picks the round function of the loops started from now on."""
+        bounded = bool(self._open_scopes or self._in_flight)
+        self._round = self._flush_round_bounded if bounded else self._flush_round
+        self._lean_loop = (self._step, self._round)
+
+    def _flush_round_bounded(self, root: Any) -> None:
+        """The round while deadlines are open or rounds are in flight (see the
+        module docstring); called with nothing pending when only rounds in
+        flight can make the tasks go on. Mirrors ``_flush_round``."""
+        ready = self._ready
+        woken_from = len(ready)
+        scopes = open_scopes()
+        if not scopes and self._pending_groups and not self._in_flight:
+            self._flush_round(root)  # what was in flight was delivered meanwhile
+            return
+        self._flushing += 1
+        try:
+            if scopes:  # the innermost: the earliest, and nested in the others
+                scopes[-1].add_call(root)
+            if self._in_flight:
+                self._deliver_in_flight(scopes, wait=False)
+                for entry in self._in_flight:  # waited on again: their delivery computes them
+                    for fetch in entry.fetches:
+                        if fetch is not None:
+                            self._pending_groups.pop(fetch[0], None)
+            if scopes:
+                self._end_expired_waits(scopes)
+            if len(ready) > woken_from:
+                return  # tasks can go on: the round waits for them
+            if self._pending_groups:
+                self._bounded_round(scopes)
+            else:
+                self._deliver_in_flight(scopes, wait=True)
+            if scopes:
+                self._end_expired_waits(scopes)
+        finally:
+            self._flushing -= 1
+            if len(ready) - woken_from > 1:
+                woken = ready[woken_from:]
+                if not in_one_fan_out(woken):
+                    woken = depth_first(woken, (root,))
+                woken.reverse()
+                ready[woken_from:] = woken
+
+    def _bounded_round(self, scopes: list[Scope]) -> None:
+        """Flushes the next round with each group's budget: what can fetch
+        off-thread fetches in the pool, waited on until the earliest of
+        ``scopes`` (the open deadlines, outermost first); a round not done by
+        then stays in flight."""
+        groups = take_round(self._pending_groups, every_group=False)
+        for scope in scopes:
+            scope.rounds += 1
+        members = Members(scopes)
+        begins = [getattr(group, "begin_flush", None) for group in groups]
+        flushing = Round(self, groups, deferred_report=any(begins))
+        fetches: list[tuple[Any, concurrent.futures.Future[Any]]] = []
+        for group, begin_flush in zip(groups, begins, strict=True):
+            budget = budget_of(group, members)
+            if begin_flush is None:
+                token = flush_budget.set(budget)
+                try:
+                    flushing.flush(group)
+                finally:
+                    flush_budget.reset(token)
+                continue
+            try:
+                fetch = begin_flush()
+            except BaseException as error:
+                flushing.note_error(error)
+                continue
+            if fetch is not None:
+                fetches.append((group, _flush_pool().submit(run_within, fetch, budget)))
+        if not fetches:
+            flushing.end()
+            return
+        concurrent.futures.wait([fetched for _, fetched in fetches], _time_left(scopes))
+        self._in_flight.append(_InFlight(flushing, fetches))
+        self._switch_round()
+        self._deliver_in_flight(scopes, wait=False)
+
+    def _deliver_in_flight(self, scopes: list[Scope], wait: bool) -> None:
+        """Delivers the fetches of the rounds in flight that are done, in order
+        (with ``wait``, first waits until one is, or the earliest of ``scopes``
+        passes); a round whose fetches are all delivered ends (its after-hooks
+        and report; its first error is raised once every round was handled)."""
+        in_flight = self._in_flight
+        if wait:
+            concurrent.futures.wait(
+                [fetch[1] for entry in in_flight for fetch in entry.fetches if fetch is not None],
+                _time_left(scopes),
+                return_when=concurrent.futures.FIRST_COMPLETED,
+            )
+        first_error = None
+        for entry in list(in_flight):
+            fetches = entry.fetches
+            for index, fetch in enumerate(fetches):
+                if fetch is None or not fetch[1].done():
+                    continue
+                fetches[index] = None
+                try:
+                    fetch[1].result()()
+                except BaseException as error:  # the other groups are still delivered
+                    entry.flushing.note_error(error)
+            if any(fetch is not None for fetch in fetches):
+                continue
+            in_flight.remove(entry)
+            try:
+                entry.flushing.end()
+            except BaseException as error:
+                if first_error is None:
+                    first_error = error
+        self._switch_round()
+        if first_error is not None:
+            raise first_error
+
+    def _finish_flush(self, group: Any) -> None:
+        """Waits for the fetch of ``group`` if a round left it in flight, and
+        delivers the rounds in flight that are done then (``value()`` of a
+        deferred future whose group is in flight)."""
+        for entry in self._in_flight:
+            for fetch in entry.fetches:
+                if fetch is not None and fetch[0] is group:
+                    concurrent.futures.wait([fetch[1]])
+                    self._deliver_in_flight([], wait=False)
+                    return
+
+    def _end_expired_waits(self, scopes: list[Scope]) -> None:
+        """The tasks of those of ``scopes`` that have passed stop waiting on what
+        is not theirs (see ``deadline_scopes``); the groups nothing waits on
+        any more are no longer pending."""
+        now = time.monotonic()
+        if all(scope.until > now for scope in scopes):
+            return
+        pending = self._pending_groups
+        ended = expired_waits(scopes, pending.__contains__, now, self)
+        for task, error in ended:
+            interrupt_task(task, error)
+        if ended:
+            drop_unwaited(pending)
 
     def _abandon_run(self, error: BaseException) -> None:
         """``error`` ended the outermost synchronous call before its task was done.
@@ -547,6 +741,41 @@ def flush_now(group: FlushGroup) -> None:
     flushing = Round(scheduler, [group], direct=True)
     flushing.flush(group)
     flushing.end()
+
+
+def _time_left(scopes: list[Scope]) -> float | None:
+    """Seconds until the earliest of ``scopes`` not passed yet, or None."""
+    limit = math.inf
+    for scope in scopes:
+        if not scope.expired and scope.until < limit:
+            limit = scope.until
+    return None if limit == math.inf else max(0.0, limit - time.monotonic())
+
+
+def interrupt_task(task: Any, error: BaseException) -> None:
+    """Ends the wait of a waiting task: it stops waiting on what it waited on
+    (which goes on for its other waiters), and resumes on its scheduler with
+    ``error`` thrown at its yield."""
+    for future in futures_in(task._yielded):
+        future._remove_waiter(task)
+    task._yielded = ErrorFuture(error)
+    task._pending = 0
+    task._state = QUEUED
+    task._scheduler._ready.append(task)
+
+
+class _InFlight:
+    """A round whose fetches a deadline stopped waiting on: ``fetches`` (group
+    and the pool's future of its ``fetch()``, in priority order; None once
+    delivered) and its ``Round``."""
+
+    __slots__ = ("flushing", "fetches")
+
+    def __init__(
+        self, flushing: Round, fetches: list[tuple[Any, concurrent.futures.Future[Any]]]
+    ) -> None:
+        self.flushing = flushing
+        self.fetches: list[tuple[Any, concurrent.futures.Future[Any]] | None] = list(fetches)
 
 
 def _resume_contexts(contexts: dict[int, TaskContext]) -> BaseException | None:

@@ -15,6 +15,7 @@ from asynq_batching.loaders import MissingKeyError, batched
 from asynq_contexts.contexts import AsyncContext, NonAsyncContext, async_override
 from asynq_contexts.scoped_value import AsyncScopedValue
 from asynq_core.async_task import AsyncTask
+from asynq_core.deadlines import deadline, run, run_async
 from asynq_core.decorators import (
     async_call,
     async_proxy,
@@ -32,6 +33,7 @@ from asynq_core.errors import (
     AsyncTaskError,
     AsyncTaskResult,
     AsynqMisuseError,
+    DeadlineExceededError,
 )
 from asynq_core.futures import (
     ConstFuture,
@@ -126,6 +128,11 @@ __all__ = [
     "END_OF_GENERATOR",
     # asyncio
     "is_asyncio_mode",
+    # beyond 1.x: deadlines (asynq_core.deadlines)
+    "deadline",
+    "DeadlineExceededError",
+    "run",
+    "run_async",
     # modules
     "debug",
     "futures",

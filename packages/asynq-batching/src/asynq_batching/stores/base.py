@@ -21,6 +21,17 @@ Invariants:
   sizes: sets, then deletes, then gets (``_RANK``). So tasks of one round
   read what the others wrote, and of a set and a delete of one key in one
   round the delete wins (a cache entry invalidated in a round stays so).
+- The requests of a flush are sent one after another, or with
+  ``max_concurrency=k`` up to k at once (in worker threads, each in a copy
+  of the flush's context); at most k requests of the store are then in
+  flight at any time, whatever the flushes and threads. Their results are
+  applied in the flushing thread, in the order of the requests.
+- Under a deadline (``asynq_core.deadline``) each request is given the time
+  its flush has left (``lowlevel.remaining_time()``; backends lower their
+  socket or statement timeout to it). A request that would start after it,
+  or fails once it has passed, fails its items with DeadlineExceededError
+  (a TimeoutError naming the deadline, its round and the request), the
+  client's error as its ``__cause__``.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ import json
 import math
 import pickle
 import threading
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import qcore
@@ -38,9 +49,9 @@ import qcore
 from asynq_core import debug
 from asynq_core.decorators import async_proxy, asynq
 from asynq_core.futures import FutureBase
-from asynq_core.lowlevel import NOT_FOUND, json_refusal
+from asynq_core.lowlevel import NOT_FOUND, deadline_exceeded, json_refusal, remaining_time
 
-from ..batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size
+from ..batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size, _run_together
 
 __all__ = [
     "MISSING",
@@ -294,11 +305,17 @@ class BatchedStore:
 
     ``request_count`` counts the requests sent (each is one round trip to one
     server); ``on_request`` is an event hook called before each request with
-    ``(operation, server, keys)`` (``server`` is None for a single server).
+    ``(operation, server, keys)`` (``server`` is None for a single server),
+    in the thread that sends it.
 
-    Subclasses call ``super().__init__(max_batch_size=..., codec=...)``
-    (at most ``max_batch_size`` keys per request, 100 by default; ``codec``
-    None stores values as given), implement ``_fetch``, ``_store`` and
+    ``max_concurrency`` (None, or an int >= 1) is how many requests of a
+    flush may be in flight at once: None sends them one after another; k
+    sends up to k at once and keeps at most k of this store's requests in
+    flight at any time (see the module docstring).
+
+    Subclasses call ``super().__init__(max_batch_size=..., codec=...,
+    max_concurrency=...)`` (at most ``max_batch_size`` keys per request, 100
+    by default; ``codec`` None stores values as given), implement ``_fetch``, ``_store`` and
     ``_remove`` (one request each, with at most ``max_batch_size`` keys, all
     of one server), and ``_partition`` if keys live on several servers;
     ``_check_key`` says which keys are valid, ``_wire_key`` what the hooks
@@ -309,16 +326,29 @@ class BatchedStore:
     # BatchBase.fetch_in_thread): their flushes then never run in a worker thread.
     fetch_in_thread = True
 
-    def __init__(self, *, max_batch_size: int = 100, codec: Codec | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_batch_size: int = 100,
+        codec: Codec | None = None,
+        max_concurrency: int | None = None,
+    ) -> None:
         owner = type(self).__name__
         _check_size(f"{owner}: max_batch_size", max_batch_size)
+        _check_size(f"{owner}: max_concurrency", max_concurrency, optional=True)
         if codec is not None and not (
             callable(getattr(codec, "encode", None)) and callable(getattr(codec, "decode", None))
         ):
             raise TypeError(f"{owner}: codec must have encode() and decode(), got {codec!r}")
         self.max_batch_size = max_batch_size
         self.codec = codec
+        self.max_concurrency = max_concurrency
+        # The requests in flight, at most max_concurrency of them.
+        self._slots = (
+            None if max_concurrency is None else threading.BoundedSemaphore(max_concurrency)
+        )
         self.request_count = 0
+        self._count_lock = threading.Lock()
         self.on_request = qcore.EventHook()
         self._active = _ActiveBatches()
 
@@ -478,7 +508,8 @@ class BatchedStore:
         ]
 
     def _announce(self, operation: str, server: str | None, keys: list[Any]) -> None:
-        self.request_count += 1
+        with self._count_lock:  # requests may be sent from several threads
+            self.request_count += 1
         self.on_request(operation, server, keys)
 
     def _describe_request(
@@ -495,16 +526,69 @@ class BatchedStore:
     def _request_error(
         self, error: Exception, operation: str, server: str | None, keys: list[Any]
     ) -> Exception:
-        return _with_context(error, self._describe_request(operation, server, keys))
+        described = self._describe_request(operation, server, keys)
+        cut_short = deadline_exceeded(described, f"{self._trace_label()}.{operation}")
+        if cut_short is not None:
+            cut_short.__cause__ = error
+            return cut_short
+        return _with_context(error, described)
+
+    def _send(
+        self,
+        operation: str,
+        requests: list[tuple[str | None, list[Any]]],
+        request: Callable[[str | None, list[Any]], Any],
+    ) -> list[tuple[Any, Exception | None]]:
+        """Sends the requests of a flush (see the module docstring): for each,
+        ``request(server, keys)``'s result, or its error (described)."""
+
+        def job(server: str | None, keys: list[Any]) -> Callable[[], tuple[Any, Exception | None]]:
+            def send() -> tuple[Any, Exception | None]:
+                try:
+                    return self._one_request(operation, server, keys, request), None
+                except Exception as error:
+                    return None, self._request_error(error, operation, server, keys)
+
+            return send
+
+        jobs = [job(server, keys) for server, keys in requests]
+        if self.max_concurrency is None or len(jobs) < 2:
+            return [send() for send in jobs]
+        outcomes = _run_together(jobs, self.max_concurrency)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _one_request(
+        self,
+        operation: str,
+        server: str | None,
+        keys: list[Any],
+        request: Callable[[str | None, list[Any]], Any],
+    ) -> Any:
+        left = remaining_time()
+        if left is not None and left <= 0:
+            raise TimeoutError("the deadline passed before the request was sent")
+        slots = self._slots
+        if slots is not None:
+            if not slots.acquire(timeout=-1 if left is None else left):
+                raise TimeoutError(
+                    f"the deadline passed while {self.max_concurrency} other requests were "
+                    "in flight (max_concurrency)"
+                )
+        try:
+            self._announce(operation, server, keys)
+            return request(server, keys)
+        finally:
+            if slots is not None:
+                slots.release()
 
     def _flush_gets(self, waiting: dict[Any, list[Any]]) -> None:
         codec = self.codec
-        for server, keys in self._plan(GET, waiting):
-            try:
-                self._announce(GET, server, keys)
-                found = self._fetch(server, keys)
-            except Exception as error:
-                _fail(waiting, keys, self._request_error(error, GET, server, keys))
+        requests = self._plan(GET, waiting)
+        for (server, keys), (found, failure) in zip(
+            requests, self._send(GET, requests, self._fetch), strict=True
+        ):
+            if failure is not None:
+                _fail(waiting, keys, failure)
                 continue
             for key in keys:
                 data = found.get(key, MISSING)
@@ -526,14 +610,16 @@ class BatchedStore:
                     item.set_value(data)
 
     def _flush_sets(self, waiting: dict[Any, list[Any]]) -> None:
-        for server, keys in self._plan(SET, waiting):
+        def store(server: str | None, keys: list[Any]) -> Any:
             # Of several writes of one key in a round, the last one made wins.
-            values = {key: waiting[key][-1].data for key in keys}
-            try:
-                self._announce(SET, server, keys)
-                refused = self._store(server, values)
-            except Exception as error:
-                _fail(waiting, keys, self._request_error(error, SET, server, keys))
+            return self._store(server, {key: waiting[key][-1].data for key in keys})
+
+        requests = self._plan(SET, waiting)
+        for (_, keys), (refused, error) in zip(
+            requests, self._send(SET, requests, store), strict=True
+        ):
+            if error is not None:
+                _fail(waiting, keys, error)
                 continue
             errors = refused if isinstance(refused, Mapping) else dict.fromkeys(refused)
             for key in keys:
@@ -546,12 +632,12 @@ class BatchedStore:
                 _fail(waiting, [key], refusal)
 
     def _flush_deletes(self, waiting: dict[Any, list[Any]]) -> None:
-        for server, keys in self._plan(DELETE, waiting):
-            try:
-                self._announce(DELETE, server, keys)
-                self._remove(server, keys)
-            except Exception as error:
-                _fail(waiting, keys, self._request_error(error, DELETE, server, keys))
+        requests = self._plan(DELETE, waiting)
+        for (_, keys), (_, error) in zip(
+            requests, self._send(DELETE, requests, self._remove), strict=True
+        ):
+            if error is not None:
+                _fail(waiting, keys, error)
                 continue
             for key in keys:
                 _succeed(waiting[key])
@@ -606,9 +692,12 @@ class _ServerStore(BatchedStore):
         codec: Codec | None,
         ttl: float | None,
         max_batch_size: int,
+        max_concurrency: int | None,
     ) -> None:
         super().__init__(
-            max_batch_size=max_batch_size, codec=JsonCodec() if codec is None else codec
+            max_batch_size=max_batch_size,
+            codec=JsonCodec() if codec is None else codec,
+            max_concurrency=max_concurrency,
         )
         owner = f"{type(self).__name__}()"
         if not isinstance(key_prefix, str):

@@ -31,13 +31,19 @@ Invariants:
 - A ttl over 30 days is sent as a Unix time (memcached reads any expiry
   over 30 days as one), so it cannot end after 2038-01-19 (memcached's
   32-bit clock).
+- Under a deadline each request's connect and read timeouts are lowered to
+  the time left (the client's own restored after; a pooled client lends
+  one of its clients for it). ``max_concurrency`` above 1 needs clients that
+  may be used from several threads: a ``PooledClient``, or a ``HashClient``
+  with ``use_pooling=True``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 try:
@@ -54,6 +60,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
         "asynq_batching.stores.memcache needs pymemcache: pip install 'asynq-batching[memcache]'"
     ) from error
+
+from asynq_core.lowlevel import remaining_time
 
 from .base import SET, Codec, _ServerStore, _with_context, check_timeout
 
@@ -92,7 +100,8 @@ class MemcacheStore(_ServerStore):
     ``key_prefix`` is prepended to every key on the wire; values are encoded
     with ``codec`` (``JsonCodec()`` by default); ``ttl`` (seconds, None for
     never; memcached counts whole seconds; it must end before 2038-01-19)
-    applies to every ``set``.
+    applies to every ``set``. ``max_concurrency``: see ``BatchedStore``;
+    above 1 only with a pooled client (see the module docstring).
     """
 
     # A pymemcache Client owns one socket: two flushes must not use it at once.
@@ -108,6 +117,7 @@ class MemcacheStore(_ServerStore):
         codec: Codec | None = None,
         ttl: float | None = None,
         max_batch_size: int = 500,
+        max_concurrency: int | None = None,
     ) -> None:
         if not isinstance(client, (Client, PooledClient, HashClient)):
             raise TypeError(
@@ -115,8 +125,22 @@ class MemcacheStore(_ServerStore):
                 f"got {client!r}"
             )
         super().__init__(
-            client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
+            client,
+            key_prefix=key_prefix,
+            codec=codec,
+            ttl=ttl,
+            max_batch_size=max_batch_size,
+            max_concurrency=max_concurrency,
         )
+        pooled = isinstance(client, PooledClient) or (
+            isinstance(client, HashClient) and bool(getattr(client, "use_pooling", False))
+        )
+        if max_concurrency is not None and max_concurrency > 1 and not pooled:
+            raise ValueError(
+                f"MemcacheStore(max_concurrency={max_concurrency!r}): {type(client).__name__} "
+                "owns one socket per server, which two requests cannot share; use a "
+                "PooledClient, or HashClient(use_pooling=True)"
+            )
         self.expire = 0 if self.ttl is None else math.ceil(self.ttl)
         if self.expire > _MAX_RELATIVE_EXPIRE and time.time() + self.expire > _MAX_UNIX_TIME:
             raise ValueError(
@@ -137,23 +161,35 @@ class MemcacheStore(_ServerStore):
         codec: Codec | None = None,
         ttl: float | None = None,
         max_batch_size: int = 500,
+        max_concurrency: int | None = None,
         **client_options: Any,
     ) -> MemcacheStore:
         """A store on a new client for ``memcached://host:port`` (a ``HashClient``
         for ``memcached://host1:port1,host2:port2``). ``timeout`` (seconds)
         bounds each wait on a server, to connect and for each reply; nothing is
-        retried, so a hung server fails a request after ``timeout``.
-        ``client_options`` go to pymemcache."""
+        retried, so a hung server fails a request after ``timeout``. With
+        ``max_concurrency`` above 1 the client is pooled (a ``PooledClient``,
+        or a ``HashClient`` with ``use_pooling=True``). ``client_options`` go
+        to pymemcache."""
         servers = parse_memcached_url(url)
         check_timeout("MemcacheStore.from_url()", timeout)
         options = {"connect_timeout": timeout, "timeout": timeout, **client_options}
-        client: Client | HashClient
-        if len(servers) == 1:
-            client = Client(servers[0], **options)
-        else:
+        client: Client | PooledClient | HashClient
+        if len(servers) > 1:
+            if max_concurrency is not None and max_concurrency > 1:
+                options.setdefault("use_pooling", True)
             client = HashClient(servers, **options)
+        elif max_concurrency is not None and max_concurrency > 1:
+            client = PooledClient(servers[0], **options)
+        else:
+            client = Client(servers[0], **options)
         return cls(
-            client, key_prefix=key_prefix, codec=codec, ttl=ttl, max_batch_size=max_batch_size
+            client,
+            key_prefix=key_prefix,
+            codec=codec,
+            ttl=ttl,
+            max_batch_size=max_batch_size,
+            max_concurrency=max_concurrency,
         )
 
     def _encode_key(self, method: str, key: str | bytes | int | float) -> str:
@@ -193,11 +229,15 @@ class MemcacheStore(_ServerStore):
     def _run(self, server: str | None, method: str, failed: Any, *args: Any, **kwargs: Any) -> Any:
         """Calls ``method`` of the client of ``server`` (a server of the pool, or
         the client itself); in a pool with ``ignore_exc`` its errors give ``failed``."""
-        client = self.client
+        client: Any = self.client
         if server is not None and isinstance(client, HashClient):
             client = client.clients[server]
+        left = remaining_time()
         try:
-            return getattr(client, method)(*args, **kwargs)
+            if left is None:
+                return getattr(client, method)(*args, **kwargs)
+            with _within(client, left) as bounded:
+                return getattr(bounded, method)(*args, **kwargs)
         except Exception:
             if not self.ignore_exc:
                 raise
@@ -257,3 +297,31 @@ class MemcacheStore(_ServerStore):
     def __repr__(self) -> str:
         kind = "pool" if self.is_pool else "server"
         return f"<MemcacheStore {kind} prefix={self.key_prefix!r}>"
+
+
+@contextlib.contextmanager
+def _within(client: Client | PooledClient, left: float) -> Iterator[Client]:
+    """``client`` (for a pooled one, one of its clients) with its connect and
+    read timeouts at most ``left`` seconds while the block runs."""
+    if isinstance(client, PooledClient):
+        with client.client_pool.get_and_release(destroy_on_fail=True) as lent:
+            with _within(lent, left) as bounded:
+                yield bounded
+        return
+    timeout, connect_timeout = client.timeout, client.connect_timeout
+    # pymemcache applies them when it connects; a connected socket is set here.
+    client.timeout = _lower(timeout, left)
+    client.connect_timeout = _lower(connect_timeout, left)
+    if client.sock is not None:
+        client.sock.settimeout(client.timeout)
+    try:
+        yield client
+    finally:
+        client.timeout, client.connect_timeout = timeout, connect_timeout
+        if client.sock is not None:
+            client.sock.settimeout(timeout)
+
+
+def _lower(timeout: float | None, left: float) -> float:
+    left = max(left, 0.001)  # a timeout of 0 would make the socket non-blocking
+    return left if timeout is None else min(timeout, left)

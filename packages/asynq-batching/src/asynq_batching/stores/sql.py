@@ -17,14 +17,24 @@ Invariants:
   the only text put in the statements that is not a bound parameter.
 - With ``commit=True`` (the default) each write statement is committed, and
   rolled back if it fails, so a failed write never leaves a transaction open.
+- Under a deadline a statement may run only for the time left: on a sqlite3
+  connection a progress handler interrupts it then (the connection's own
+  progress handler, if any, is replaced while the statement runs); other
+  drivers get the time through ``statement_timeout`` (see ``SqlStore``).
+  One connection runs one statement at a time: requests are never sent
+  together (no ``max_concurrency``).
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import sys
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
+
+from asynq_core.lowlevel import remaining_time
 
 from .base import GET, BatchedStore, Codec, _with_context
 
@@ -37,6 +47,8 @@ _PARAMSTYLES = ("qmark", "format", "numeric", "named", "pyformat")
 # under SQLite's default limit of 500 in a compound SELECT.
 _MAX_UNION = 250
 _UPSERTS = ("on_conflict", "on_duplicate_key")
+# SQLite virtual machine instructions between two looks at the clock under a deadline.
+_PROGRESS_STEPS = 100
 
 
 def _driver_paramstyle(connection: Any) -> str | None:
@@ -61,6 +73,10 @@ class SqlStore(BatchedStore):
     syntax of ``set``: ``"on_conflict"`` (SQLite, PostgreSQL) or
     ``"on_duplicate_key"`` (MySQL, MariaDB). Values are stored as given
     unless a ``codec`` is set (then the column holds its bytes).
+    ``statement_timeout``, for drivers other than sqlite3, is called with
+    the cursor before each statement: with the seconds the statement has
+    under a deadline, else None (e.g. for PostgreSQL, ``SET statement_timeout``
+    to that many milliseconds, or back to its default for None).
     """
 
     # DB-API connections are not shared between threads (sqlite3 refuses it).
@@ -78,8 +94,13 @@ class SqlStore(BatchedStore):
         upsert: str = "on_conflict",
         commit: bool = True,
         codec: Codec | None = None,
+        statement_timeout: Callable[[Any, float | None], object] | None = None,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, codec=codec)
+        if statement_timeout is not None and not callable(statement_timeout):
+            raise TypeError(
+                f"SqlStore(): statement_timeout must be callable, got {statement_timeout!r}"
+            )
         if not callable(getattr(connection, "cursor", None)):
             raise TypeError(f"SqlStore() needs a DB-API connection, got {connection!r}")
         names = (
@@ -111,6 +132,7 @@ class SqlStore(BatchedStore):
         self.paramstyle = paramstyle
         self.upsert = upsert
         self.commit = commit
+        self.statement_timeout = statement_timeout
 
     def _placeholders(self, values: list[Any]) -> tuple[list[str], Any]:
         """One placeholder per value, and the parameters to bind, in the driver's style."""
@@ -126,13 +148,21 @@ class SqlStore(BatchedStore):
         return marks, dict(zip(names, values, strict=True))
 
     def _execute(self, sql: str, params: Any, *, fetch: bool = False, write: bool = False) -> Any:
+        left = remaining_time()
+        interrupting = left is not None and isinstance(self.connection, sqlite3.Connection)
         try:
+            if interrupting:
+                self.connection.set_progress_handler(_past(left), _PROGRESS_STEPS)
             cursor = self.connection.cursor()
             try:
+                if self.statement_timeout is not None:
+                    self.statement_timeout(cursor, left)
                 cursor.execute(sql, params)
                 rows = cursor.fetchall() if fetch else None
             finally:
                 cursor.close()
+                if interrupting:
+                    self.connection.set_progress_handler(None, _PROGRESS_STEPS)
             if write and self.commit:
                 self.connection.commit()
         except BaseException as error:
@@ -225,3 +255,14 @@ class SqlStore(BatchedStore):
 
     def __repr__(self) -> str:
         return f"<SqlStore {self.table}({self.key_column} -> {self.value_column})>"
+
+
+def _past(left: float | None) -> Callable[[], bool]:
+    """A sqlite3 progress handler that interrupts the statement ``left``
+    seconds from now."""
+    until = time.monotonic() + (left or 0.0)
+
+    def past() -> bool:
+        return time.monotonic() >= until
+
+    return past
