@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from asynq_batching import MissingKeyError, batched
+from asynq_batching import BatchedLoader, MissingKeyError, batched
 from asynq_core import asynq
 from asynq_core.asynq_to_async import request
 
@@ -234,3 +234,15 @@ def test_an_unhashable_key_without_a_key_function_names_the_fix() -> None:
 def test_key_fn_must_be_callable() -> None:
     with pytest.raises(TypeError, match=r"batched\(key_fn='id'\): key_fn must be None or a"):
         batched(key_fn="id")  # type: ignore[arg-type]
+
+
+def test_a_loader_made_directly_honours_its_key_function() -> None:
+    def sums(keys: list[list[int]]) -> list[int]:
+        return [sum(key) for key in keys]
+
+    options: dict[str, Any] = {"max_size": None, "missing": "error", "default": None}
+    options.update(cache=False, concurrent=False, fetch_in_thread=True)
+    loader = BatchedLoader(sums, key_fn=tuple, **options)
+    assert gather(loader, [[1, 2], [1, 2]]) == [3, 3]
+    plain = BatchedLoader(sums, **options)
+    assert type(plain) is BatchedLoader and plain.key_fn is None

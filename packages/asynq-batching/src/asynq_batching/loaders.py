@@ -38,7 +38,8 @@ Invariants:
 - With ``key_fn``, requests are deduplicated and cached by ``key_fn(key)``
   (the *cache key*), and the bulk function gets the first key requested for
   each cache key. Loaders with a key function or a cache mapping are
-  ``_CustomLoader``s: plain loaders keep a lookup path that knows of neither.
+  ``_CustomLoader``s (``BatchedLoader.__new__`` makes them so): plain loaders
+  keep a lookup path that knows of neither.
 """
 
 from __future__ import annotations
@@ -322,6 +323,14 @@ class BatchedLoader(Generic[K, V]):
     # Copied from the bulk function (functools.update_wrapper).
     __name__: str
     __qualname__: str
+
+    def __new__(cls, fn: Any, **options: Any) -> BatchedLoader[K, V]:
+        # A key function or a cache mapping needs the general lookup path.
+        if cls is BatchedLoader and (
+            options.get("key_fn") is not None or not isinstance(options.get("cache", False), bool)
+        ):
+            return object.__new__(_CustomLoader)
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -899,10 +908,7 @@ class _Batched:
     ) -> BatchedLoader[Any, Any]: ...
 
     def __call__(self, fn: Any) -> BatchedLoader[Any, Any]:
-        options = self.options
-        if options["key_fn"] is None and isinstance(options["cache"], bool):
-            return BatchedLoader(fn, **options)
-        return _CustomLoader(fn, **options)
+        return BatchedLoader(fn, **self.options)
 
 
 def batched(
