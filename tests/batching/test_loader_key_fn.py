@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import pickle
 from typing import Any
 
 import pytest
 
 from asynq_batching import BatchedLoader, MissingKeyError, batched
-from asynq_core import asynq
+from asynq_core import asynq, tracing
 from asynq_core.asynq_to_async import request
 
 TITLES = {(1, "en"): "Hello", (1, "fr"): "Bonjour", (2, "en"): "Bye"}
@@ -246,3 +247,24 @@ def test_a_loader_made_directly_honours_its_key_function() -> None:
     assert gather(loader, [[1, 2], [1, 2]]) == [3, 3]
     plain = BatchedLoader(sums, **options)
     assert type(plain) is BatchedLoader and plain.key_fn is None
+
+
+def test_record_and_replay_know_a_request_by_its_key_function_value(tmp_path: Any) -> None:
+    titles, calls = titles_loader()
+
+    @asynq()
+    def main() -> Any:
+        first = yield [titles.asynq({"id": 1, "lang": "en"}), titles.asynq({"lang": "en", "id": 1})]
+        return first, (
+            yield titles.load_many.asynq([{"id": 2, "lang": "en"}, {"id": 9, "lang": "x"}])
+        )
+
+    with tracing.record(capture=True, codec=pickle) as recording:
+        recorded = main()
+    recording.save(tmp_path / "titles.bin")
+    fetched = len(calls)
+    with tracing.replay(tmp_path / "titles.bin", codec=pickle, check_rounds=True):
+        (first, (bye, missing)) = main()
+    assert len(calls) == fetched  # served from the recording
+    assert first == recorded[0] == ["Hello", "Hello"] and bye == "Bye"
+    assert isinstance(missing, MissingKeyError) and missing.key == {"id": 9, "lang": "x"}

@@ -235,6 +235,10 @@ class _CustomLoaderBatch(_LoaderBatch):
     # of them): its values for them are not written to the cache mapping.
     stale: set[Any] | None = None
 
+    def _replay_key(self, item: Any) -> Any:
+        """Record and replay by cache key: the key as the batch knows it (see BatchBase)."""
+        return item.cache_key
+
     def _flush(self) -> None:
         loader = cast("_CustomLoader[Any, Any]", self.loader)
         loader._fetch_started(self)
