@@ -440,7 +440,9 @@ def test_decorator_misuse_is_a_clear_error() -> None:
         batched(missing="maybe")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="default is used only with missing='default'"):
         batched(missing="error", default=0)
-    with pytest.raises(TypeError, match=r"batched\(cache='no'\): cache must be True or False"):
+    with pytest.raises(
+        TypeError, match=r"batched\(cache='no'\): cache must be True, False or a mutable mapping"
+    ):
         batched(cache="no")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"batched\(concurrent=1\): concurrent must be True"):
         batched(concurrent=1)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ versus None, writes before reads) are checked without any server.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import copy
 import enum
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from asynq_batching import MissingKeyError
 from asynq_batching.stores import (
     MISSING,
     BatchedStore,
@@ -604,3 +606,87 @@ def test_star_import_works_without_the_optional_clients(monkeypatch: pytest.Monk
     assert "RedisStore" not in stores.__all__ and "MemcacheStore" not in stores.__all__
     with pytest.raises(ImportError, match="pip install 'asynq-batching\\[redis\\]'"):
         _ = stores.RedisStore  # still looked up by name (it needs the redis extra)
+
+
+# -- get_many_settled: each key's value or exception ------------------------------------
+
+
+def test_get_many_settled_gives_each_key_its_value_or_exception() -> None:
+    store = ShardedDict(servers=2)
+    down = ConnectionRefusedError(111, "s1 is down")
+    store.down["s1"] = down
+    keys = [f"k{i}" for i in range(12)]
+    on_s1 = [key for key in keys if store.shard_of(key) == "s1"]
+    on_s0 = [key for key in keys if key not in on_s1]
+    assert len(on_s1) >= 2 and len(on_s0) >= 3
+    missing, bad, *present = on_s0
+    for key in present:
+        store.put(key, key.upper())
+    store.shards["s0"][bad] = b"{not json"
+
+    outcomes = store.get_many_settled(keys)
+    assert list(outcomes) == keys
+    assert {key: outcomes[key] for key in present} == {key: key.upper() for key in present}
+    # A key the store does not hold: a KeyError naming the store and the key.
+    assert isinstance(outcomes[missing], MissingKeyError)
+    assert outcomes[missing].key == missing
+    assert str(outcomes[missing]) == (
+        f"ShardedDict.get_many_settled(): the store holds no value under the key {missing!r}"
+    )
+    # A value the codec cannot decode: the codec's error, naming the key.
+    assert isinstance(outcomes[bad], ValueError)
+    assert f"(ShardedDict get of {bad!r} on server s0, decoding its 9 bytes" in str(outcomes[bad])
+    # A failed request: the backend's error for each of its keys, naming that key.
+    for key in on_s1:
+        error = outcomes[key]
+        assert isinstance(error, ConnectionRefusedError) and error.__cause__ is down
+        assert str(error) == (
+            f"[Errno 111] s1 is down (ShardedDict get of {key!r} on server s1, "
+            f"in a request of {len(on_s1)} keys)"
+        )
+    assert len(store.requests) == 2  # one request per server, as get_many
+
+
+def test_get_many_settled_in_a_round_with_get_and_under_asyncio() -> None:
+    store = ShardedDict()
+    store.put("a", 1)
+
+    @asynq()
+    def main() -> Any:
+        return (yield store.get_many_settled.asynq(["a", "b"]), store.get.asynq("a"))
+
+    for settled, single in (main(), asyncio.run(main.asyncio())):
+        assert single == 1 and settled["a"] == 1
+        assert isinstance(settled["b"], MissingKeyError)
+    assert [operation for operation, _, _ in store.requests] == ["get", "get"]
+    settled = asyncio.run(store.get_many_settled.asyncio(["b", "a"]))
+    assert list(settled) == ["b", "a"] and settled["a"] == 1
+
+
+def test_get_many_settled_checks_keys_at_the_call() -> None:
+    store = ShardedDict()
+    with pytest.raises(TypeError, match=r"get_many_settled\(\) takes an iterable of keys"):
+        store.get_many_settled("ab")
+    with pytest.raises(TypeError, match=r"get_many_settled\(\): keys must be hashable"):
+        store.get_many_settled(["a", ["b"]])
+    assert store.requests == []
+    assert store.get_many_settled([]) == {}
+
+
+def test_a_plain_get_keeps_the_shared_request_error() -> None:
+    store = ShardedDict()
+    store.down["s0"] = TimeoutError("timed out")
+
+    @asynq()
+    def main() -> Any:
+        plain = [store.get.asynq("x"), store.get.asynq("y")]
+        settled = store.get_many_settled.asynq(["x", "y"])
+        yield [plain[0].batch]
+        return [item.error() for item in plain], (yield settled)
+
+    (first, second), settled = main()
+    assert first is second  # one request failed: its waiters share its error
+    assert str(first) == "timed out (ShardedDict get of 'x', 'y' on server s0)"
+    assert str(settled["y"]) == (
+        "timed out (ShardedDict get of 'y' on server s0, in a request of 2 keys)"
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from asynq_batching import sync
+from asynq_batching import MissingKeyError, sync
 from asynq_batching.stores import MISSING
 from asynq_core import asynq
 
@@ -413,3 +413,44 @@ def test_a_pool_that_ignores_errors_reads_misses_and_drops_writes_of_a_dead_serv
 
         assert main() == [key if key in on_live else MISSING for key in keys]
         assert store.get_many(keys) == {}
+
+
+def test_get_many_settled_gives_each_key_its_value_or_exception(store: Any, prefix: str) -> None:
+    store.set_many({"a": [1], "none": None})
+    store.client.set(prefix + "foreign", b"{not json")
+    outcomes = store.get_many_settled(["a", "none", "foreign", "absent"])
+    assert outcomes["a"] == [1] and outcomes["none"] is None
+    assert isinstance(outcomes["foreign"], ValueError)
+    assert f"(MemcacheStore get of '{prefix}foreign' on server " in str(outcomes["foreign"])
+    assert isinstance(outcomes["absent"], MissingKeyError) and outcomes["absent"].key == "absent"
+    assert asyncio.run(store.get_many_settled.asyncio(["a"])) == {"a": [1]}
+
+
+def test_get_many_settled_with_a_dead_server_in_the_pool(
+    memcached_server: Any, closed_port: int, prefix: str
+) -> None:
+    from pymemcache.client.hash import HashClient
+
+    from asynq_batching.stores.memcache import MemcacheStore
+
+    client = HashClient(
+        [memcached_server.address, ("127.0.0.1", closed_port)], connect_timeout=1, timeout=1
+    )
+    with MemcacheStore(client, key_prefix=prefix) as store:
+        keys = [f"k{i}" for i in range(40)]
+        alive = f"127.0.0.1:{memcached_server.port}"
+        on_live = [key for key in keys if client.hasher.get_node(prefix + key) == alive]
+        on_dead = [key for key in keys if key not in on_live]
+        assert len(on_live) > 1 and len(on_dead) > 1
+        client.clients[alive].set_many({prefix + key: b'"v"' for key in on_live[1:]})
+
+        outcomes = store.get_many_settled(keys)
+        assert isinstance(outcomes[on_live[0]], MissingKeyError)
+        assert all(outcomes[key] == "v" for key in on_live[1:])
+        for key in on_dead:
+            error = outcomes[key]
+            assert isinstance(error, ConnectionRefusedError)
+            assert str(error).endswith(
+                f"(MemcacheStore get of '{prefix}{key}' on server 127.0.0.1:{closed_port}, "
+                f"in a request of {len(on_dead)} keys)"
+            )

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from asynq_batching import sync
+from asynq_batching import MissingKeyError, sync
 from asynq_batching.stores import MISSING, BytesCodec
 from asynq_core import asynq
 
@@ -64,9 +64,7 @@ def test_values_round_trip_and_missing_is_not_none(store: Any, redis_client: Any
     assert store.get("data") is MISSING
 
 
-def test_json_refuses_at_set_what_it_would_give_back_changed(
-    store: Any, redis_client: Any
-) -> None:
+def test_json_refuses_at_set_what_it_would_give_back_changed(store: Any, redis_client: Any) -> None:
     with pytest.raises(
         TypeError,
         match=r"RedisStore.set\(\): cannot encode the value of 1 \(dict\) with JsonCodec\(\): "
@@ -416,3 +414,50 @@ def test_cluster_writes_and_deletes_across_nodes(cluster_store: tuple[Any, list[
     store.set_many({uid: -uid for uid in uids})
     assert nodes[0].get("7") == b"-7" or nodes[1].get("7") == b"-7"
     assert store.get_many([*uids, "7"]) == {**{uid: -uid for uid in uids}, "7": -7}
+
+
+def test_get_many_settled_gives_each_key_its_value_or_exception(
+    store: Any, redis_client: Any, redis_server: Any
+) -> None:
+    store.set_many({"a": 1, "none": None})
+    redis_client.set("test:foreign", b"\x80not ours")
+    redis_client.config_resetstat()
+
+    @asynq()
+    def main() -> Any:
+        return (yield store.get_many_settled.asynq(["a", "none", "foreign", "absent"]))
+
+    for outcomes in (main(), asyncio.run(main.asyncio())):
+        assert outcomes["a"] == 1 and outcomes["none"] is None
+        assert isinstance(outcomes["foreign"], UnicodeDecodeError)
+        assert str(outcomes["foreign"]).endswith(
+            f"(RedisStore get of b'test:foreign' on server 127.0.0.1:{redis_server.port}, "
+            "decoding its 9 bytes with JsonCodec())"
+        )
+        assert isinstance(outcomes["absent"], MissingKeyError)
+        assert str(outcomes["absent"]) == (
+            "RedisStore.get_many_settled(): the store holds no value under the key 'absent'"
+        )
+    assert command_calls(redis_client, "mget") == 2  # one MGET per call
+
+
+def test_get_many_settled_of_a_dead_server_names_each_key(store: Any, closed_port: int) -> None:
+    import redis
+
+    from asynq_batching.stores.redis import RedisStore
+
+    store.set("live", "here")
+    with RedisStore.from_url(f"redis://127.0.0.1:{closed_port}", timeout=1) as dead:
+
+        @asynq()
+        def main() -> Any:
+            return (yield dead.get_many_settled.asynq(["a", "b"]), store.get.asynq("live"))
+
+        settled, live = main()
+        assert live == "here"
+        for key in ("a", "b"):
+            assert isinstance(settled[key], redis.ConnectionError)
+            assert str(settled[key]).endswith(
+                f"(RedisStore get of b'{key}' on server 127.0.0.1:{closed_port}, "
+                "in a request of 2 keys)"
+            )

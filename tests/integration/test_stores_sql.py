@@ -8,6 +8,7 @@ every statement the connection runs.
 from __future__ import annotations
 
 import asyncio
+import pickle
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from asynq_batching import sync
+from asynq_batching import MissingKeyError, sync
 from asynq_batching.stores import MISSING, PickleCodec, SqlStore
 from asynq_core import asynq
 
@@ -331,3 +332,43 @@ def test_a_recording_of_concurrent_asyncio_requests_counts_what_reached_sqlite(
     assert recording.rounds == 2
     assert [(flush.items, flush.round) for flush in recording.flushes] == [(4, 0), (4, 1)]
     assert sum(flush.items for flush in recording.flushes) == 8
+
+
+def test_get_many_settled_gives_each_key_its_value_or_exception(
+    connection: sqlite3.Connection,
+) -> None:
+    connection.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+    blobs = SqlStore(connection, "blobs", key_column="id", value_column="data", codec=PickleCodec())
+    blobs.set_many({1: {"a": (1, 2)}, 2: None})
+    connection.execute("INSERT INTO blobs VALUES (3, ?)", (b"not a pickle",))
+    connection.commit()
+    traced = Traced(connection)
+    outcomes = blobs.get_many_settled([1, 2, 3, 4])
+    assert len(traced.of("SELECT")) == 1
+    assert outcomes[1] == {"a": (1, 2)} and outcomes[2] is None
+    assert isinstance(outcomes[3], pickle.UnpicklingError)
+    assert "(SqlStore(blobs) get of 3, decoding its 12 bytes with PickleCodec(" in str(outcomes[3])
+    assert isinstance(outcomes[4], MissingKeyError) and outcomes[4].key == 4
+    assert "SqlStore(blobs).get_many_settled(): the store holds no value under the key 4" == str(
+        outcomes[4]
+    )
+    assert asyncio.run(blobs.get_many_settled.asyncio([2]))[2] is None
+
+
+def test_get_many_settled_on_a_closed_database_names_each_key(tmp_path: Path) -> None:
+    connection = sqlite3.connect(tmp_path / "closed.db")
+    connection.execute("CREATE TABLE users (uid TEXT PRIMARY KEY, name TEXT)")
+    users = SqlStore(connection, "users", key_column="uid", value_column="name")
+    connection.close()
+
+    @asynq()
+    def main() -> Any:
+        settled, unrelated = yield users.get_many_settled.asynq(["a", "b"]), sync()
+        return settled, unrelated
+
+    settled, unrelated = main()
+    assert unrelated is None  # the other task of the round finished
+    for key in ("a", "b"):
+        error = settled[key]
+        assert isinstance(error, sqlite3.ProgrammingError)
+        assert str(error).endswith(f"(SqlStore(users) get of {key!r}, in a request of 2 keys)")

@@ -18,7 +18,7 @@ from .batching import (
     DebugBatchItem,
     sync,
 )
-from .loaders import BatchedLoader, BoundLoader, MissingKeyError, batched
+from .loaders import BatchedLoader, BoundLoader, LoadMany, MissingKeyError, batched
 
 __all__ = [
     "__version__",
@@ -34,5 +34,6 @@ __all__ = [
     "batched",
     "BatchedLoader",
     "BoundLoader",
+    "LoadMany",
     "MissingKeyError",
 ]

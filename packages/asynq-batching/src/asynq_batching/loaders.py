@@ -7,6 +7,8 @@ one scheduling round reach ``f`` in one call; under asyncio, those requested
 by every coroutine of the loop until the loop's asynq domain is still (see
 ``asynq_core.lowlevel``): ``.asyncio(key)`` in a running loop hands
 back an asyncio future of the key's pending item, no task involved.
+``f.load_many`` asks for many keys at once and gives each key its value or
+its exception, in the order of the keys (DataLoader's ``loadMany``).
 
 Invariants:
 - A batch holds each key once: the requests of one key share one item (and
@@ -26,6 +28,18 @@ Invariants:
   no run and nothing is cached (a round still asks for each key once). A
   run's cache is freed with its request or root task, so a new run never
   sees values an older one loaded. Failed loads are not cached.
+- A cache *mapping* (``cache=`` any MutableMapping, e.g. a cachetools
+  LRUCache or TTLCache) is the user's: shared by every run, request and
+  thread, it holds values (never futures), read when a key is requested and
+  written when its fetch delivers, under a lock of the loader. A value the
+  mapping no longer holds (evicted, expired) is fetched again. A ``prime`` or
+  ``clear`` made while a fetch is in flight is not undone by that fetch: its
+  values are then not written for the keys concerned.
+- With ``key_fn``, requests are deduplicated and cached by ``key_fn(key)``
+  (the *cache key*), and the bulk function gets the first key requested for
+  each cache key. Loaders with a key function or a cache mapping are
+  ``_CustomLoader``s (``BatchedLoader.__new__`` makes them so): plain loaders
+  keep a lookup path that knows of neither.
 """
 
 from __future__ import annotations
@@ -35,11 +49,20 @@ import inspect
 import threading
 import weakref
 from asyncio import get_running_loop as _get_running_loop
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from typing import Any, Generic, Literal, TypeVar, overload
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Generator,
+    Hashable,
+    Iterable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from asynq_core.async_task import AsyncTask
-from asynq_core.decorators import is_async_fn
+from asynq_core.decorators import asynq, is_async_fn
 from asynq_core.futures import ConstFuture, FutureBase
 from asynq_core.lowlevel import (
     await_future,
@@ -48,38 +71,55 @@ from asynq_core.lowlevel import (
     current_run,
     is_asyncio_mode,
     run_task,
+    short_repr,
 )
 
 from .batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size
 
-__all__ = ["batched", "BatchedLoader", "BoundLoader", "MissingKeyError"]
+__all__ = ["batched", "BatchedLoader", "BoundLoader", "LoadMany", "MissingKeyError"]
 
 K = TypeVar("K")
 V = TypeVar("V")
 
 _NO_DEFAULT: Any = object()
 _ALL_KEYS: Any = object()
+_ABSENT: Any = object()
 
 BulkResult = Mapping[K, V] | Sequence[V]
 
 
 class MissingKeyError(KeyError):
-    """The bulk function of a loader returned no value for ``key`` (``missing="error"``)."""
+    """No value for ``key``: the bulk function of a loader returned none for it
+    (``missing="error"``), or a store does not hold it (``get_many_settled``).
 
-    def __init__(self, loader_name: str, key: Any) -> None:
+    ``loader_name`` names the loader or the store call, ``reason`` says why.
+    """
+
+    def __init__(
+        self,
+        loader_name: str,
+        key: Any,
+        reason: str = "the bulk function returned no value for the key",
+    ) -> None:
         super().__init__(loader_name, key)
         self.loader_name = loader_name
         self.key = key
+        self.reason = reason
 
     def __str__(self) -> str:
-        return f"{self.loader_name}: the bulk function returned no value for the key {self.key!r}"
+        return f"{self.loader_name}: {self.reason} {short_repr(self.key)}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.loader_name, self.key, self.reason))
 
 
 class _LoaderItem(BatchItemBase[Any]):
     """The request of one key (``key``, set by the loader right after creating
-    it: one call less per lookup than an __init__ of its own)."""
+    it: one call less per lookup than an __init__ of its own; a custom
+    loader's also gets ``cache_key``)."""
 
     key: Any
+    cache_key: Any
 
 
 class _ActiveBatch(threading.local):
@@ -153,17 +193,11 @@ class _LoaderBatch(BatchBase):
                     item.set_error(MissingKeyError(loader.name, key))
         elif isinstance(result, Sequence) and not isinstance(result, (str, bytes, bytearray)):
             if len(result) != len(keys):
-                raise ValueError(
-                    f"{loader.name} returned {len(result)} values for {len(keys)} keys: a "
-                    "list must hold one value per key, in the order of the keys"
-                )
+                raise _wrong_length(loader, result, keys)
             for item, value in zip(items, result, strict=True):
                 item.set_value(value)
         else:
-            raise TypeError(
-                f"{loader.name} returned {_short_repr(result)} of type {type(result).__name__}: "
-                "a bulk function returns a dict {key: value} or a list with one value per key"
-            )
+            raise _not_a_result(loader, result)
 
     @property
     def trace_name(self) -> str:
@@ -194,6 +228,86 @@ class _AsyncLoaderBatch(_LoaderBatch):
         self._deliver(keys, result)
 
 
+class _CustomLoaderBatch(_LoaderBatch):
+    """A batch of a loader with a key function or a cache mapping: results are
+    found by cache key, and written to the mapping as they arrive."""
+
+    # The cache keys primed or cleared while this batch fetches (_ALL_KEYS: all
+    # of them): its values for them are not written to the cache mapping.
+    stale: set[Any] | None = None
+
+    def _replay_key(self, item: Any) -> Any:
+        """Record and replay by cache key: the key as the batch knows it (see BatchBase)."""
+        return item.cache_key
+
+    def _flush(self) -> None:
+        loader = cast("_CustomLoader[Any, Any]", self.loader)
+        loader._fetch_started(self)
+        try:
+            super()._flush()
+        finally:
+            loader._fetch_ended(self)
+
+    def _deliver(self, keys: list[Any], result: Any) -> None:
+        loader = cast("_CustomLoader[Any, Any]", self.loader)
+        items = self.items
+        if isinstance(result, Mapping):
+            values = [_found(result, item) for item in items]
+            if loader.missing == "default":
+                values = [loader.default if value is _ABSENT else value for value in values]
+        elif isinstance(result, Sequence) and not isinstance(result, (str, bytes, bytearray)):
+            if len(result) != len(keys):
+                raise _wrong_length(loader, result, keys)
+            values = list(result)
+        else:
+            raise _not_a_result(loader, result)
+        if loader.cache_map is not None:
+            loader._write_fetched(self, items, values)
+        for item, value in zip(items, values, strict=True):
+            if value is _ABSENT:
+                item.set_error(MissingKeyError(loader.name, item.key))  # type: ignore[attr-defined]
+            else:
+                item.set_value(value)
+
+
+class _AsyncCustomLoaderBatch(_AsyncLoaderBatch, _CustomLoaderBatch):
+    """A batch of a custom loader whose bulk function is ``async def``."""
+
+    async def _flush_async(self) -> None:
+        loader = cast("_CustomLoader[Any, Any]", self.loader)
+        loader._fetch_started(self)
+        try:
+            await super()._flush_async()
+        finally:
+            loader._fetch_ended(self)
+
+
+def _wrong_length(loader: BatchedLoader[Any, Any], result: Any, keys: list[Any]) -> ValueError:
+    return ValueError(
+        f"{loader.name} returned {len(result)} values for {len(keys)} keys: a list must "
+        "hold one value per key, in the order of the keys"
+    )
+
+
+def _not_a_result(loader: BatchedLoader[Any, Any], result: Any) -> TypeError:
+    return TypeError(
+        f"{loader.name} returned {_short_repr(result)} of type {type(result).__name__}: a "
+        "bulk function returns a dict {key: value} or a list with one value per key"
+    )
+
+
+def _found(result: Mapping[Any, Any], item: Any) -> Any:
+    """The value of ``item`` in a bulk function's dict: under its cache key, else
+    under its key (if hashable); ``_ABSENT`` if under neither."""
+    value = result.get(item.cache_key, _ABSENT)
+    if value is _ABSENT:
+        try:
+            value = result.get(item.key, _ABSENT)
+        except TypeError:  # an unhashable key cannot be a dict key: only its cache key can
+            pass
+    return value
+
+
 class BatchedLoader(Generic[K, V]):
     """A bulk function turned into a batched async function by ``@batched()``.
 
@@ -201,17 +315,27 @@ class BatchedLoader(Generic[K, V]):
     task), ``loader(key)`` is that value (a synchronous call),
     ``loader.asyncio(key)`` an awaitable of it (in a running loop an asyncio
     future, which ``await``, ``asyncio.gather`` and ``asyncio.ensure_future``
-    take; outside one, a coroutine). On a method, the same calls
-    work on the instance (``obj.loader.asynq(key)``), one batch per instance.
-    With ``cache=True``, ``prime(key, value)`` and ``clear(key)`` act on the
-    current run's cache (see the module docstring); outside a run both raise
-    BatchingError.
+    take; outside one, a coroutine). ``loader.load_many`` takes many keys at
+    once and gives each its value or its exception (see ``LoadMany``). On a
+    method, the same calls work on the instance (``obj.loader.asynq(key)``),
+    one batch per instance. With ``cache=True``, ``prime(key, value)``,
+    ``prime_many(values)``, ``clear(key)`` and ``clear_all()`` act on the
+    current run's cache (see the module docstring); outside a run they raise
+    BatchingError. With a cache mapping they act on the mapping, anywhere.
     """
 
     _asynq_kind = "async"
     # Copied from the bulk function (functools.update_wrapper).
     __name__: str
     __qualname__: str
+
+    def __new__(cls, fn: Any, **options: Any) -> BatchedLoader[K, V]:
+        # A key function or a cache mapping needs the general lookup path.
+        if cls is BatchedLoader and (
+            options.get("key_fn") is not None or not isinstance(options.get("cache", False), bool)
+        ):
+            return object.__new__(_CustomLoader)
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -220,10 +344,11 @@ class BatchedLoader(Generic[K, V]):
         max_size: int | None,
         missing: Literal["error", "default"],
         default: Any,
-        cache: bool,
+        cache: bool | MutableMapping[Any, Any],
         concurrent: bool,
         fetch_in_thread: bool,
         max_concurrency: int | None = None,
+        key_fn: Callable[[Any], Hashable] | None = None,
     ) -> None:
         self.type: type | None = None
         if isinstance(fn, (classmethod, staticmethod)):
@@ -244,7 +369,16 @@ class BatchedLoader(Generic[K, V]):
         self.max_size = max_size
         self.missing = missing
         self.default = default
+        # True: a cache per run; a mapping: the user's cache (``cache_map``).
         self.cache = cache
+        self.cache_map = None if isinstance(cache, bool) else cache
+        self.key_fn = key_fn
+        if self.cache_map is not None and self.is_method:
+            raise TypeError(
+                f"{self.name}: a cache mapping is shared by every caller, but a method loader "
+                "keeps each instance's keys apart: give the method cache=True (a cache per "
+                "instance and run), or make the loader a plain function"
+            )
         self.concurrent = concurrent
         self.fetch_in_thread = fetch_in_thread
         self.max_concurrency = max_concurrency
@@ -276,17 +410,35 @@ class BatchedLoader(Generic[K, V]):
             return self._asyncio(None, key)
         return await_future(self._load(None, key), loop)
 
+    @property
+    def load_many(self) -> LoadMany[K, V]:
+        """Many keys at once, each with its value or its exception (see ``LoadMany``)."""
+        self._check_not_method("load_many")
+        return LoadMany(self, None)
+
     def prime(self, key: K, value: V) -> None:
-        """Puts ``value`` in the current run's cache: loading ``key`` returns it
-        without a fetch. Needs ``cache=True`` and a run (inside a task)."""
+        """Puts ``value`` in the cache: loading ``key`` returns it without a
+        fetch. Needs a cache: ``cache=True`` and a run (inside a task), or a
+        cache mapping."""
         self._check_not_method("prime")
-        self._prime(None, key, value)
+        self._prime_many(None, [(key, value)], "prime")
+
+    def prime_many(self, values: Mapping[K, V] | Iterable[tuple[K, V]]) -> None:
+        """``prime`` for each key and value of ``values`` (a mapping, or pairs when
+        keys are unhashable); every key is checked before any is primed."""
+        self._check_not_method("prime_many")
+        self._prime_many(None, values, "prime_many")
 
     def clear(self, key: Any = _ALL_KEYS) -> None:
-        """Forgets ``key`` (every key if none is given) in the current run's cache.
-        Needs ``cache=True`` and a run (inside a task)."""
+        """Forgets ``key`` (every key if none is given) in the cache. Needs a
+        cache: ``cache=True`` and a run (inside a task), or a cache mapping."""
         self._check_not_method("clear")
-        self._clear(None, key)
+        self._clear(None, key, "clear")
+
+    def clear_all(self) -> None:
+        """Forgets every key in the cache (``clear()``)."""
+        self._check_not_method("clear_all")
+        self._clear(None, _ALL_KEYS, "clear_all")
 
     # -- binding, naming, pickling --------------------------------------------
 
@@ -360,17 +512,78 @@ class BatchedLoader(Generic[K, V]):
             return run_task(task)
         return await_future(self._load(instance, key), loop)
 
-    def _prime(self, instance: Any, key: Any, value: Any) -> None:
-        _check_key(self.name, key)
-        self._cache_of_run("prime", instance)[key] = ConstFuture(value)
+    def _load_each(self, instance: Any, keys: Iterable[Any], method: str) -> list[Any]:
+        """The futures of ``keys``: every key is checked (``_cache_key``) before
+        any joins a batch, so a bad key fails the call with nothing half-asked."""
+        key_list = list(_checked_iterable(self, keys, method))
+        cache_keys = [self._cache_key(key) for key in key_list]
+        return [
+            self._load_known(instance, key, cache_key)
+            for key, cache_key in zip(key_list, cache_keys, strict=True)
+        ]
 
-    def _clear(self, instance: Any, key: Any) -> None:
-        cache = self._cache_of_run("clear", instance)
+    def _load_known(self, instance: Any, key: Any, cache_key: Any) -> FutureBase[Any]:
+        """``_load`` of a key whose cache key is known (a plain loader's is the key)."""
+        return self._load(instance, key)
+
+    def _cache_key(self, key: Any) -> Any:
+        """What the cache and the batch know ``key`` by: ``key_fn(key)``, or the
+        key itself; TypeError naming the loader and the key if it is unhashable
+        or ``key_fn`` fails on it."""
+        key_fn = self.key_fn
+        if key_fn is None:
+            _check_key(self.name, key)
+            return key
+        try:
+            cache_key = key_fn(key)
+        except Exception as error:
+            raise TypeError(
+                f"{self.name}: key_fn {callable_name(key_fn)} failed on the key "
+                f"{_short_repr(key)}: {type(error).__name__}: {error}"
+            ) from error
+        try:
+            hash(cache_key)
+        except TypeError:
+            raise TypeError(
+                f"{self.name}: key_fn {callable_name(key_fn)} returned {_short_repr(cache_key)} "
+                f"({type(cache_key).__name__}) for the key {_short_repr(key)}: it must return "
+                "a hashable value (a tuple, a str, a frozen dataclass...)"
+            ) from None
+        return cache_key
+
+    def _prime_many(self, instance: Any, values: Any, method: str) -> None:
+        if isinstance(values, Mapping):
+            pairs = list(values.items())
+        elif isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise TypeError(
+                f"{self.name}.{method}() takes a mapping of keys to values, or (key, value) "
+                f"pairs, got {_short_repr(values)}"
+            )
+        else:
+            pairs = []
+            for pair in values:
+                if not isinstance(pair, tuple) or len(pair) != 2:
+                    raise TypeError(
+                        f"{self.name}.{method}() takes (key, value) pairs, got "
+                        f"{_short_repr(pair)} among them"
+                    )
+                pairs.append(pair)
+        self._prime_entries(
+            instance, [(self._cache_key(key), value) for key, value in pairs], method
+        )
+
+    def _prime_entries(self, instance: Any, entries: list[tuple[Any, Any]], method: str) -> None:
+        """Primes the run's cache with ``(cache key, value)`` pairs."""
+        cache = self._cache_of_run(method, instance)
+        for cache_key, value in entries:
+            cache[cache_key] = ConstFuture(value)
+
+    def _clear(self, instance: Any, key: Any, method: str) -> None:
+        cache = self._cache_of_run(method, instance)
         if key is _ALL_KEYS:
             cache.clear()
         else:
-            _check_key(self.name, key)
-            cache.pop(key, None)
+            cache.pop(self._cache_key(key), None)
 
     def _call_bulk(self, instance: Any, keys: list[Any]) -> Any:
         if instance is None:
@@ -379,10 +592,10 @@ class BatchedLoader(Generic[K, V]):
 
     def _cache_of_run(self, method: str, instance: Any) -> dict[Any, FutureBase[Any]]:
         """The current run's cache, for ``prime``/``clear``; BatchingError if there is none."""
-        if not self.cache:
+        if self.cache is not True:
             raise BatchingError(
                 f"{self.name}.{method}(): the loader has no cache; decorate with "
-                "@batched(cache=True)"
+                "@batched(cache=True), or give it a cache mapping (cache=LRUCache(...))"
             )
         cache = self._run_cache(self._owner(instance), create=True)
         if cache is None:
@@ -446,13 +659,26 @@ class BoundLoader(Generic[K, V]):
         """An awaitable of the value of ``key`` (see ``BatchedLoader``)."""
         return self.loader._asyncio(self.instance, key)
 
+    @property
+    def load_many(self) -> LoadMany[K, V]:
+        """Many keys at once, each with its value or its exception (see ``LoadMany``)."""
+        return LoadMany(self.loader, self.instance)
+
     def prime(self, key: K, value: V) -> None:
         """Puts ``value`` in the current run's cache of this instance."""
-        self.loader._prime(self.instance, key, value)
+        self.loader._prime_many(self.instance, [(key, value)], "prime")
+
+    def prime_many(self, values: Mapping[K, V] | Iterable[tuple[K, V]]) -> None:
+        """``prime`` for each key and value of ``values`` (a mapping, or pairs)."""
+        self.loader._prime_many(self.instance, values, "prime_many")
 
     def clear(self, key: Any = _ALL_KEYS) -> None:
         """Forgets ``key`` (every key if none is given) in this instance's run cache."""
-        self.loader._clear(self.instance, key)
+        self.loader._clear(self.instance, key, "clear")
+
+    def clear_all(self) -> None:
+        """Forgets every key in this instance's run cache."""
+        self.loader._clear(self.instance, _ALL_KEYS, "clear_all")
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -469,6 +695,196 @@ class BoundLoader(Generic[K, V]):
 
     def __repr__(self) -> str:
         return f"<bound {self.loader.name} of {self.instance!r}>"
+
+
+class LoadMany(Generic[K, V]):
+    """``loader.load_many``: asks for many keys at once and gives back, in the
+    order of the keys, each key's value or the exception its load ended with
+    (DataLoader's ``loadMany``; ``asyncio.gather(..., return_exceptions=True)``),
+    so that one failed key fails no other.
+
+    ``yield loader.load_many.asynq(keys)`` in a task, ``loader.load_many(keys)``
+    synchronously, ``await loader.load_many.asyncio(keys)`` under asyncio. The
+    keys join the batches of the round as ``loader.asynq(key)`` would. A key
+    that cannot be asked for at all (unhashable, refused by ``key_fn``) raises
+    TypeError at the call, before any key is asked. Only ``Exception``s are
+    given back: an error such as KeyboardInterrupt still propagates.
+    """
+
+    __slots__ = ("loader", "instance")
+
+    _asynq_kind = "async"
+
+    def __init__(self, loader: BatchedLoader[K, V], instance: Any) -> None:
+        self.loader = loader
+        self.instance = instance
+
+    def asynq(self, keys: Iterable[K]) -> FutureBase[list[V | Exception]]:
+        """A future of the outcome of each of ``keys`` (value or exception), in order."""
+        futures = self.loader._load_each(self.instance, keys, "load_many")
+        return _settled.asynq(futures)
+
+    def __call__(self, keys: Iterable[K]) -> list[V | Exception]:
+        """The outcome of each of ``keys`` (a synchronous call: flushes the batches now)."""
+        if is_asyncio_mode():
+            check_sync_call(self, allow_sync_call=False)
+        return self.asynq(keys).value()
+
+    def asyncio(self, keys: Iterable[K]) -> Awaitable[list[V | Exception]]:
+        """An awaitable of the outcome of each of ``keys``, batched with every load of the loop."""
+        try:
+            _get_running_loop()
+        except RuntimeError:
+            # No loop yet: the keys are checked now, and asked for once the
+            # coroutine runs on the loop (in its run, as ``loader.asyncio`` does).
+            loader = self.loader
+            key_list = list(_checked_iterable(loader, keys, "load_many"))
+            for key in key_list:
+                loader._cache_key(key)
+            task = AsyncTask(
+                _load_many_in_task(loader, self.instance, key_list), loader.fn, (key_list,), {}
+            )
+            return run_task(task)
+        return run_task(self.asynq(keys))
+
+    def __repr__(self) -> str:
+        return f"<{self.loader.name}.load_many>"
+
+
+@asynq()
+def _settled(futures: Sequence[FutureBase[Any]]) -> Generator[Any, Any, list[Any]]:
+    """Waits for every future, then gives each one's value or Exception."""
+    try:
+        yield futures
+    except Exception:
+        pass  # each future's own outcome is read below
+    outcomes = []
+    for future in futures:
+        error = future.error()
+        if error is None:
+            outcomes.append(future.value())
+        elif isinstance(error, Exception):
+            outcomes.append(error)
+        else:
+            raise error
+    return outcomes
+
+
+def _load_many_in_task(
+    loader: BatchedLoader[Any, Any], instance: Any, keys: list[Any]
+) -> Generator[Any, Any, Any]:
+    return (yield _settled.asynq(loader._load_each(instance, keys, "load_many")))
+
+
+class _CustomLoader(BatchedLoader[K, V]):
+    """A loader with a key function or a cache mapping (see the module docstring)."""
+
+    def __init__(self, fn: Any, **options: Any) -> None:
+        super().__init__(fn, **options)
+        self._batch_cls = _AsyncCustomLoaderBatch if self.is_async else _CustomLoaderBatch
+        # Guards cache_map and _fetching: a fetch may deliver in a worker thread,
+        # and the loader may be used from several threads.
+        self._cache_lock = threading.RLock()
+        self._fetching: list[_CustomLoaderBatch] = []
+
+    def _load(self, instance: Any, key: Any) -> FutureBase[Any]:
+        return self._load_known(instance, key, self._cache_key(key))
+
+    def _load_known(self, instance: Any, key: Any, cache_key: Any) -> FutureBase[Any]:
+        # BatchedLoader._load, by cache key, and with a cache mapping.
+        owner = self._function_owner if instance is None else self._owner(instance)
+        mapping = self.cache_map
+        run_cache = None
+        if mapping is not None:
+            with self._cache_lock:
+                value = mapping.get(cache_key, _ABSENT)
+            if value is not _ABSENT:
+                return ConstFuture(value)
+        elif self.cache:
+            run_cache = self._run_cache(owner, create=True)
+            if run_cache is not None:
+                cached = run_cache.get(cache_key)
+                if cached is not None and (not cached._computed or cached._error is None):
+                    return cached
+        active = owner.active
+        batch = active.batch
+        if batch is None or batch._status != _OPEN:
+            batch = active.batch = self._batch_cls(self, owner, instance, {})
+        item = batch.by_key.get(cache_key)
+        if item is None:
+            item = batch.by_key[cache_key] = _LoaderItem(batch)
+            item.key = key
+            item.cache_key = cache_key
+        if run_cache is not None:
+            run_cache[cache_key] = item
+        return item
+
+    def _prime_entries(self, instance: Any, entries: list[tuple[Any, Any]], method: str) -> None:
+        mapping = self.cache_map
+        if mapping is None:
+            super()._prime_entries(instance, entries, method)
+            return
+        with self._cache_lock:
+            for cache_key, value in entries:
+                self._invalidate(cache_key)
+                mapping[cache_key] = value
+
+    def _clear(self, instance: Any, key: Any, method: str) -> None:
+        mapping = self.cache_map
+        if mapping is None:
+            super()._clear(instance, key, method)
+            return
+        cache_key = key if key is _ALL_KEYS else self._cache_key(key)
+        with self._cache_lock:
+            self._invalidate(cache_key)
+            if cache_key is _ALL_KEYS:
+                mapping.clear()
+            else:
+                mapping.pop(cache_key, None)
+
+    # -- fetches in flight: what they may write to the cache mapping ----------
+
+    def _fetch_started(self, batch: _CustomLoaderBatch) -> None:
+        if self.cache_map is not None:
+            with self._cache_lock:
+                batch.stale = set()
+                self._fetching.append(batch)
+
+    def _fetch_ended(self, batch: _CustomLoaderBatch) -> None:
+        if self.cache_map is not None:
+            with self._cache_lock:
+                self._fetching = [other for other in self._fetching if other is not batch]
+
+    def _invalidate(self, cache_key: Any) -> None:
+        """Keeps the fetches in flight from writing ``cache_key`` (or any key, for
+        ``_ALL_KEYS``): it was primed or cleared after they started. Holds the lock."""
+        for batch in self._fetching:
+            stale = batch.stale
+            if cache_key is _ALL_KEYS:
+                batch.stale = _ALL_KEYS
+            elif stale is not _ALL_KEYS and stale is not None:
+                stale.add(cache_key)
+
+    def _write_fetched(
+        self, batch: _CustomLoaderBatch, items: list[Any], values: list[Any]
+    ) -> None:
+        """Writes the values a fetch found to the cache mapping, but for the keys
+        primed or cleared since it started. A value the mapping refuses with
+        ValueError (cachetools: larger than ``maxsize``) is not cached."""
+        mapping = self.cache_map
+        assert mapping is not None
+        with self._cache_lock:
+            stale = batch.stale
+            if stale is _ALL_KEYS:
+                return
+            for item, value in zip(items, values, strict=True):
+                cache_key = item.cache_key
+                if value is _ABSENT or (stale is not None and cache_key in stale):
+                    continue
+                try:
+                    mapping[cache_key] = value
+                except ValueError:
+                    pass
 
 
 class _Batched:
@@ -507,10 +923,11 @@ def batched(
     *,
     missing: Literal["error", "default"] | None = None,
     default: Any = _NO_DEFAULT,
-    cache: bool = False,
+    cache: bool | MutableMapping[Any, Any] = False,
     concurrent: bool = False,
     fetch_in_thread: bool = True,
     max_concurrency: int | None = None,
+    key_fn: Callable[[Any], Hashable] | None = None,
 ) -> _Batched:
     """Makes a bulk function ``f(keys) -> dict | list`` a batched async function.
 
@@ -519,8 +936,16 @@ def batched(
     - ``missing``: what a key absent from a returned dict gives: ``"error"``
       (a ``MissingKeyError``, a KeyError naming the loader and the key) or
       ``"default"`` (``default``). Giving ``default`` alone means ``"default"``.
-    - ``cache``: keep the values loaded in a scheduler run (see the module
-      docstring), with ``prime(key, value)`` and ``clear(key)``.
+    - ``cache``: True keeps the values loaded in a scheduler run (see the
+      module docstring); a mutable mapping (a cachetools ``LRUCache`` or
+      ``TTLCache``, a dict) is a cache the caller owns, shared by every run,
+      request and thread, which holds the values (a key it no longer holds is
+      fetched again). Either way with ``prime``, ``prime_many``, ``clear``
+      and ``clear_all``. A mapping is for plain function loaders.
+    - ``key_fn``: requests are deduplicated and cached by ``key_fn(key)``, a
+      hashable value, so keys may be unhashable (dicts, lists, dataclasses);
+      ``f`` gets one of the requested keys per ``key_fn`` value, and may
+      return a dict keyed by ``key_fn(key)`` (or by the key, if hashable).
     - ``concurrent``: the flush may run in a worker thread at the same time as
       other concurrent batches' (one round costs the slowest, not the sum),
       and the calls of a round split by ``max_size`` run at the same time:
@@ -554,7 +979,17 @@ def batched(
             f"batched(missing='error', default={default!r}): a default is used only with "
             "missing='default'"
         )
-    flags = {"cache": cache, "concurrent": concurrent, "fetch_in_thread": fetch_in_thread}
+    if not isinstance(cache, (bool, MutableMapping)):
+        raise TypeError(
+            f"batched(cache={_short_repr(cache)}): cache must be True, False or a mutable "
+            "mapping (a dict, a cachetools LRUCache or TTLCache, ...)"
+        )
+    if key_fn is not None and not callable(key_fn):
+        raise TypeError(
+            f"batched(key_fn={_short_repr(key_fn)}): key_fn must be None or a function of a "
+            "key that returns a hashable value"
+        )
+    flags = {"concurrent": concurrent, "fetch_in_thread": fetch_in_thread}
     for option, flag in flags.items():
         if not isinstance(flag, bool):
             raise TypeError(f"batched({option}={flag!r}): {option} must be True or False")
@@ -574,6 +1009,8 @@ def batched(
             "missing": missing,
             "default": None if default is _NO_DEFAULT else default,
             "max_concurrency": max_concurrency,
+            "cache": cache,
+            "key_fn": key_fn,
             **flags,
         }
     )
@@ -583,6 +1020,14 @@ def _load_in_task(
     loader: BatchedLoader[Any, Any], instance: Any, key: Any
 ) -> Generator[Any, Any, Any]:
     return (yield loader._load(instance, key))
+
+
+def _checked_iterable(loader: BatchedLoader[Any, Any], keys: Any, method: str) -> Iterable[Any]:
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+        raise TypeError(
+            f"{loader.name}.{method}() takes an iterable of keys, got {_short_repr(keys)}"
+        )
+    return keys
 
 
 def _check_key(name: str, key: Any) -> None:

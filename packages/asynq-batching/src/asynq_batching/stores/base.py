@@ -16,7 +16,8 @@ Invariants:
   request (operation, keys, server) added to its message and the original as
   its ``__cause__``; other requests of the same flush still run. A backend may
   fail single keys of a request instead (``_store`` returns their errors). A
-  value that cannot be decoded fails only the items of its key.
+  value that cannot be decoded fails only the items of its key. The items of
+  ``get_many_settled`` get, for a failed request, a copy each naming their key.
 - The pending batches of a store flush in a fixed order, whatever their
   sizes: sets, then deletes, then gets (``_RANK``). So tasks of one round
   read what the others wrote, and of a set and a delete of one key in one
@@ -41,7 +42,7 @@ import json
 import math
 import pickle
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import qcore
@@ -52,6 +53,7 @@ from asynq_core.futures import FutureBase
 from asynq_core.lowlevel import NOT_FOUND, deadline_exceeded, json_refusal, remaining_time
 
 from ..batching import _OPEN, BatchBase, BatchingError, BatchItemBase, _check_size, _run_together
+from ..loaders import MissingKeyError, _settled
 
 __all__ = [
     "MISSING",
@@ -263,7 +265,15 @@ class _StoreBatch(BatchBase):
         )
 
 
-class _GetItem(BatchItemBase[Any]):
+class _StoreItem(BatchItemBase[Any]):
+    """The request of one wire key ``key`` (set by each subclass's __init__)."""
+
+    key: Any
+    # True if a failed request gives this item an error naming its own key.
+    names_key = False
+
+
+class _GetItem(_StoreItem):
     found = True  # False once its flush found no value for its key (a recording tells)
 
     def __init__(self, batch: _StoreBatch, key: Any, default: Any) -> None:
@@ -272,14 +282,20 @@ class _GetItem(BatchItemBase[Any]):
         self.default = default
 
 
-class _SetItem(BatchItemBase[None]):
+class _SettledGetItem(_GetItem):
+    """A key read by ``get_many_settled``."""
+
+    names_key = True
+
+
+class _SetItem(_StoreItem):
     def __init__(self, batch: _StoreBatch, key: Any, data: Any) -> None:
         super().__init__(batch)
         self.key = key
         self.data = data
 
 
-class _DeleteItem(BatchItemBase[None]):
+class _DeleteItem(_StoreItem):
     def __init__(self, batch: _StoreBatch, key: Any) -> None:
         super().__init__(batch)
         self.key = key
@@ -366,6 +382,18 @@ class BatchedStore:
         key_list, wire_keys = self._key_list("get_many", keys)
         items = [_GetItem(self._active_batch(GET), wire, MISSING) for wire in wire_keys]
         return _found_values.asynq(key_list, items)
+
+    @async_proxy()
+    def get_many_settled(self, keys: Iterable[Any]) -> FutureBase[dict[Any, Any]]:
+        """A dict of each of ``keys`` to its value, or to the exception its read
+        ended with: a ``MissingKeyError`` for a key the store does not hold, the
+        request's error (its message naming the key) for a key whose request
+        failed, the codec's error (naming the key) for a value it cannot decode.
+        One failed key fails no other; keys are checked at the call, as by ``get``."""
+        key_list, wire_keys = self._key_list("get_many_settled", keys)
+        items = [_SettledGetItem(self._active_batch(GET), wire, MISSING) for wire in wire_keys]
+        owner = f"{self._trace_label()}.get_many_settled()"
+        return _settled_values.asynq(owner, key_list, items)
 
     @async_proxy()
     def set(self, key: Any, value: Any) -> FutureBase[None]:
@@ -498,7 +526,7 @@ class BatchedStore:
         try:
             partitions = list(self._partition(keys))
         except Exception as error:
-            _fail(waiting, keys, self._request_error(error, operation, None, keys))
+            self._fail_request(waiting, keys, error, operation, None)
             return []
         size = self.max_batch_size
         return [
@@ -540,14 +568,15 @@ class BatchedStore:
         request: Callable[[str | None, list[Any]], Any],
     ) -> list[tuple[Any, Exception | None]]:
         """Sends the requests of a flush (see the module docstring): for each,
-        ``request(server, keys)``'s result, or its error (described)."""
+        ``request(server, keys)``'s result, or the error it raised (which
+        ``_fail_request`` describes)."""
 
         def job(server: str | None, keys: list[Any]) -> Callable[[], tuple[Any, Exception | None]]:
             def send() -> tuple[Any, Exception | None]:
                 try:
                     return self._one_request(operation, server, keys, request), None
                 except Exception as error:
-                    return None, self._request_error(error, operation, server, keys)
+                    return None, error
 
             return send
 
@@ -581,6 +610,32 @@ class BatchedStore:
             if slots is not None:
                 slots.release()
 
+    def _fail_request(
+        self,
+        waiting: dict[Any, list[Any]],
+        keys: list[Any],
+        error: Exception,
+        operation: str,
+        server: str | None,
+    ) -> None:
+        """Fails the items of ``keys``, whose request raised ``error``, with the
+        request's error; an item that ``names_key`` gets a copy naming its key."""
+        shared = self._request_error(error, operation, server, keys)
+        # A request a deadline cut short fails alike for every key.
+        per_key = len(keys) > 1 and type(shared) is type(error)
+        for key in keys:
+            own = None
+            for item in waiting[key]:
+                if item.is_computed():
+                    continue
+                if item.names_key and per_key:
+                    if own is None:
+                        context = self._describe_request(operation, server, [key])
+                        own = _with_context(error, f"{context}, in a request of {len(keys)} keys")
+                    item.set_error(own)
+                else:
+                    item.set_error(shared)
+
     def _flush_gets(self, waiting: dict[Any, list[Any]]) -> None:
         codec = self.codec
         requests = self._plan(GET, waiting)
@@ -588,7 +643,7 @@ class BatchedStore:
             requests, self._send(GET, requests, self._fetch), strict=True
         ):
             if failure is not None:
-                _fail(waiting, keys, failure)
+                self._fail_request(waiting, keys, failure, GET, server)
                 continue
             for key in keys:
                 data = found.get(key, MISSING)
@@ -615,11 +670,11 @@ class BatchedStore:
             return self._store(server, {key: waiting[key][-1].data for key in keys})
 
         requests = self._plan(SET, waiting)
-        for (_, keys), (refused, error) in zip(
+        for (server, keys), (refused, error) in zip(
             requests, self._send(SET, requests, store), strict=True
         ):
             if error is not None:
-                _fail(waiting, keys, error)
+                self._fail_request(waiting, keys, error, SET, server)
                 continue
             errors = refused if isinstance(refused, Mapping) else dict.fromkeys(refused)
             for key in keys:
@@ -633,11 +688,11 @@ class BatchedStore:
 
     def _flush_deletes(self, waiting: dict[Any, list[Any]]) -> None:
         requests = self._plan(DELETE, waiting)
-        for (_, keys), (_, error) in zip(
+        for (server, keys), (_, error) in zip(
             requests, self._send(DELETE, requests, self._remove), strict=True
         ):
             if error is not None:
-                _fail(waiting, keys, error)
+                self._fail_request(waiting, keys, error, DELETE, server)
                 continue
             for key in keys:
                 _succeed(waiting[key])
@@ -734,6 +789,17 @@ class _ServerStore(BatchedStore):
 def _found_values(keys: list[Any], items: list[_GetItem]) -> Any:
     values = yield items
     return {key: value for key, value in zip(keys, values, strict=True) if value is not MISSING}
+
+
+@asynq()
+def _settled_values(owner: str, keys: list[Any], items: Sequence[_GetItem]) -> Any:
+    outcomes = yield _settled.asynq(items)
+    return {
+        key: MissingKeyError(owner, key, "the store holds no value under the key")
+        if outcome is MISSING
+        else outcome
+        for key, outcome in zip(keys, outcomes, strict=True)
+    }
 
 
 @asynq()
