@@ -346,7 +346,7 @@ def test_a_hanging_program_fails_instead_of_blocking() -> None:
     async def main(loop: VirtualClockLoop) -> None:
         await loop.create_future()  # never set
 
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # TimeoutError from 3.11 on
         run_on_fresh_loop(main)
 
 
