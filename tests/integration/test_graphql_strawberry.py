@@ -119,20 +119,40 @@ def _aligned(fetch: Any) -> Any:
     return load
 
 
+class _Votes:
+    """The example's votes store as a DataLoader over the same table, called as
+    the resolver calls the store: ``votes.get.asyncio(aid, default)``."""
+
+    def __init__(self, site: Any, make_loader: Any) -> None:
+        async def fetch(aids: list[int]) -> list[Any]:
+            site.queries.append(("votes", list(aids)))
+            marks = ", ".join("?" * len(aids))
+            sql = f"SELECT aid, count FROM votes WHERE aid IN ({marks})"
+            counts = dict(site.db.execute(sql, aids).fetchall())
+            return [counts.get(aid) for aid in aids]
+
+        self.loader = make_loader(fetch)
+        self.get = self
+
+    async def asyncio(self, aid: int, default: Any) -> Any:
+        count = await self.loader.load(aid)
+        return default if count is None else count
+
+
 class PeerContext:
-    """The example's Site with DataLoaders in place of its asynq loaders, made
-    per operation (in the loop), as DataLoaders are meant to be."""
+    """The example's Site with DataLoaders in place of its asynq loaders and
+    store, made per operation (in the loop), as DataLoaders are meant to be."""
 
     def __init__(self, site: Any, peer: str, cache: bool) -> None:
         self.site = site
-        self.votes = site.votes
-        answers, users = _aligned(site.fetch_answers), _aligned(site.fetch_users)
-        if peer == "strawberry":
-            self.answer_by_id = _Load(StrawberryDataLoader(answers, cache=cache))
-            self.user_by_id = _Load(StrawberryDataLoader(users, cache=cache))
-        else:
-            self.answer_by_id = _Load(aiodataloader.DataLoader(answers, cache=cache))
-            self.user_by_id = _Load(aiodataloader.DataLoader(users, cache=cache))
+        loader_class = StrawberryDataLoader if peer == "strawberry" else aiodataloader.DataLoader
+
+        def make_loader(fetch: Any) -> Any:
+            return loader_class(fetch, cache=cache)
+
+        self.votes = _Votes(site, make_loader)
+        self.answer_by_id = _Load(make_loader(_aligned(site.fetch_answers)))
+        self.user_by_id = _Load(make_loader(_aligned(site.fetch_users)))
 
 
 async def run_peer(gql: ModuleType, site: Any, peer: str, cache: bool, query: str) -> Any:
