@@ -35,7 +35,7 @@ Beyond asynq 1.6 (the optional parts of core's FlushGroup protocol):
   batch leaves the open state at the same time (flushed or cancelled
   together); the first piece is marked done last, once every piece is.
 - A subclass may define ``async def _flush_async(self)`` for asyncio clients:
-  ``flush_async`` (what an asyncio scope uses) exists only then.
+  ``flush_async`` (what the asyncio domain uses) exists only then.
 - Record and replay (``asynq_core.tracing``): a subclass whose items each ask
   for a key says which (``_replay_key(item)``); the batch then reports what
   each key got (``captured_results``, one result per key, the first item's)
@@ -227,35 +227,25 @@ class BatchBase(FutureBase[None]):
 
     @property
     def flush_async(self) -> Callable[[], Coroutine[Any, Any, None]]:
-        """The flush used under asyncio; exists only if the subclass defines
-        ``async def _flush_async(self)`` (else asyncio runs the fetch of
-        ``begin_flush`` in the loop's executor)."""
+        """The flush used under asyncio: calling it closes the batch (like the
+        start of a synchronous flush) and returns the coroutine that flushes
+        it. Exists only if the subclass defines ``async def
+        _flush_async(self)`` (else asyncio runs the fetch of ``begin_flush``
+        in the loop's executor)."""
         if type(self)._flush_async is None:
             raise AttributeError(
                 f"{type(self).__name__} has no flush_async: it defines no async _flush_async()"
             )
         return self._flush_pieces_async
 
-    async def _flush_pieces_async(self) -> None:
+    def _flush_pieces_async(self) -> Coroutine[Any, Any, None]:
+        # Closed now, not when the coroutine starts: a key requested meanwhile
+        # goes to the next batch, as it would once a synchronous flush began.
         if self._status != _OPEN:
-            return
+            return _nothing_to_flush()
         pieces = self.pieces()
         errors = [piece._start_flush() for piece in pieces]
-
-        async def run(index: int) -> None:
-            piece = pieces[index]
-            if errors[index] is None and piece.items:
-                try:
-                    await piece._flush_async()  # type: ignore[misc]
-                except BaseException as error:
-                    errors[index] = error
-
-        if self.concurrent:
-            await asyncio.gather(*(run(index) for index in range(len(pieces))))
-        else:
-            for index in range(len(pieces)):
-                await run(index)
-        _finish_pieces(pieces, errors)
+        return _flush_pieces_on_loop(pieces, errors, self.concurrent)
 
     def _start_flush(self) -> BaseException | None:
         """On the scheduler's thread: closes the batch and makes a fresh one active.
@@ -594,6 +584,32 @@ def _run_together(
     for future in running:
         future.result()
     return results
+
+
+async def _nothing_to_flush() -> None:
+    pass
+
+
+async def _flush_pieces_on_loop(
+    pieces: list[BatchBase], errors: list[BaseException | None], concurrent: bool
+) -> None:
+    """Awaits ``_flush_async`` of each started piece (all at once if
+    ``concurrent``), then settles the pieces."""
+
+    async def run(index: int) -> None:
+        piece = pieces[index]
+        if errors[index] is None and piece.items:
+            try:
+                await piece._flush_async()  # type: ignore[misc]
+            except BaseException as error:
+                errors[index] = error
+
+    if concurrent:
+        await asyncio.gather(*(run(index) for index in range(len(pieces))))
+    else:
+        for index in range(len(pieces)):
+            await run(index)
+    _finish_pieces(pieces, errors)
 
 
 def _finish_pieces(pieces: list[BatchBase], errors: list[BaseException | None]) -> None:
