@@ -11,22 +11,36 @@ Invariants:
   depth-first order of the waiting tree under the awaited calls (as the
   synchronous scheduler's do); other tasks made ready from outside a step
   (a native coroutine done, a new call) run in the order they were made ready.
-- A round is dispatched only when no coroutine of the domain can still add
-  items in this turn of the loop: the dispatch callback is queued at the end
-  of the turn, and queued again while anything happened in the domain since
-  (a task stepped, a key was loaded, a native coroutine the domain started
-  was resumed), at most ``MAX_DEFERRALS`` times. A coroutine awaiting real
-  I/O does nothing, so it never holds a round back.
-  Hence a round is never earlier than DataLoader's end-of-tick dispatch.
-- A round flushes every pending group (see ``rounds``): their I/O runs on
-  the loop (``flush_async``) or in its executor (``begin_flush``), plain
-  groups flush on the loop; a round may start while others are in flight.
-  So priorities order a round's flushes but hold none back, and a program
-  makes at most the flushes DataLoader would make (the synchronous
-  scheduler, which cannot overlap I/O, flushes one group at a time instead).
-  An error of a round has no caller to reach: it goes to the loop's
-  exception handler (a round cancelled because its loop closes is no error:
-  a deadline may have left it in flight).
+- A pending group keeps DataLoader's clock: it is *due* two loop turns after
+  it opened (a callback that queues itself, from the position of the load
+  that opened the group, as DataLoader's dispatch does), when DataLoader
+  would take its keys. A due group is taken when the loop is idle (nothing
+  but the domain's own callbacks ready: every coroutine waits on a load, a
+  timer or I/O), else held back one more turn, at most ``MAX_DEFERRALS``
+  turns in a row, so that coroutines still running (after an
+  ``asyncio.sleep(0)``, say) add their keys. A coroutine awaiting real I/O
+  does nothing, so it never holds a group back; a round is never earlier
+  than DataLoader's dispatch, and with nothing held back a program makes
+  exactly DataLoader's flushes.
+- A hold makes the coroutines waiting on the held groups fall behind
+  DataLoader's timeline. So that the others stay in step with them, a hold
+  stops the clock of every pending group, and a group opened ``k`` turns
+  into a hold is due ``k`` turns after it, as it would have been. A load
+  from a held group is *late*: DataLoader would have put its key in the
+  next batch of the loader. Its key joins the held group's fetch all the
+  same, but its value is handed over as that next batch's would be: the
+  late loads are a pending group of their own (never flushed), which takes
+  with it the groups of their loader's queue (``group.queue``) opened before
+  it was due. Programs remain where holds make more flushes than
+  DataLoader (see tests/batching/test_differential_aiodataloader.py).
+- The due groups taken together are a round (see ``rounds``): hooks, tracing,
+  one error. Each group flushes on its own, as DataLoader's loaders do: its
+  I/O in a task of its own (``flush_async``) or in the loop's executor
+  (``begin_flush``), a plain group on the spot; native code that loaded from
+  it gets its values as soon as its flush ends, and the round ends with its
+  last group. Rounds may overlap. An error of a round has no caller to
+  reach: it goes to the loop's exception handler (a round cancelled because
+  its loop closes is no error: a deadline may have left it in flight).
 - Cancelling a call (its awaiting coroutine) cancels what only it waited on:
   its task, and the tasks and native calls below it that no other task or
   call waits on. Batch items are never cancelled: other calls may share them.
@@ -54,7 +68,9 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
+import functools
 import inspect
 import math
 import threading
@@ -85,7 +101,7 @@ from .task_states import NEW, QUEUED, WAITING
 from .yielded import depth_first, describe_stall, futures_in
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Coroutine, Generator
+    from collections.abc import Awaitable, Coroutine, Generator, Iterator
 
     from .futures import DeferredFuture
     from .protocols import FlushGroup, GroupRegistry, Task, Waiter
@@ -100,8 +116,11 @@ __all__ = ["AsyncioDomain", "MAX_DEFERRALS", "NativeCall", "domain"]
 _thread_state = _scheduler._state
 
 
-#: How many loop turns in a row a round may wait for the domain to be still.
+#: How many loop turns in a row due groups may be held back while the loop is busy.
 MAX_DEFERRALS = 100
+
+#: DataLoader takes the keys of its queue two loop turns after the first one.
+_TURNS_TO_DUE = 2
 
 
 class _ThreadDomain(threading.local):
@@ -184,16 +203,35 @@ class AsyncioDomain(TaskScheduler):
         self._idle_ready = _WakingStack(self)
         self._ready = self._idle_ready
         self._drive_handle: asyncio.Handle | None = None
-        self._dispatch_handle: asyncio.Handle | None = None
-        # Everything that happens in the domain counts (see _dispatch).
+        # The loop's queue of ready callbacks, if it shows it (see _loop_is_idle),
+        # and how many of them are the domain's own (_hop, _watch, a flush task
+        # not started yet, ...).
+        ready = getattr(loop, "_ready", None)  # CPython's loops: a deque
+        self._loop_ready = ready if isinstance(ready, collections.deque) else None
+        self._own_ready = 0
+        # Everything that happens in the domain counts (see _loop_is_idle).
         self.activity = 0
-        self._dispatch_seen = 0
-        self._deferrals = 0
-        self._rounds: dict[Round, None] = {}  # in flight
+        self._activity_seen = 0
+        # The clock of the pending groups (_pending_groups) and of late loads:
+        # the turns each one counting still has to count, those due, and how
+        # long they have been held back.
+        self._left: dict[FlushGroup | _LateLoads, int] = {}
+        self._due: dict[FlushGroup | _LateLoads, None] = {}
+        self._held = 0  # turns into the current hold
+        self._watch_queued = False
+        self._deferrals = 0  # turns in a row due groups were held back
+        # Late loads (see _late_load): of each due group, all those not
+        # handed their values yet, and those waiting for a group's flush.
+        self._late: dict[FlushGroup, _LateLoads] = {}
+        self._late_batches: dict[_LateLoads, None] = {}
+        self._late_after: dict[FlushGroup, list[_LateLoads]] = {}
+        self._rounds: dict[Round, int] = {}  # in flight -> groups not flushed yet
+        self._flushing_groups: dict[FlushGroup, None] = {}
         self._natives = 0  # native calls in flight
         self._calls: dict[FutureBase[Any], int] = {}  # awaited futures -> awaiting calls
-        # (deferred future, asyncio future) of native code's loads (await_future)
-        self._loads: list[tuple[DeferredFuture[Any], asyncio.Future[Any]]] = []
+        # group -> (deferred future, asyncio future) of native code's loads
+        # from it (await_future), until it is flushed
+        self._loads: dict[FlushGroup, list[_Load]] = {}
         # The deadlines armed on this loop (see the module docstring).
         self._deadline_scopes: list[Scope] = []
 
@@ -301,7 +339,7 @@ class AsyncioDomain(TaskScheduler):
         task = scope.task
         if going or scope.exited or task is None or task.done():
             return
-        awaited = [(future, done) for future, done in self._loads if not done.done()]
+        awaited = [(future, done) for future, done in self._native_loads() if not done.done()]
         scope.cancelled = True
         task.cancel()
         # What the coroutine awaited: the loads its cancellation cancelled.
@@ -340,7 +378,19 @@ class AsyncioDomain(TaskScheduler):
             for future in below:
                 self._cancel_unwaited(future, f"{error}")
         if ended:
-            drop_unwaited(pending, {id(future) for future, _ in self._loads})
+            drop_unwaited(pending, {id(future) for future, _ in self._native_loads()})
+            # Forgotten, they stop counting (the next wait opens them again).
+            for clocked in (self._left, self._due):
+                for group in [group for group in clocked if group not in pending]:
+                    if type(group) is not _LateLoads:
+                        del clocked[group]
+
+    def _native_loads(self) -> Iterator[_Load]:
+        """The loads of native code not handed their values yet."""
+        for loads in self._loads.values():
+            yield from loads
+        for late in self._late_batches:
+            yield from late.loads
 
     def _fail_calls_of(self, awaited: Any, error: BaseException) -> None:
         for scope in self._deadline_scopes:
@@ -396,15 +446,10 @@ class AsyncioDomain(TaskScheduler):
             self._tracers = thread_scheduler._tracers
 
     def _after_progress(self) -> None:
-        """After anything happened: a round is due if groups are pending; a call
-        whose task can no longer finish fails."""
-        if self._pending_groups:
-            if self._dispatch_handle is None:
-                self._dispatch_seen = self.activity
-                self._deferrals = 0
-                self._dispatch_handle = self._loop.call_soon(self._dispatch, context=self._context)
-        elif (
+        """After anything happened: a call whose task can no longer finish fails."""
+        if (
             self._calls
+            and not self._pending_groups
             and not self._rounds
             and not self._natives
             and self._drive_handle is None
@@ -443,18 +488,149 @@ class AsyncioDomain(TaskScheduler):
 
     # -- rounds ------------------------------------------------------------
 
-    def _dispatch(self) -> None:
-        """The end-of-turn callback: a round once the domain is still."""
-        self._dispatch_handle = None
-        if not self._pending_groups:
+    def add_pending_group(self, group: FlushGroup) -> None:
+        """Remembers a group some task or call waits on: it opens now (see
+        ``_open``), unless it is open or flushing already."""
+        if group not in self._pending_groups and group not in self._flushing_groups:
+            self._pending_groups[group] = None
+            self._open(group)
+
+    def _open(self, group: FlushGroup | _LateLoads) -> None:
+        """Starts the clock of a new pending group: a callback that queues
+        itself once per turn from the position of the load that opened the
+        group, as DataLoader's dispatch does. Opened ``k`` turns into a hold,
+        it is due ``k`` turns later still (see ``_consider``)."""
+        self._left[group] = _TURNS_TO_DUE + self._held
+        self._own_ready += 1
+        self._loop.call_soon(self._hop, group, context=self._context)
+
+    def _hop(self, group: FlushGroup | _LateLoads) -> None:
+        left = self._left.get(group)
+        if left is None:  # taken already (with late loads of its queue) or forgotten
+            self._own_ready -= 1
+        elif self._due:  # a hold stops the clock
+            self._loop.call_soon(self._hop, group, context=self._context)
+        elif left > 1:
+            self._left[group] = left - 1
+            self._loop.call_soon(self._hop, group, context=self._context)
+        else:
+            del self._left[group]
+            self._own_ready -= 1
+            self._due[group] = None
+            self._consider()
+
+    def _watch(self) -> None:
+        """Runs once per turn while due groups are held back."""
+        self._own_ready -= 1
+        self._watch_queued = False
+        self._deferrals += 1
+        self._held += 1
+        self._consider()
+
+    def _consider(self) -> None:
+        """Takes the due groups if the loop is idle (or has been busy for
+        ``MAX_DEFERRALS`` turns), else holds them back one more turn.
+
+        Held back, they wait for the coroutines still running to add their
+        keys. The coroutines that wait on them then fall behind DataLoader's
+        timeline: the hold stops the clock of every pending group (``_hop``),
+        so that the others fall behind alike and stay in step with them."""
+        if self._deferrals < MAX_DEFERRALS and not self._loop_is_idle():
+            if not self._watch_queued:
+                self._watch_queued = True
+                self._own_ready += 1
+                self._loop.call_soon(self._watch, context=self._context)
             return
-        busy = self._drive_handle is not None or self.activity != self._dispatch_seen
-        if busy and self._deferrals < MAX_DEFERRALS:
-            self._deferrals += 1
-            self._dispatch_seen = self.activity
-            self._dispatch_handle = self._loop.call_soon(self._dispatch, context=self._context)
+        self._deferrals = self._held = 0
+        pending, late_of = self._pending_groups, self._late
+        groups: list[FlushGroup] = []
+        late_batches: list[_LateLoads] = []
+        for group in self._due:
+            if isinstance(group, _LateLoads):
+                late_batches.append(group)
+            else:
+                pending.pop(group, None)
+                late_of.pop(group, None)
+                groups.append(group)
+        self._due.clear()
+        for late in late_batches:
+            groups += self._take_same_queue(late)
+        if groups:
+            self._start_round(take_round(dict.fromkeys(groups), every_group=True))
+        for late in late_batches:
+            self._release(late)
+
+    def _loop_is_idle(self) -> bool:
+        """True if nothing but the domain's own callbacks is ready to run: no
+        coroutine can load anything before the loop waits for I/O or timers.
+        On a loop that does not show its ready queue, true if nothing happened
+        in the domain since the last look."""
+        ready = self._loop_ready
+        if ready is not None:
+            return len(ready) <= self._own_ready
+        still = self.activity == self._activity_seen
+        self._activity_seen = self.activity
+        return still
+
+    # -- late loads ----------------------------------------------------------
+
+    def _late_load(
+        self, group: FlushGroup, future: DeferredFuture[Any], done: asyncio.Future[Any]
+    ) -> None:
+        """A load from a group held back: DataLoader would have taken the group
+        already and put the key in the next batch of its queue. The key joins
+        the group's fetch all the same (if the group is still open), but its
+        value is handed over as that next batch's would be, so that the
+        coroutine waiting on it keeps its pace relative to the others: the
+        group's late loads are a pending group of their own (never flushed)."""
+        late = self._late.get(group)
+        if late is None:
+            late = self._late[group] = _LateLoads(group)
+            self._late_batches[late] = None
+            self._open(late)
+        late.loads.append((future, done))
+
+    def _take_same_queue(self, late: _LateLoads) -> list[FlushGroup]:
+        """Takes out of the pending groups those DataLoader would have filled
+        together with ``late``: of its queue (the loader's next batches), and
+        opened before it was due (less than the full count left)."""
+        queue = late.queue
+        if queue is None:
+            return []
+        pending, left = self._pending_groups, self._left
+        found = [
+            group
+            for group in pending
+            if left.get(group, _TURNS_TO_DUE) < _TURNS_TO_DUE
+            and getattr(group, "queue", None) is queue
+        ]
+        for group in found:
+            del pending[group], left[group]
+        late.after = found
+        return found
+
+    def _release(self, late: _LateLoads) -> None:
+        """Hands late loads their values once the group they joined and the
+        groups taken with them are flushed; at the earliest next turn, when
+        DataLoader's bulk function would have been called."""
+        flushing = self._flushing_groups
+        after = [group for group in late.after if group in flushing]
+        if late.group in flushing:
+            after.append(late.group)
+        if not after:
+            self._own_ready += 1
+            self._loop.call_soon(self._settle_late, late, context=self._context)
             return
-        self._start_round(take_round(self._pending_groups, every_group=True))
+        late.left = len(after)
+        for group in after:
+            self._late_after.setdefault(group, []).append(late)
+
+    def _settle_late(self, late: _LateLoads) -> None:
+        self._own_ready -= 1
+        del self._late_batches[late]
+        _settle(late.loads)
+
+    # -- flushes -------------------------------------------------------------
 
     def _start_round(self, groups: list[FlushGroup]) -> None:
         self._observe_like(_thread_state.scheduler)
@@ -466,58 +642,86 @@ class AsyncioDomain(TaskScheduler):
                 scope.rounds += 1
             self._end_passed_deadlines(time.monotonic())
             members = Members(self._deadline_scopes)
-            loads = {id(future) for future, _ in self._loads}
-        works: list[Awaitable[object]] = []
+            loads = {id(future) for future, _ in self._native_loads()}
+        self._rounds[flushing] = len(groups)
+        in_flight = self._flushing_groups
+        for group in groups:
+            in_flight[group] = None
         for group in groups:
             budget = NOT_IN_FLUSH if members is None else budget_of(group, members, loads)
             try:
                 flush_async = getattr(group, "flush_async", None)
                 if flush_async is not None:
                     work = flush_async()
-                    works.append(work if members is None else _awaited_within(work, budget))
+                    if members is not None:
+                        work = _awaited_within(work, budget)
+                    # DataLoader's dispatch too calls the bulk function in a task
+                    # of its own, one turn after taking the keys.
+                    self._own_ready += 1
+                    self._loop.create_task(self._flush_on_loop(flushing, group, work))
                     continue
                 begin_flush = getattr(group, "begin_flush", None)
-                if begin_flush is None:
+                if begin_flush is not None:
+                    fetch = begin_flush()
+                    if fetch is not None:
+                        if budget is NOT_IN_FLUSH:
+                            fetching = self._loop.run_in_executor(None, fetch)
+                        else:
+                            fetching = self._loop.run_in_executor(None, run_within, fetch, budget)
+                        fetching.add_done_callback(
+                            functools.partial(self._fetched, flushing, group),
+                            context=self._context,
+                        )
+                        continue
+                else:
                     token = flush_budget.set(budget)
                     try:
                         flushing.flush(group)
                     finally:
                         flush_budget.reset(token)
-                    continue
-                fetch = begin_flush()
-                if fetch is not None:
-                    works.append(self._fetch_and_deliver(fetch, budget))
             except BaseException as error:
                 flushing.note_error(error)
-        if not works:
-            self._end_round(flushing)
-            return
-        self._rounds[flushing] = None
-        # Called back by the loop in the domain's context, which the task copies.
-        self._loop.create_task(self._await_round(flushing, works))
+            self._flushed(flushing, group)
 
-    async def _await_round(self, flushing: Round, works: list[Awaitable[object]]) -> None:
-        if len(works) == 1:  # the common case: no gather, no task of its own
-            try:
-                await works[0]
-            except BaseException as error:
-                flushing.note_error(error)
-        else:
-            outcomes = await asyncio.gather(*works, return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    flushing.note_error(outcome)
-        del self._rounds[flushing]
-        self._end_round(flushing)
-
-    async def _fetch_and_deliver(
-        self, fetch: Callable[[], Callable[[], None]], budget: Any
+    async def _flush_on_loop(
+        self, flushing: Round, group: FlushGroup, work: Awaitable[object]
     ) -> None:
-        if budget is NOT_IN_FLUSH:
-            deliver = await self._loop.run_in_executor(None, fetch)
+        self._own_ready -= 1
+        try:
+            await work
+        except BaseException as error:
+            flushing.note_error(error)
+        self._flushed(flushing, group)
+
+    def _fetched(
+        self, flushing: Round, group: FlushGroup, fetching: asyncio.Future[Callable[[], None]]
+    ) -> None:
+        try:
+            fetching.result()()  # deliver()
+        except BaseException as error:
+            flushing.note_error(error)
+        self._flushed(flushing, group)
+
+    def _flushed(self, flushing: Round, group: FlushGroup) -> None:
+        """``group`` of ``flushing`` is flushed: the native code that loaded from
+        it gets its values now; the round ends with its last group."""
+        del self._flushing_groups[group]
+        loads = self._loads.pop(group, None)
+        if loads is not None:
+            _settle(loads)
+        waiting = self._late_after.pop(group, None)
+        if waiting is not None:
+            for late in waiting:
+                late.left -= 1
+                if not late.left:
+                    del self._late_batches[late]
+                    _settle(late.loads)
+        left = self._rounds[flushing] - 1
+        if left:
+            self._rounds[flushing] = left
         else:
-            deliver = await self._loop.run_in_executor(None, run_within, fetch, budget)
-        deliver()
+            del self._rounds[flushing]
+            self._end_round(flushing)
 
     def _end_round(self, flushing: Round) -> None:
         try:
@@ -541,28 +745,11 @@ class AsyncioDomain(TaskScheduler):
                         cancel(AsyncTaskError(f"the flush of {group!r} failed"))
                     except Exception:
                         pass
-        self._settle_loads()
         idle = self._idle_ready
         if len(idle) > 1:
             idle[:] = depth_first(list(idle), list(self._calls))
         self.activity += 1
         self._drive()
-
-    def _settle_loads(self) -> None:
-        """Hands native code the values of its loads that are computed now."""
-        waiting: list[tuple[DeferredFuture[Any], asyncio.Future[Any]]] = []
-        for future, done in self._loads:
-            if not future._computed:
-                waiting.append((future, done))
-            elif not done.done():
-                error = future._error
-                if error is None:
-                    done.set_result(future._value)
-                elif isinstance(error, asyncio.CancelledError):
-                    done.cancel()
-                else:
-                    done.set_exception(error)
-        self._loads = waiting
 
     # -- the scheduler's hooks ---------------------------------------------
 
@@ -586,6 +773,45 @@ class AsyncioDomain(TaskScheduler):
                 return None
             return adopted
         return None
+
+
+_Load = tuple["DeferredFuture[Any]", "asyncio.Future[Any]"]
+
+
+class _LateLoads:
+    """The loads of a group made after it was due, handed their values like a
+    batch of their own (see ``AsyncioDomain._late_load``): a group of the
+    domain's clock, never flushed."""
+
+    __slots__ = ("group", "queue", "loads", "after", "left")
+
+    def __init__(self, group: FlushGroup) -> None:
+        self.group = group
+        self.queue: object = getattr(group, "queue", None)
+        self.loads: list[_Load] = []
+        self.after: list[FlushGroup] = []  # the groups of its queue taken with it
+        self.left = 0  # of those and ``group``, how many are not flushed yet
+
+    def __repr__(self) -> str:
+        return f"<{len(self.loads)} late loads of {self.group!r}>"
+
+
+def _settle(loads: list[_Load]) -> None:
+    """Hands native code the values of its loads of a flushed group; a load
+    still uncomputed (its group broke the protocol) gets it once it is."""
+    for future, done in loads:
+        if done.done():  # its awaiting coroutine was cancelled
+            continue
+        if not future._computed:
+            future._add_waiter(_CallWaiter(done, future))
+            continue
+        error = future._error
+        if error is None:
+            done.set_result(future._value)
+        elif isinstance(error, asyncio.CancelledError):
+            done.cancel()
+        else:
+            done.set_exception(error)
 
 
 class NativeCall(FutureBase[Any]):

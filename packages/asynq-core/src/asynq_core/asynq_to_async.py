@@ -123,12 +123,20 @@ def await_future(
         return waiting
     if isinstance(future, DeferredFuture):
         # The common case (a loader's key), kept cheap: no waiter object; the
-        # round that computes it sets ``waiting`` (see _settle_loads).
-        running._loads.append((future, waiting))
-        running._pending_groups[future.flush_group()] = None
+        # flush of its group sets ``waiting`` (see AsyncioDomain._flushed).
+        group = future.flush_group()
+        try:
+            loads = running._loads[group]
+        except KeyError:  # the group's first load
+            running._loads[group] = [(future, waiting)]
+            running.add_pending_group(group)
+        else:
+            due = running._due
+            if due and group in due:
+                running._late_load(group, future, waiting)
+            else:
+                loads.append((future, waiting))
         running.activity += 1
-        if running._dispatch_handle is None:
-            running._after_progress()
         return waiting
     future._add_waiter(_CallWaiter(waiting, future))
     future._schedule_computation(running)

@@ -17,8 +17,8 @@ Invariants:
   and with it every pending group that opted in to flush concurrently
   (``concurrent``); the others wait for the next round, so that the tasks
   this one wakes can still add to them (asynq 1.x's order). Under asyncio:
-  every pending group, highest priority first, their I/O overlapping, as
-  DataLoader's loaders each dispatch at the end of the tick.
+  the groups due together (see ``asyncio_domain``), highest priority first,
+  their I/O overlapping, as DataLoader's loaders each dispatch on their own.
 - Recordings see one flush event per round, named after its first group (the
   others are reported through the after-hook); a round whose flushes
   overlap other work (asyncio) is reported when it ends, with its real times,
