@@ -114,6 +114,8 @@ class BatchBase(FutureBase[None]):
       (see the module docstring); ``_replay_result(item)`` and
       ``_replay_apply(item, value, error)`` say how an item's result is
       recorded and given back, if not as its value or error.
+    - ``queue``: an object shared by the successive batches of one source
+      (core's ``FlushGroup``; a loader's batches share it), None if none.
     """
 
     max_batch_size: int | None = None
@@ -122,6 +124,7 @@ class BatchBase(FutureBase[None]):
     fetch_in_thread: bool = True
     _flush_async: Callable[..., Awaitable[None]] | None = None
     _replay_key: Callable[..., Any] | None = None
+    queue: Any = None
     _cancelled_in_flush = False  # cancel() was called by the batch's own _flush
 
     def __init__(self) -> None:

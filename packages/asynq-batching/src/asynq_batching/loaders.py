@@ -4,8 +4,9 @@
 loader: ``yield f.asynq(key)`` inside a task, ``f(key)`` synchronously,
 ``await f.asyncio(key)`` under asyncio. The keys requested by the tasks of
 one scheduling round reach ``f`` in one call; under asyncio, those requested
-by every coroutine of the loop until the loop's asynq domain is still (see
-``asynq_core.lowlevel``): ``.asyncio(key)`` in a running loop hands
+by every coroutine of the loop until the loop's asynq domain takes the batch
+(when DataLoader would, or later while coroutines still run; see
+``asynq_core.asyncio_domain``): ``.asyncio(key)`` in a running loop hands
 back an asyncio future of the key's pending item, no task involved.
 ``f.load_many`` asks for many keys at once and gives each key its value or
 its exception, in the order of the keys (DataLoader's ``loadMany``).
@@ -150,6 +151,8 @@ class _LoaderBatch(BatchBase):
         self.instance = instance
         # key -> its item, shared by the pieces of a split batch.
         self.by_key = by_key
+        # The successive batches of one loader (for one instance): DataLoader's queue.
+        self.queue = owner
         self.max_batch_size = loader.max_size
         self.max_concurrency = loader.max_concurrency
         self.concurrent = loader.concurrent
