@@ -21,10 +21,11 @@ per store) and with our ``@batched()`` loaders (``async def`` bulk functions,
 ``loader.asyncio(key)``). Each bulk function logs the keys of every call.
 The two runs must give the same values, and ours must make at most as many
 flushes as aiodataloader, per loader and in total, on every program.
-aiodataloader dispatches a loader's queue one loop turn after the turn of
-its first load (``call_soon`` a callback that starts the dispatching task);
-ours waits at least as long, and longer while the domain is busy (see
-``asynq_core.asynq_to_async``).
+aiodataloader takes a loader's queue two loop turns after the turn of its
+first load (``call_soon`` a callback that starts the dispatching task) and
+calls the bulk function in the turn after; ours takes a batch at the same
+point, or later while coroutines are still running (see
+``asynq_core.asyncio_domain``).
 
 The loops run on a virtual clock: time stands still while callbacks are
 ready and jumps to the next timer when none is, as if the machine were
@@ -37,7 +38,10 @@ hangs fails instead of blocking the test.
 Programs are drawn derandomized (the same ones on every run) with no example
 database; ``ASYNQ_ADLDIFF_EXAMPLES`` sets how many (2,000 by default, about
 20 s on two cores when they agree). The programs that random search once
-found failing (``FOUND_PROGRAMS``) run on every run besides. A failure shows
+found failing (``FOUND_PROGRAMS``) run on every run besides. Ours is not
+better on every program: ``KNOWN_EXCESS_PROGRAMS`` are programs where it
+makes one flush more on a loader, of a kind that a search of 20,000 programs
+meets about 15 times; they are expected to fail. A failure shows
 the smallest program found, as code and as data, and both flush logs
 (``turn: loader [keys]``, the turn being the loop iteration in which the
 bulk function was called). ``ASYNQ_ADLDIFF_WITHOUT=B,latency`` (any of
@@ -474,12 +478,96 @@ FOUND_PROGRAMS = {
         ],
         "latency": {"A": None, "B": 5},
     },
+    # A straggler (three sleep(0)s) loads A while A's batch is held back for
+    # it; its key rides along, but were its value handed over with the
+    # others, its B load would leave root0's behind. aiodataloader sends
+    # A [0] then A [0, 1], and both B loads at once.
+    "a-straggler-keeps-dataloaders-pace": {
+        "roots": [
+            [["load", "A", 0], ["load", "A", 1], ["load", "B", 0]],
+            [["yield"], ["yield"], ["yield"], ["load", "A", 0], ["load", "B", 0]],
+        ],
+        "latency": {"A": None, "B": None},
+    },
+    # The same, the straggler held up by a gather of a coroutine that awaits
+    # sleep(0).
+    "the-same-behind-a-gather": {
+        "roots": [
+            [["load", "A", 0], ["load", "A", 1], ["load", "B", 0]],
+            [["gather", [[["yield"]]]], ["load", "A", 0], ["load", "B", 0]],
+        ],
+        "latency": {"A": None, "B": None},
+    },
+    # A batch opened while B's batch (5 ms store) is held back must not wait
+    # for B's answer: only for B to be sent.
+    "a-batch-opened-during-a-hold-waits-for-the-send-not-the-answer": {
+        "roots": [
+            [["load", "B", 7], ["load", "B", 7], ["load", "A", 3]],
+            [
+                ["gather", [[["gather", [[["load", "A", 8]]]], ["load", "B", 9]]]],
+                ["load", "B", 6],
+                ["load", "A", 5],
+            ],
+        ],
+        "latency": {"A": None, "B": 5},
+    },
 }
 
 
 @pytest.mark.parametrize("name", list(FOUND_PROGRAMS))
 def test_programs_once_found_flush_at_most_as_often_as_aiodataloader(name: str) -> None:
     compare(FOUND_PROGRAMS[name])
+
+
+# Programs where ours still makes one flush more than aiodataloader on a loader
+# (and fewer or as many in total), found by the search (ASYNQ_ADLDIFF_EXAMPLES=
+# 20000 meets about one in 1,300), shrunk by hand. The cost of catching the
+# keys of coroutines still running (the depth-d query with pauses below): a
+# batch held back for them stops the clock of the other pending batches,
+# which keeps the coroutines waiting on them in step; but a coroutine that
+# was running all along then adds its key to one of those batches after
+# aiodataloader would have sent it, gets its value a batch early, and its
+# next load misses the batch it shares with aiodataloader. Telling that
+# coroutine from one held back needs knowing which coroutine loads, which
+# the loop does not say; the variants of the scheduler tried that classify
+# such loads as late lose as often on other programs. Strict xfail: fixing
+# one is news.
+KNOWN_EXCESS_PROGRAMS = {
+    # A and B are due together, held back while root0 runs a gather and a
+    # sleep(0); root0's B(7) then joins B [8], which aiodataloader sends
+    # alone, and root0's A(3) comes a batch before root2's.
+    "a-running-coroutine-joins-a-batch-stopped-by-a-hold": {
+        "roots": [
+            [["gather", [[["yield"]]]], ["many", "B", [7]], ["load", "A", 3]],
+            [["load", "A", 0]],
+            [["many", "B", [8]], ["load", "B", 0], ["many", "A", [3]]],
+        ],
+        "latency": {"A": None, "B": None},
+    },
+    # The same: A [0] waits while B [1] is held back; A(5), of a coroutine
+    # that ran a sleep(0) meanwhile, joins it.
+    "the-same-in-a-gather": {
+        "roots": [
+            [["many", "B", [1]]],
+            [
+                [
+                    "gather",
+                    [
+                        [["load", "A", 0], ["load", "A", 0], ["many", "B", [3]]],
+                        [["yield"], ["gather", [[["load", "A", 5], ["load", "B", 0]]]]],
+                    ],
+                ]
+            ],
+        ],
+        "latency": {"A": None, "B": None},
+    },
+}
+
+
+@pytest.mark.xfail(strict=True, reason="a hold can cost a flush; see KNOWN_EXCESS_PROGRAMS")
+@pytest.mark.parametrize("name", list(KNOWN_EXCESS_PROGRAMS))
+def test_programs_where_a_hold_costs_a_flush(name: str) -> None:
+    compare(KNOWN_EXCESS_PROGRAMS[name])
 
 
 def nested_query(depth: int, pauses: int) -> dict[str, Any]:
