@@ -207,7 +207,9 @@ class AsyncioDomain(TaskScheduler):
         # and how many of them are the domain's own (_hop, _watch, a flush task
         # not started yet, ...).
         ready = getattr(loop, "_ready", None)  # CPython's loops: a deque
-        self._loop_ready = ready if isinstance(ready, collections.deque) else None
+        self._loop_ready: collections.deque[object] | None = (
+            ready if isinstance(ready, collections.deque) else None  # pyright: ignore[reportUnknownVariableType]
+        )
         self._own_ready = 0
         # Everything that happens in the domain counts (see _loop_is_idle).
         self.activity = 0
