@@ -65,7 +65,7 @@ from __future__ import annotations
 import asyncio
 import os
 import selectors
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -73,10 +73,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asynq_batching import batched
+from asynq_core import set_asyncio_hold_turns
 
 aiodataloader = pytest.importorskip("aiodataloader")
 
 EXAMPLES = int(os.environ.get("ASYNQ_ADLDIFF_EXAMPLES", "2000"))
+# Without holds (set_asyncio_hold_turns(0)) ours must match aiodataloader flush
+# for flush; a quarter as many programs check it.
+EXACT_EXAMPLES = max(1, EXAMPLES // 4)
 
 LOADERS = ("A", "B")
 KEYS = range(10)
@@ -604,3 +608,74 @@ def test_a_nested_query_of_depth_d_makes_d_flushes(
     )
     assert len(our_log) == depth, f"ours:\n{shown(our_log)}"
     assert len(their_log) >= depth
+
+
+# -- without holds: DataLoader's timing exactly ----------------------------------------
+
+
+@pytest.fixture
+def without_holds() -> Iterator[None]:
+    previous = set_asyncio_hold_turns(0)
+    try:
+        yield
+    finally:
+        set_asyncio_hold_turns(previous)
+
+
+def compare_exactly(program: dict[str, Any]) -> None:
+    """Runs ``program`` on both sides: the same values, and the same number of
+    flushes per loader, each with the same keys (in any order; ours asks for a
+    key once per batch, aiodataloader without cache once per load)."""
+    ours, our_log = run_ours(program)
+    theirs, their_log = run_theirs(program)
+    story = (
+        f"The program:\n{to_source(program)}\nas data: {program}\n"
+        f"ours:\n{shown(our_log)}\naiodataloader:\n{shown(their_log)}"
+    )
+    assert ours == theirs, f"values differ: ours {ours}, aiodataloader {theirs}\n{story}"
+
+    def batches(log: FlushLog) -> list[tuple[str, list[int]]]:
+        return sorted((name, sorted(set(keys))) for _, name, keys in log)
+
+    assert batches(our_log) == batches(their_log), f"other batches than aiodataloader's\n{story}"
+
+
+@pytest.mark.usefixtures("without_holds")
+def test_without_holds_random_programs_make_exactly_aiodataloaders_batches() -> None:
+    @settings(
+        max_examples=EXACT_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(program=programs())
+    def agree(program: dict[str, Any]) -> None:
+        compare_exactly(program)
+
+    agree()
+
+
+@pytest.mark.usefixtures("without_holds")
+@pytest.mark.parametrize("name", list(KNOWN_EXCESS_PROGRAMS) + list(FOUND_PROGRAMS))
+def test_without_holds_the_known_programs_make_exactly_aiodataloaders_batches(
+    name: str,
+) -> None:
+    compare_exactly({**KNOWN_EXCESS_PROGRAMS, **FOUND_PROGRAMS}[name])
+
+
+@pytest.mark.usefixtures("without_holds")
+@pytest.mark.parametrize("pauses", [0, 3])
+def test_without_holds_a_nested_query_makes_aiodataloaders_flushes(pauses: int) -> None:
+    compare_exactly(nested_query(3, pauses))
+
+
+def test_set_asyncio_hold_turns_refuses_what_is_not_a_count() -> None:
+    with pytest.raises(TypeError, match=r"set_asyncio_hold_turns: .*not 1\.5"):
+        set_asyncio_hold_turns(1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"set_asyncio_hold_turns: .*not True"):
+        set_asyncio_hold_turns(True)
+    with pytest.raises(ValueError, match=r"set_asyncio_hold_turns: .*not -1"):
+        set_asyncio_hold_turns(-1)
+    previous = set_asyncio_hold_turns(7)
+    assert set_asyncio_hold_turns(previous) == 7

@@ -30,6 +30,7 @@ from . import (
 )
 from .__about__ import __version__
 from .async_task import AsyncTask
+from .asyncio_domain import set_asyncio_hold_turns
 from .asynq_to_async import is_asyncio_mode
 from .deadlines import Deadline, deadline, run, run_async
 from .decorators import (
@@ -104,6 +105,7 @@ __all__ = [
     "result",
     "run",
     "run_async",
+    "set_asyncio_hold_turns",
     "_debug",
     "async_task",
     "asynq_to_async",

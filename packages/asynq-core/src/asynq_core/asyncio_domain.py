@@ -16,8 +16,8 @@ Invariants:
   that opened the group, as DataLoader's dispatch does), when DataLoader
   would take its keys. A due group is taken when the loop is idle (nothing
   but the domain's own callbacks ready: every coroutine waits on a load, a
-  timer or I/O), else held back one more turn, at most ``MAX_DEFERRALS``
-  turns in a row, so that coroutines still running (after an
+  timer or I/O), else held back one more turn, at most 100
+  turns in a row (``set_asyncio_hold_turns``), so that coroutines still running (after an
   ``asyncio.sleep(0)``, say) add their keys. A coroutine awaiting real I/O
   does nothing, so it never holds a group back; a round is never earlier
   than DataLoader's dispatch, and with nothing held back a program makes
@@ -111,13 +111,33 @@ if TYPE_CHECKING:
 # futures (the Task protocol's, asynq 1.x's names) as TaskScheduler does.
 # pyright: reportPrivateUsage=false
 
-__all__ = ["AsyncioDomain", "MAX_DEFERRALS", "NativeCall", "domain"]
+__all__ = ["AsyncioDomain", "NativeCall", "domain", "set_asyncio_hold_turns"]
 
 _thread_state = _scheduler._state
 
 
-#: How many loop turns in a row due groups may be held back while the loop is busy.
-MAX_DEFERRALS = 100
+# How many loop turns in a row due groups may be held back while the loop is
+# busy (``set_asyncio_hold_turns``); 0: never, so exactly DataLoader's flushes.
+_max_hold_turns = 100
+
+
+def set_asyncio_hold_turns(turns: int) -> int:
+    """Sets how many loop turns in a row the asyncio domain may hold a due
+    batch back while coroutines of the loop are still running (100 by
+    default), for every loop of the process; returns the previous setting.
+
+    0 takes every batch exactly when aiodataloader's DataLoader would (two
+    loop turns after its first key): then a program makes exactly
+    DataLoader's flushes. Held back, keys of coroutines still running join
+    the batch, which saves flushes on most programs that pause between
+    loads, at the price of one more flush on a rare few (see the README)."""
+    global _max_hold_turns
+    if isinstance(turns, bool) or not isinstance(turns, int):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"set_asyncio_hold_turns: turns must be an int, not {turns!r}")
+    if turns < 0:
+        raise ValueError(f"set_asyncio_hold_turns: turns must be >= 0, not {turns!r}")
+    previous, _max_hold_turns = _max_hold_turns, turns
+    return previous
 
 #: DataLoader takes the keys of its queue two loop turns after the first one.
 _TURNS_TO_DUE = 2
@@ -531,13 +551,13 @@ class AsyncioDomain(TaskScheduler):
 
     def _consider(self) -> None:
         """Takes the due groups if the loop is idle (or has been busy for
-        ``MAX_DEFERRALS`` turns), else holds them back one more turn.
+        as many turns as ``set_asyncio_hold_turns`` allows), else holds them back one more turn.
 
         Held back, they wait for the coroutines still running to add their
         keys. The coroutines that wait on them then fall behind DataLoader's
         timeline: the hold stops the clock of every pending group (``_hop``),
         so that the others fall behind alike and stay in step with them."""
-        if self._deferrals < MAX_DEFERRALS and not self._loop_is_idle():
+        if self._deferrals < _max_hold_turns and not self._loop_is_idle():
             if not self._watch_queued:
                 self._watch_queued = True
                 self._own_ready += 1

@@ -14,6 +14,7 @@ from asynq_batching.batching import BatchBase, BatchCancelledError, BatchingErro
 from asynq_batching.loaders import MissingKeyError, batched
 from asynq_contexts.contexts import AsyncContext, NonAsyncContext, async_override
 from asynq_contexts.scoped_value import AsyncScopedValue
+from asynq_core import set_asyncio_hold_turns
 from asynq_core.async_task import AsyncTask
 from asynq_core.deadlines import deadline, run, run_async
 from asynq_core.decorators import (
@@ -133,6 +134,7 @@ __all__ = [
     "DeadlineExceededError",
     "run",
     "run_async",
+    "set_asyncio_hold_turns",
     # modules
     "debug",
     "futures",
