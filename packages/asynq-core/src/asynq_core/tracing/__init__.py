@@ -1,7 +1,9 @@
 """Observability: what the scheduler of this thread did, and guards built on it.
 
 - ``recording``: ``record()`` and the ``Recording`` it yields (every flush,
-  every task step, the rounds; the N+1 detector, ``NPlusOneWarning``);
+  every task step, the rounds); ``wait_sites``: the yields up the asynq stack
+  that each flush's items were waited on through; ``n_plus_one``: the N+1
+  detector run on them, ``NPlusOneWarning``;
 - ``report``, ``chrome``, ``svg``: a recording as a text summary, a Chrome
   trace and an SVG timeline;
 - ``guards``: ``assert_max_rounds``;
