@@ -11,9 +11,10 @@
   process-wide, through the ``OTEL_SPANS`` debug option that puts every
   thread on the traced loop;
 - record and replay: ``record(capture=True)`` keeps what each key of each
-  flush got, ``Recording.save(path)`` writes it (``capture``: the file and
-  its codecs), ``replaying``: ``replay(path)`` serves it back to the same
-  program, without its stores (``NotRecordedError`` for a key it lacks).
+  flush got (``capture``: its codecs and recorded errors),
+  ``Recording.save(path)`` writes it (``recording_file``: the file),
+  ``replaying``: ``replay(path)`` serves it back to the same program,
+  without its stores (``NotRecordedError`` for a key it lacks).
 """
 
 from __future__ import annotations

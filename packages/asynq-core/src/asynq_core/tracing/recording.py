@@ -54,6 +54,7 @@ from .events import (
     _plural,  # pyright: ignore[reportPrivateUsage]  # the tracing package's helper
 )
 from .n_plus_one import check_n_plus_one_settings, find_n_plus_one, warn_n_plus_one
+from .recording_file import write_recording
 from .wait_sites import WaitSites
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ class Recording:
             raise ValueError(
                 "Recording.save(): this recording kept no results; record with record(capture=True)"
             )
-        _capture.write_recording(path, self._captured, self._codec, self.rounds)
+        write_recording(path, self._captured, self._codec, self.rounds)
 
     def __repr__(self) -> str:
         state = "active" if self.active else "done" if self._stopped else "not started"
