@@ -137,7 +137,7 @@ def test_the_fixture_in_a_real_pytest_run(tmp_path: Path) -> None:
     (tests / "recordings").mkdir(parents=True)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tests / "test_user.py").write_text(textwrap.dedent(PLUGIN_USER_TESTS))
-    # Written by hand, as the format is documented (tracing.capture).
+    # Written by hand, as the format is documented (tracing.recording_file).
     lines = [
         {"asynq_recording": 1, "codec": None, "values": "json", "rounds": 1},
         {

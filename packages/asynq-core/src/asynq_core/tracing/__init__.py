@@ -1,7 +1,9 @@
 """Observability: what the scheduler of this thread did, and guards built on it.
 
 - ``recording``: ``record()`` and the ``Recording`` it yields (every flush,
-  every task step, the rounds; the N+1 detector, ``NPlusOneWarning``);
+  every task step, the rounds); ``wait_sites``: the yields up the asynq stack
+  that each flush's items were waited on through; ``n_plus_one``: the N+1
+  detector run on them, ``NPlusOneWarning``;
 - ``report``, ``chrome``, ``svg``: a recording as a text summary, a Chrome
   trace and an SVG timeline;
 - ``guards``: ``assert_max_rounds``;
@@ -9,9 +11,10 @@
   process-wide, through the ``OTEL_SPANS`` debug option that puts every
   thread on the traced loop;
 - record and replay: ``record(capture=True)`` keeps what each key of each
-  flush got, ``Recording.save(path)`` writes it (``capture``: the file and
-  its codecs), ``replaying``: ``replay(path)`` serves it back to the same
-  program, without its stores (``NotRecordedError`` for a key it lacks).
+  flush got (``capture``: its codecs and recorded errors),
+  ``Recording.save(path)`` writes it (``recording_file``: the file),
+  ``replaying``: ``replay(path)`` serves it back to the same program,
+  without its stores (``NotRecordedError`` for a key it lacks).
 """
 
 from __future__ import annotations

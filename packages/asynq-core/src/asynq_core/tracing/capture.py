@@ -1,20 +1,6 @@
-"""What ``record(capture=True)`` keeps of each flush, the file ``Recording.save``
-writes, and how ``replay`` reads it back: codecs, the JSON Lines format,
-recorded errors.
-
-The file, JSON Lines in UTF-8:
-- a header line: ``{"asynq_recording": 1, "codec": null, "values": "json",
-  "rounds": 2}``: the name of the codec (null for the default, JSON), how its
-  output is written (below) and the rounds of the recording;
-- one line per flush, in the recording's order: ``{"round": 0, "batch":
-  "SqlStore(users).get", "items": 3, "results": [...]}``, where each result is
-  ``{"key": K, "value": V}``, ``{"key": K, "not_found": true}`` or ``{"key":
-  K, "error": {"module": "builtins", "type": "ValueError", "message": "...",
-  "args": A}}``; ``results`` is null for a batch whose items have no keys.
-  K, V and A (the error's args, null if the codec cannot encode them) are
-  JSON itself with the default codec; with another, its output as a string:
-  as it is (``"values": "str"``, a codec that makes text), decoded from UTF-8
-  (``"utf-8"``) or in base64 (``"base64"``).
+"""What ``record(capture=True)`` keeps of each flush and how ``replay`` gives
+it back: the codecs of keys and values, each key's outcome encoded, recorded
+errors rebuilt. The file that holds them is ``recording_file``'s.
 
 Invariants:
 - Results are encoded when their flush ends: a value the program changes
@@ -33,12 +19,8 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -46,23 +28,20 @@ from typing import Any
 from ..groups import NOT_FOUND
 from ..json_values import json_refusal
 from ..text import short_repr
-from .events import KeyResult, _check_path  # pyright: ignore[reportPrivateUsage]  # the package's helper
+from .events import KeyResult
 
 __all__ = [
     "CapturedFlush",
+    "EncodedOutcome",
     "RecordedError",
-    "RecordedFlush",
     "ReplayCodec",
     "capture_flush",
     "codec_of",
+    "json_text",
     "key_id",
-    "read_recording",
     "rebuild_error",
     "result_of",
-    "write_recording",
 ]
-
-FORMAT_VERSION = 1
 
 
 class RecordedError(Exception):
@@ -98,7 +77,7 @@ class ReplayCodec:
             refusal = json_refusal(value, "JSON", "codec=pickle")
             if refusal is not None:
                 raise refusal
-            return _json_text(value)
+            return json_text(value)
         data = self._dump(value)
         if not isinstance(data, (str, bytes)):
             raise TypeError(
@@ -133,7 +112,8 @@ def codec_of(owner: str, codec: Any) -> ReplayCodec:
     )
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text: the default codec's encoding."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -141,7 +121,7 @@ def _json_text(value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class EncodedOutcome:
     """One key's recorded result: ``kind`` is "value", "not_found" or "error";
     ``data`` the encoded value, or for an error (module, type, message, args)."""
 
@@ -157,7 +137,7 @@ class CapturedFlush:
     round: int
     batch: str
     items: int
-    results: list[tuple[str | bytes, _Outcome]] | None
+    results: list[tuple[str | bytes, EncodedOutcome]] | None
     error: Exception | None = None
 
 
@@ -171,19 +151,19 @@ def capture_flush(
     """Encodes what each key of a flush got (see the module docstring)."""
     if results is None:
         return CapturedFlush(round_index, batch, items, None)
-    encoded: list[tuple[str | bytes, _Outcome]] = []
+    encoded: list[tuple[str | bytes, EncodedOutcome]] = []
     for key, value, error in results:
         what = "key"
         try:
             key_data = codec.encode(key)
             if error is not None:
                 what = f"error {type(error).__name__} of the key"
-                outcome = _Outcome("error", _encode_error(error, codec))
+                outcome = EncodedOutcome("error", _encode_error(error, codec))
             elif value is NOT_FOUND:
-                outcome = _Outcome("not_found")
+                outcome = EncodedOutcome("not_found")
             else:
                 what = "value of the key"
-                outcome = _Outcome("value", codec.encode(value))
+                outcome = EncodedOutcome("value", codec.encode(value))
         except Exception as refusal:
             problem = TypeError(
                 f"Recording.save(): cannot encode the {what} {short_repr(key)} of {batch} "
@@ -203,217 +183,6 @@ def _encode_error(error: BaseException, codec: ReplayCodec) -> tuple[Any, ...]:
     return (kind.__module__, kind.__qualname__, str(error), args)
 
 
-# -- the file ---------------------------------------------------------------------
-
-
-def write_recording(
-    path: str | os.PathLike[str], flushes: list[CapturedFlush], codec: ReplayCodec, rounds: int
-) -> None:
-    """Writes the recording's file (see the module docstring); the first flush
-    whose results could not be encoded raises its error, and nothing is written."""
-    _check_path("Recording.save()", path)
-    for flush in flushes:
-        if flush.error is not None:
-            raise flush.error
-    values = "json" if codec.name is None else _text_form(flushes, codec)
-    to_text = _TO_TEXT[values]
-    lines = [
-        json.dumps(
-            {
-                "asynq_recording": FORMAT_VERSION,
-                "codec": codec.name,
-                "values": values,
-                "rounds": rounds,
-            }
-        )
-    ]
-    for flush in flushes:
-        results = None
-        if flush.results is not None:
-            results = [_result_line(key, outcome, to_text) for key, outcome in flush.results]
-        line = {
-            "round": flush.round,
-            "batch": flush.batch,
-            "items": flush.items,
-            "results": results,
-        }
-        lines.append(json.dumps(line, ensure_ascii=False))
-    with open(path, "w", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
-
-
-def _result_line(key: str | bytes, outcome: _Outcome, to_text: Callable[[Any], Any]) -> Any:
-    line: dict[str, Any] = {"key": to_text(key)}
-    if outcome.kind == "value":
-        line["value"] = to_text(outcome.data)
-    elif outcome.kind == "not_found":
-        line["not_found"] = True
-    else:
-        module, name, message, args = outcome.data
-        line["error"] = {
-            "module": module,
-            "type": name,
-            "message": message,
-            "args": None if args is None else to_text(args),
-        }
-    return line
-
-
-def _text_form(flushes: list[CapturedFlush], codec: ReplayCodec) -> str:
-    """How a user codec's output is written: "str", "utf-8" or "base64"."""
-    kinds: set[type] = set()
-    utf8 = True
-    for flush in flushes:
-        for key, outcome in flush.results or ():
-            data = [key]
-            if outcome.kind == "value":
-                data.append(outcome.data)
-            elif outcome.kind == "error" and outcome.data[3] is not None:
-                data.append(outcome.data[3])
-            for each in data:
-                kinds.add(type(each))
-                if utf8 and isinstance(each, bytes):
-                    try:
-                        each.decode("utf-8")
-                    except UnicodeDecodeError:
-                        utf8 = False
-    if len(kinds) > 1:
-        raise TypeError(
-            f"Recording.save(): {codec!r} encoded some values as str and others as bytes; "
-            "a codec must return one of them"
-        )
-    if kinds == {str}:
-        return "str"
-    return "utf-8" if utf8 else "base64"
-
-
-def _expect_str(text: Any) -> str:
-    if not isinstance(text, str):
-        raise ValueError(f"expected the codec's output as a string, got {short_repr(text)}")
-    return text
-
-
-_TO_TEXT: dict[str, Callable[[Any], Any]] = {
-    "json": json.loads,  # the JSON text of the default codec, written as JSON itself
-    "str": lambda data: data,
-    "utf-8": lambda data: data.decode("utf-8"),
-    "base64": lambda data: base64.b64encode(data).decode("ascii"),
-}
-
-_FROM_TEXT: dict[str, Callable[[Any], Any]] = {
-    "json": _json_text,
-    "str": _expect_str,
-    "utf-8": lambda text: _expect_str(text).encode("utf-8"),
-    "base64": lambda text: base64.b64decode(_expect_str(text), validate=True),
-}
-
-
-@dataclass(frozen=True)
-class RecordedFlush:
-    """A flush read back from a file: its keys (as encoded) and their outcomes."""
-
-    round: int
-    batch: str
-    results: list[tuple[str | bytes, _Outcome]]
-
-
-def read_recording(
-    owner: str, path: str | os.PathLike[str], codec: ReplayCodec
-) -> tuple[list[RecordedFlush], int]:
-    """The keyed flushes of the file at ``path`` and its number of rounds.
-
-    ValueError naming the file and the line for anything that is not a
-    recording, or a recording saved with another codec than ``codec``.
-    """
-    _check_path(owner, path)
-    where = f"{owner}: {os.fspath(path)}"
-    try:
-        with open(path, encoding="utf-8") as file:
-            lines = file.read().splitlines()
-    except FileNotFoundError as missing:
-        raise FileNotFoundError(
-            missing.errno,
-            f"{owner}: no recording at this path (Recording.save() writes one)",
-            missing.filename,
-        ) from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{where} is not UTF-8 text, not a recording") from None
-    if not lines:
-        raise ValueError(f"{where} is empty, not a recording (Recording.save() writes one)")
-    header = _parse(where, 1, lines[0])
-    if not isinstance(header, dict) or header.get("asynq_recording") != FORMAT_VERSION:
-        raise ValueError(
-            f"{where}, line 1: not a recording of asynq (Recording.save() writes one), or of "
-            f"another format version than {FORMAT_VERSION}"
-        )
-    if header.get("codec") != codec.name:
-        saved = (
-            "the default codec (JSON)"
-            if header.get("codec") is None
-            else (f"the codec {header.get('codec')}")
-        )
-        raise ValueError(
-            f"{where} was saved with {saved}, and {owner} was given {codec!r}: pass the codec "
-            "the recording was saved with"
-        )
-    values, rounds = header.get("values"), header.get("rounds")
-    if values not in _FROM_TEXT or (values == "json") != (codec.name is None):
-        raise ValueError(f"{where}, line 1: unknown way of writing values {values!r}")
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
-        raise ValueError(f"{where}, line 1: rounds must be an int >= 0, got {rounds!r}")
-    from_text = _FROM_TEXT[values]
-    flushes: list[RecordedFlush] = []
-    for number, text in enumerate(lines[1:], start=2):
-        if not text.strip():
-            continue
-        line = _parse(where, number, text)
-        try:
-            flush = _read_flush(line, from_text)
-        except (KeyError, TypeError, ValueError, binascii.Error) as error:
-            raise ValueError(f"{where}, line {number}: not a recorded flush ({error})") from None
-        if flush is not None:
-            flushes.append(flush)
-    return flushes, rounds
-
-
-def _parse(
-    where: str, number: int, text: str
-) -> dict[str, Any] | list[Any] | str | int | float | bool | None:
-    try:
-        return json.loads(text)
-    except ValueError as error:
-        raise ValueError(f"{where}, line {number}: not JSON ({error})") from None
-
-
-def _read_flush(line: Any, from_text: Callable[[Any], Any]) -> RecordedFlush | None:
-    round_index, batch, results = line["round"], line["batch"], line["results"]
-    if isinstance(round_index, bool) or not isinstance(round_index, int) or round_index < 0:
-        raise ValueError(f"round must be an int >= 0, got {round_index!r}")
-    if not isinstance(batch, str):
-        raise ValueError(f"batch must be a str, got {batch!r}")
-    if results is None:
-        return None
-    read: list[tuple[str | bytes, _Outcome]] = []
-    for result in results:
-        key = from_text(result["key"])
-        if "error" in result:
-            error = result["error"]
-            args = error["args"]
-            data = (
-                str(error["module"]),
-                str(error["type"]),
-                str(error["message"]),
-                None if args is None else from_text(args),
-            )
-            outcome = _Outcome("error", data)
-        elif result.get("not_found") is True:
-            outcome = _Outcome("not_found")
-        else:
-            outcome = _Outcome("value", from_text(result["value"]))
-        read.append((key, outcome))
-    return RecordedFlush(round_index, batch, read)
-
-
 # -- replaying --------------------------------------------------------------------
 
 
@@ -426,7 +195,7 @@ def key_id(key: Any, codec: ReplayCodec) -> str | bytes | None:
         return None
 
 
-def result_of(outcome: _Outcome, codec: ReplayCodec, describe: str) -> tuple[Any, Any]:
+def result_of(outcome: EncodedOutcome, codec: ReplayCodec, describe: str) -> tuple[Any, Any]:
     """The ``(value, error)`` a recorded outcome gives a request: the value
     decoded afresh, ``NOT_FOUND``, or the error rebuilt. ``describe`` names the
     batch and the key in the error of a value that cannot be decoded."""

@@ -1,6 +1,7 @@
 """Recording what the scheduler of a thread does: ``record()`` and the
 ``Recording`` it yields (every task step, every flush, the rounds, the yield
-sites that filled each batch), and the N+1 detector run when a block ends.
+sites that filled each batch, which ``wait_sites`` tracks), and the N+1
+detector (``n_plus_one``) run when a block ends.
 
 Invariants:
 - A *round* is a maximal run of consecutive flushes with no task step
@@ -34,17 +35,12 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from collections import Counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..futures import DeferredFuture
-from ..groups import batch_name, group_of, outcome_of
+from ..groups import batch_name, outcome_of
 from ..scheduler import get_scheduler
-from ..task_states import RUNNING
-from ..text import name_of
-from ..yielded import futures_in
 from . import capture as _capture
 from . import chrome, report, svg
 from .events import (
@@ -53,15 +49,16 @@ from .events import (
     Flush,
     KeyResult,
     NPlusOne,
-    NPlusOneWarning,
     TaskStep,
-    YieldStack,
     _check_path,  # pyright: ignore[reportPrivateUsage]  # the tracing package's helper
     _plural,  # pyright: ignore[reportPrivateUsage]  # the tracing package's helper
 )
+from .n_plus_one import check_n_plus_one_settings, find_n_plus_one, warn_n_plus_one
+from .recording_file import write_recording
+from .wait_sites import WaitSites
 
 if TYPE_CHECKING:
-    from ..protocols import FlushGroup, Task, Waiter
+    from ..protocols import FlushGroup, Task
     from ..scheduler import TaskScheduler
 
 # A recording is a tracer of the scheduler (the Tracer protocol): it enters
@@ -91,7 +88,7 @@ class Recording:
         capture: bool = False,
         codec: Any = None,
     ) -> None:
-        _check_n_plus_one_settings("Recording()", n_plus_one_rounds, n_plus_one_max_items)
+        check_n_plus_one_settings("Recording()", n_plus_one_rounds, n_plus_one_max_items)
         self._codec = _check_capture("Recording()", capture, codec)
         self.capture = capture
         self._captured: list[_capture.CapturedFlush] = []
@@ -115,18 +112,7 @@ class Recording:
         # on_after_batch_flush): more than one when groups flush concurrently.
         self._flushed_groups: list[list[FlushGroup]] = []
         self._after_flush = False  # no task ran since the last flush started
-        # id(group) -> (group, yield stack -> items waited on through it)
-        self._waits: dict[int, tuple[FlushGroup, Counter[YieldStack]]] = {}
-        self._names: dict[Any, str] = {}
-        self._locations: dict[tuple[int, int], tuple[Any, CodeLocation]] = {}
-        # yield stack -> (the iteration_index of each of its tasks when first
-        # seen, the levels whose task has gone on since): tells loops, whose
-        # task goes on, from the wrappers they call, new tasks each time.
-        self._progress: dict[YieldStack, tuple[tuple[int, ...], set[int]]] = {}
-        # id(task) -> (task, its iteration_index, its stack, their indexes) for
-        # the tasks waited on by the tasks that wait on batches: the siblings of
-        # a wave share them. Emptied at each flush, which may make them go on.
-        self._above: dict[int, tuple[Task, int, YieldStack, tuple[int, ...]]] = {}
+        self._sites = WaitSites()
 
     # -- the block -----------------------------------------------------------
 
@@ -150,14 +136,7 @@ class Recording:
     ) -> None:
         self._stop()
         if exc_type is None and self.warn_n_plus_one:
-            for finding in self.n_plus_one():
-                warnings.warn_explicit(
-                    str(finding),
-                    NPlusOneWarning,
-                    finding.location.filename,
-                    finding.location.lineno,
-                    registry=_warning_registry,
-                )
+            warn_n_plus_one(self.n_plus_one())
 
     def _stop(self) -> None:
         if self._stopped is not None:
@@ -170,8 +149,7 @@ class Recording:
             if tracer is self:
                 del tracers[index]
                 break
-        self._waits.clear()
-        self._above.clear()
+        self._sites.forget_waits()
 
     @property
     def active(self) -> bool:
@@ -202,11 +180,13 @@ class Recording:
             self._nested_time[-1] += duration
         self._after_flush = False
         finished = task._computed
-        self.steps.append(TaskStep(self._name_of(task), start - self._started, duration, finished))
+        self.steps.append(
+            TaskStep(self._sites.name_of(task), start - self._started, duration, finished)
+        )
         if finished:
             self.tasks_finished += 1
         else:
-            self._note_waits(task)
+            self._sites.note_waits(task)
 
     def _round_started(self) -> None:
         """The next flush starts a round (the asyncio domain says so: its rounds
@@ -214,7 +194,7 @@ class Recording:
         self._after_flush = False
 
     def _flush_started(self, group: FlushGroup) -> None:
-        self._above.clear()
+        self._sites.flush_started()
         if not self._after_flush:
             self.rounds += 1
             self._after_flush = True
@@ -242,8 +222,7 @@ class Recording:
             self._nested_time[-1] += duration
         # The group first, then those flushed together with it, each once.
         for flushed in {id(each): each for each in (group, *groups)}.values():
-            waited = self._waits.pop(id(flushed), None)
-            stacks = dict(waited[1]) if waited is not None else {}
+            stacks = self._sites.take_waits(flushed)
             locations: Counter[CodeLocation] = Counter()
             for stack, count in stacks.items():
                 locations[stack[-1]] += count
@@ -280,103 +259,6 @@ class Recording:
                     results=results,
                 )
             )
-
-    def _note_waits(self, task: Task) -> None:
-        stack = None
-        yielded = task._yielded
-        # One batch item is the common case; anything else takes the general route.
-        futures = (yielded,) if isinstance(yielded, DeferredFuture) else futures_in(yielded)
-        for future in futures:
-            if future._state is not None:
-                continue  # a task: its own waits are noted when it stops
-            group = group_of(future)
-            if group is None:
-                continue
-            if stack is None:
-                stack = self._stack_of(task)
-            waited = self._waits.get(id(group))
-            if waited is None:
-                waited = self._waits[id(group)] = (group, Counter())
-            waited[1][stack] += 1
-
-    def _stack_of(self, task: Task) -> YieldStack:
-        """The yield sites from the outermost task waiting (through tasks) on
-        ``task`` down to ``task``'s own, at most ``_MAX_STACK`` of them; notes
-        which of their tasks went on since this stack was first seen."""
-        chain = [task]
-        stack: YieldStack = ()
-        indexes: tuple[int, ...] = ()
-        above = self._above
-        while len(chain) < _MAX_STACK:
-            waiter = _waiter_of(chain[-1])
-            if waiter is None:
-                break
-            known = above.get(id(waiter))
-            if known is not None and known[0] is waiter and known[1] == waiter.iteration_index:
-                stack, indexes = known[2], known[3]
-                break
-            chain.append(waiter)
-        for level in range(len(chain) - 1, -1, -1):
-            each = chain[level]
-            stack += (self._location_of(each),)
-            indexes += (each.iteration_index,)
-            if len(stack) > _MAX_STACK:  # on top of a known stack
-                stack, indexes = stack[1:], indexes[1:]
-            if level:
-                above[id(each)] = (each, each.iteration_index, stack, indexes)
-        progress = self._progress.get(stack)
-        if progress is None:
-            self._progress[stack] = (indexes, set())
-        elif indexes != progress[0]:
-            first, moved = progress
-            moved.update(level for level, index in enumerate(indexes) if index != first[level])
-        return stack
-
-    def _loop_of(self, stack: YieldStack) -> CodeLocation:
-        """The site of ``stack`` most likely to be a loop (see ``NPlusOne``)."""
-        progress = self._progress.get(stack)
-        moved = progress[1] if progress is not None else ()
-        return stack[max(moved)] if moved else stack[-1]
-
-    def _name_of(self, task: Task) -> str:
-        fn = getattr(task, "fn", None)
-        try:
-            name = self._names.get(fn)
-        except TypeError:  # an unhashable callable: named every time
-            return name_of(task)
-        if name is None:
-            name = name_of(task)
-            if fn is not None:
-                self._names[fn] = name
-        return name
-
-    def _location_of(self, task: Task) -> CodeLocation:
-        generator = getattr(task, "_generator", None)
-        frame = getattr(generator, "gi_frame", None)
-        # Follow ``yield from`` down to the generator that really yielded.
-        inner = getattr(generator, "gi_yieldfrom", None)
-        inner_frame = getattr(inner, "gi_frame", None)
-        while inner_frame is not None:
-            frame = inner_frame
-            inner = getattr(inner, "gi_yieldfrom", None)
-            inner_frame = getattr(inner, "gi_frame", None)
-        if frame is None:
-            code = getattr(getattr(task, "fn", None), "__code__", None)
-            if code is None:
-                return CodeLocation("<unknown>", 0, self._name_of(task))
-            lineno = code.co_firstlineno
-        else:
-            code = frame.f_code
-            lineno = frame.f_lineno
-        # Keyed by id: hashing a code object hashes its whole content. The
-        # value keeps the code alive, so the id is not reused meanwhile.
-        known = self._locations.get((id(code), lineno))
-        if known is not None:
-            return known[1]
-        function = getattr(code, "co_qualname", code.co_name)
-        location = CodeLocation(code.co_filename, lineno, function)
-        self._locations[(id(code), lineno)] = (code, location)
-        return location
 
     # -- reading -------------------------------------------------------------
 
@@ -419,29 +301,8 @@ class Recording:
         """
         min_rounds = self.n_plus_one_rounds if min_rounds is None else min_rounds
         max_items = self.n_plus_one_max_items if max_items is None else max_items
-        _check_n_plus_one_settings("Recording.n_plus_one()", min_rounds, max_items)
-        runs: dict[tuple[str, YieldStack], list[Flush]] = {}
-        found: list[NPlusOne] = []
-
-        def close(key: tuple[str, YieldStack]) -> None:
-            run = runs.pop(key, [])
-            rounds = tuple(dict.fromkeys(flush.round for flush in run))
-            if len(rounds) >= min_rounds:
-                batch, stack = key
-                items = sum(flush.stacks[stack] for flush in run)
-                found.append(NPlusOne(batch, self._loop_of(stack), rounds, items, stack))
-
-        for flush in self.flushes:
-            for stack in flush.stacks:
-                key = (flush.batch, stack)
-                if flush.items > max_items:
-                    close(key)
-                    continue
-                runs.setdefault(key, []).append(flush)
-        for key in list(runs):
-            close(key)
-        found.sort(key=lambda finding: finding.rounds[0])
-        return found
+        check_n_plus_one_settings("Recording.n_plus_one()", min_rounds, max_items)
+        return find_n_plus_one(self.flushes, self._sites.loop_of, min_rounds, max_items)
 
     def summary(self) -> str:
         """A short text report: the totals and a table per batch name."""
@@ -486,7 +347,7 @@ class Recording:
             raise ValueError(
                 "Recording.save(): this recording kept no results; record with record(capture=True)"
             )
-        _capture.write_recording(path, self._captured, self._codec, self.rounds)
+        write_recording(path, self._captured, self._codec, self.rounds)
 
     def __repr__(self) -> str:
         state = "active" if self.active else "done" if self._stopped else "not started"
@@ -520,7 +381,7 @@ def record(
     JSON gives back exactly), or an object with ``encode``/``decode`` (the
     stores' ``PickleCodec()``, ...) or ``dumps``/``loads`` (``pickle``).
     """
-    _check_n_plus_one_settings("record()", n_plus_one_rounds, n_plus_one_max_items)
+    check_n_plus_one_settings("record()", n_plus_one_rounds, n_plus_one_max_items)
     _check_capture("record()", capture, codec)
     return Recording(
         warn_n_plus_one=warn_n_plus_one,
@@ -532,20 +393,6 @@ def record(
 
 
 # -- helpers ---------------------------------------------------------------------
-
-# How many yield sites up the asynq stack a wait names: the innermost ones,
-# where the loops that make N+1 rounds are.
-_MAX_STACK = 12
-
-# The registry of NPlusOneWarning: a "default" filter shows each message once.
-_warning_registry: dict[Any, Any] = {}
-
-
-def _check_n_plus_one_settings(owner: str, rounds: Any, max_items: Any) -> None:
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 2:
-        raise ValueError(f"{owner}: n_plus_one_rounds must be an int >= 2, got {rounds!r}")
-    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
-        raise ValueError(f"{owner}: n_plus_one_max_items must be an int >= 1, got {max_items!r}")
 
 
 def _check_capture(owner: str, capture: Any, codec: Any) -> _capture.ReplayCodec:
@@ -566,16 +413,3 @@ def _results_of(group: FlushGroup) -> tuple[KeyResult, ...] | None:
     if results is None:
         return None
     return tuple(KeyResult(key, value, error) for key, value, error in results)
-
-
-def _waiter_of(task: Task) -> Task | None:
-    """The task waiting on ``task`` (the first, if several), or the running task
-    that called it synchronously; None for a root."""
-    waiter: Waiter | list[Waiter] | None = task._waiters
-    if waiter is None:
-        creator = getattr(task, "creator", None)
-        return creator if creator is not None and creator._state == RUNNING else None
-    if type(waiter) is list:
-        waiter = waiter[0]
-    # A waiter with a _state is a task.
-    return waiter if getattr(waiter, "_state", None) is not None else None  # type: ignore[return-value]

@@ -43,6 +43,7 @@ from .events import (  # the tracing package's helpers
     _check_path,  # pyright: ignore[reportPrivateUsage]
     _plural,  # pyright: ignore[reportPrivateUsage]
 )
+from .recording_file import read_recording
 
 if TYPE_CHECKING:
     from ..protocols import FlushGroup
@@ -60,7 +61,7 @@ class _Recorded:
     def __init__(self, owner: str, path: str | os.PathLike[str], codec: Any) -> None:
         self.path = os.fspath(path)
         self.codec = _capture.codec_of(owner, codec)
-        flushes, self.rounds = _capture.read_recording(owner, path, self.codec)
+        flushes, self.rounds = read_recording(owner, path, self.codec)
         # (batch, encoded key) -> its outcomes in recorded order, with their rounds
         self.outcomes: dict[tuple[str, Any], list[tuple[int, Any]]] = {}
         # batch -> its keys in recorded order, for messages
