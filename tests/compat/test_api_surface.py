@@ -67,7 +67,8 @@ SUBMODULE_NAMES = {
     "scoped_value": "AsyncScopedValue async_override",
     "tools": (
         "amap afilter afilterfalse asorted amax amin asift acached_per_instance alru_cache "
-        "alazy_constant aretry call_with_context deduplicate AsyncTimer AsyncEventHook"
+        "alazy_constant aretry call_with_context deduplicate AsyncTimer AsyncEventHook "
+        "AsyncDecorator DeduplicateDecorator DeduplicateDecoratorBinder"
     ),
     "mock": "patch",
     "generator": "async_generator Value list_of_generator take_first END_OF_GENERATOR",
