@@ -68,7 +68,7 @@ SUBMODULE_NAMES = {
     "tools": (
         "amap afilter afilterfalse asorted amax amin asift acached_per_instance alru_cache "
         "alazy_constant aretry call_with_context deduplicate AsyncTimer AsyncEventHook "
-        "AsyncDecorator DeduplicateDecorator DeduplicateDecoratorBinder"
+        "AsyncDecorator DeduplicateDecorator DeduplicateDecoratorBinder time utime"
     ),
     "mock": "patch",
     "generator": "async_generator Value list_of_generator take_first END_OF_GENERATOR",

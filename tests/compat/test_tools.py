@@ -4,7 +4,9 @@ and deduplication share work, call_with_context, AsyncTimer and AsyncEventHook."
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
+from unittest import mock
 
 import compat_app as app
 import pytest
@@ -146,6 +148,51 @@ def test_a_code_base_subclass_of_deduplicate_decorator() -> None:
     assert lines() == ("a: 30", "a: 30", "c: 10")  # the second call shares the first's task
     assert calls == [(1, "a"), (2, "c")]
     assert score_line(1, "d") == "d: 30"
+
+
+def test_patching_asynq_tools_time_reaches_aretry() -> None:
+    """1.6 tests patch ``asynq.tools.time`` so that aretry does not really sleep."""
+    attempts: list[int] = []
+
+    @aretry(ConnectionError, max_tries=3, sleep=30)
+    @asynq()
+    def flaky() -> Any:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionError("try again")
+        return "done"
+        yield
+
+    started = time.monotonic()
+    with mock.patch("asynq.tools.time") as fake_time:
+        assert flaky() == "done"
+    assert fake_time.sleep.call_args_list == [mock.call(30), mock.call(30)]
+    assert time.monotonic() - started < 10
+    attempts.clear()
+    with mock.patch.object(tools.time, "sleep") as fake_sleep:
+        assert flaky() == "done"
+    assert fake_sleep.call_count == 2
+    assert tools.time is time
+
+
+def test_patching_asynq_tools_utime_drives_alazy_constant_ttl() -> None:
+    loads: list[int] = []
+
+    @alazy_constant(ttl=1_000)
+    @asynq()
+    def config() -> Any:
+        loads.append(1)
+        return len(loads)
+        yield
+
+    with mock.patch("asynq.tools.utime") as utime:
+        utime.return_value = 5_000_000
+        assert config() == config() == 1
+        utime.return_value += 999
+        assert config() == 1
+        utime.return_value += 2
+        assert config() == 2
+    assert tools.utime is qcore.utime
 
 
 def test_alru_cache_and_alazy_constant() -> None:
