@@ -188,9 +188,9 @@ def test_patching_asynq_tools_utime_drives_alazy_constant_ttl() -> None:
     with mock.patch("asynq.tools.utime") as utime:
         utime.return_value = 5_000_000
         assert config() == config() == 1
-        utime.return_value += 999
+        utime.return_value += 1_000  # exactly ttl old: still fresh
         assert config() == 1
-        utime.return_value += 2
+        utime.return_value += 1
         assert config() == 2
     assert tools.utime is qcore.utime
 

@@ -418,9 +418,9 @@ def test_patching_utime_of_the_tools_module_drives_the_ttl() -> None:
 
     with mock.patch("asynq_tools.tools.utime", return_value=10**15) as clock:
         assert config() == 1
-        clock.return_value += 99
+        clock.return_value += 100  # exactly ttl old: still fresh, as in asynq 1.x
         assert config() == 1
-        clock.return_value += 2
+        clock.return_value += 1
         assert config() == 2
     assert asynq_tools.caches.utime is qcore.utime  # put back
 

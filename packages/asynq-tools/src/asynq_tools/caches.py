@@ -304,7 +304,7 @@ def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
             if cached is not None:
                 if ttl_error is not None:
                     ttl_error()
-                if ttl == 0 or utime() - computed_at < ttl:
+                if ttl == 0 or utime() - computed_at <= ttl:
                     return cached
             running = in_flight.get(None)
             if running is not None and not _task_running_or_below(running):
