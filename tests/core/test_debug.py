@@ -59,6 +59,7 @@ def test_dump_all_sets_every_dump_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not options.DUMP_ALL
     options.DUMP_ALL = False
     assert not any(getattr(options, name) for name in _debug.DUMP_FLAGS)
+    assert not options.tracing  # the scheduler is back to its lean loop
 
 
 def test_dump_flags_make_the_scheduler_report_what_it_does(make_batch, debug_output) -> None:

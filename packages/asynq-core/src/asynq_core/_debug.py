@@ -128,13 +128,9 @@ class DebugOptions:
             self._update_tracing()
 
     def _update_tracing(self) -> None:
-        object.__setattr__(
-            self,
-            "tracing",
-            bool(self.COLLECT_PERF_STATS)
-            or bool(self.OTEL_SPANS)
-            or any(getattr(self, n) for n in DUMP_FLAGS),
-        )
+        # Only the flags the loop reads: the others are not watched, so a
+        # stale one must not keep the traced loop on (DUMP_ALL = False).
+        object.__setattr__(self, "tracing", any(getattr(self, n) for n in _LOOP_FLAGS))
 
 
 options = DebugOptions()
