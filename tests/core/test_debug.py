@@ -62,6 +62,26 @@ def test_dump_all_sets_every_dump_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not options.tracing  # the scheduler is back to its lean loop
 
 
+def test_dump_all_is_also_asynq_1x_method_and_function() -> None:
+    """1.x calls it: ``options.DUMP_ALL(True)``, ``options.DUMP_ALL()``, and the
+    module's ``debug.DUMP_ALL(value)``; read as a flag it is a bool's equal."""
+    options = debug.options
+    assert options.DUMP_ALL() is False and debug.DUMP_ALL() is False
+    assert options.DUMP_ALL == False  # noqa: E712  (compared as code compares a flag)
+    assert options.DUMP_ALL(True) is None
+    assert all(getattr(options, name) for name in _debug.DUMP_FLAGS)
+    assert options.tracing  # the scheduler chooses its traced loop
+    assert options.DUMP_ALL() is True and debug.DUMP_ALL() is True
+    assert options.DUMP_ALL == True and repr(options.DUMP_ALL) == "True"  # noqa: E712
+    debug.DUMP_ALL(False)
+    assert not any(getattr(options, name) for name in _debug.DUMP_FLAGS)
+    assert not options.tracing
+    debug.DUMP_ALL(True)
+    assert options.DUMP_ALL
+    options.DUMP_ALL(False)
+    assert not options.DUMP_ALL
+
+
 def test_dump_flags_make_the_scheduler_report_what_it_does(make_batch, debug_output) -> None:
     batch = make_batch("dumped")
 

@@ -108,6 +108,10 @@ assert_type(asynq.debug.options, DebugOptions)
 assert_type(format_error(ValueError("boom")), str | None)
 assert_type(dump_error(ValueError("boom"), None), None)
 assert_type(asynq.debug.sync(), asynq_batching.DebugBatchItem)
+assert_type(asynq.debug.DUMP_ALL(), bool)
+assert_type(debug.options.DUMP_ALL(False), None)
+debug.options.DUMP_ALL = False
+assert_type(bool(asynq._debug.options.DUMP_ALL), bool)
 
 # asynq.batching, asynq.contexts, asynq.futures, asynq.utils
 assert_type(sync(), DebugBatchItem)

@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
 from . import _debug
 from ._debug import options
@@ -32,6 +32,7 @@ from .text import short_repr
 
 __all__ = [
     "options",
+    "DUMP_ALL",
     "stdout",
     "stderr",
     "write",
@@ -63,6 +64,16 @@ _use_original_exc_handler = False
 _should_filter_traceback = True
 _use_syntax_highlighting = False
 _original_hook: Callable[..., Any] | None = None
+
+
+@overload
+def DUMP_ALL(value: None = None) -> bool: ...
+@overload
+def DUMP_ALL(value: bool) -> None: ...
+def DUMP_ALL(value: bool | None = None) -> bool | None:
+    """asynq 1.x's ``DUMP_ALL``: ``DUMP_ALL(True)`` sets every ``DUMP_*`` option,
+    ``DUMP_ALL(False)`` clears them, ``DUMP_ALL()`` tells whether all are set."""
+    return options.DUMP_ALL(value)
 
 
 def write(text: builtins.str, indent: int = 0) -> None:
