@@ -77,7 +77,7 @@ SUBMODULE_NAMES = {
         "write str repr extract_tb format_tb filter_traceback AsynqStackTracebackFormatter "
         "attach_exception_hook detach_exception_hook enable_original_exc_handler "
         "enable_filter_traceback enable_traceback_syntax_highlight "
-        "enable_complex_assertions disable_complex_assertions sync DUMP_ALL"
+        "enable_complex_assertions disable_complex_assertions sync DUMP_ALL async_exception_hook"
     ),
     "profiler": "flush append reset incr_counter",
     "asynq_to_async": "is_asyncio_mode",

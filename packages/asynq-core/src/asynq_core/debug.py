@@ -47,6 +47,7 @@ __all__ = [
     "format_tb",
     "filter_traceback",
     "AsynqStackTracebackFormatter",
+    "async_exception_hook",
     "attach_exception_hook",
     "detach_exception_hook",
     "enable_original_exc_handler",
@@ -286,9 +287,12 @@ class AsynqStackTracebackFormatter(logging.Formatter):
         return (text or "").rstrip("\n")
 
 
-def _asynq_exception_hook(
+def async_exception_hook(
     type_: type[BaseException], error: BaseException, tb: TracebackType | None
 ) -> None:
+    """The hook ``attach_exception_hook`` puts in ``sys.excepthook``: prints an
+    uncaught error with ``dump_error`` (or hands it to the previous hook, see
+    ``enable_original_exc_handler``)."""
     if _use_original_exc_handler and _original_hook is not None:
         _original_hook(type_, error, tb)
         return
@@ -298,16 +302,16 @@ def _asynq_exception_hook(
 def attach_exception_hook() -> None:
     """Makes ``sys.excepthook`` print uncaught errors with ``format_error``."""
     global _original_hook
-    if sys.excepthook is _asynq_exception_hook:
+    if sys.excepthook is async_exception_hook:
         return
     _original_hook = sys.excepthook
-    sys.excepthook = _asynq_exception_hook
+    sys.excepthook = async_exception_hook
 
 
 def detach_exception_hook() -> None:
     """Restores the exception hook that was there before ``attach_exception_hook``."""
     global _original_hook
-    if sys.excepthook is _asynq_exception_hook and _original_hook is not None:
+    if sys.excepthook is async_exception_hook and _original_hook is not None:
         sys.excepthook = _original_hook
     _original_hook = None
 
