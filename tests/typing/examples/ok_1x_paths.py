@@ -94,6 +94,7 @@ assert_type(amap(length, ["fig", "pear"]), list[int])
 assert_type(asynq.tools.amap(length, ["fig"]), list[int])
 assert_type(tools.asorted([3, 1, 2]), list[int])
 timer: asynq_tools.AsyncTimer = AsyncTimer()
+deduplicator: type[asynq_core.decorators.AsyncDecorator[Any, Any]] = tools.DeduplicateDecorator
 
 # asynq.decorators and the classes it names
 decorated: asynq_core.decorators.AsyncDecorator[[str], int] = length
