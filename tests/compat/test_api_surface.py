@@ -168,6 +168,26 @@ def test_every_top_level_name_exists_and_is_in_all() -> None:
     assert unlisted == []
 
 
+# What ``from asynq import *`` binds under asynq 1.6 (which has no ``__all__``).
+STAR_NAMES_16 = """
+    AsyncContext AsyncScopedValue AsyncTask AsyncTaskCancelledError AsyncTaskError
+    AsyncTaskResult BatchBase BatchCancelledError BatchItemBase BatchingError ConstFuture
+    END_OF_GENERATOR ErrorFuture Future FutureBase FutureIsAlreadyComputed NonAsyncContext
+    TaskScheduler Value async_call async_generator async_override async_proxy async_task
+    asynq asynq_to_async batching contexts debug decorators futures generator
+    get_active_task get_async_fn get_async_or_sync_fn get_scheduler has_async_fn
+    is_async_fn is_asyncio_mode is_pure_async_fn list_of_generator make_async_decorator
+    mock mock_ none_future profiler result scheduler scoped_value take_first tools utils
+""".split()
+
+
+def test_star_import_binds_every_name_it_binds_under_1_6() -> None:
+    namespace: dict[str, object] = {}
+    exec("from asynq import *", namespace)
+    assert [name for name in STAR_NAMES_16 if name not in namespace] == []
+    assert all(namespace[name] is getattr(asynq, name) for name in STAR_NAMES_16)
+
+
 def test_all_lists_only_names_that_exist_once() -> None:
     assert len(asynq.__all__) == len(set(asynq.__all__))
     assert [name for name in asynq.__all__ if not hasattr(asynq, name)] == []
