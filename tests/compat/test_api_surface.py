@@ -67,7 +67,8 @@ SUBMODULE_NAMES = {
     "scoped_value": "AsyncScopedValue async_override",
     "tools": (
         "amap afilter afilterfalse asorted amax amin asift acached_per_instance alru_cache "
-        "alazy_constant aretry call_with_context deduplicate AsyncTimer AsyncEventHook"
+        "alazy_constant aretry call_with_context deduplicate AsyncTimer AsyncEventHook "
+        "AsyncDecorator DeduplicateDecorator DeduplicateDecoratorBinder time utime"
     ),
     "mock": "patch",
     "generator": "async_generator Value list_of_generator take_first END_OF_GENERATOR",
@@ -76,7 +77,7 @@ SUBMODULE_NAMES = {
         "write str repr extract_tb format_tb filter_traceback AsynqStackTracebackFormatter "
         "attach_exception_hook detach_exception_hook enable_original_exc_handler "
         "enable_filter_traceback enable_traceback_syntax_highlight "
-        "enable_complex_assertions disable_complex_assertions sync"
+        "enable_complex_assertions disable_complex_assertions sync DUMP_ALL async_exception_hook"
     ),
     "profiler": "flush append reset incr_counter",
     "asynq_to_async": "is_asyncio_mode",
@@ -165,6 +166,26 @@ def test_every_top_level_name_exists_and_is_in_all() -> None:
     assert missing == []
     unlisted = [name for name in TOP_LEVEL_NAMES if name not in asynq.__all__]
     assert unlisted == []
+
+
+# What ``from asynq import *`` binds under asynq 1.6 (which has no ``__all__``).
+STAR_NAMES_16 = """
+    AsyncContext AsyncScopedValue AsyncTask AsyncTaskCancelledError AsyncTaskError
+    AsyncTaskResult BatchBase BatchCancelledError BatchItemBase BatchingError ConstFuture
+    END_OF_GENERATOR ErrorFuture Future FutureBase FutureIsAlreadyComputed NonAsyncContext
+    TaskScheduler Value async_call async_generator async_override async_proxy async_task
+    asynq asynq_to_async batching contexts debug decorators futures generator
+    get_active_task get_async_fn get_async_or_sync_fn get_scheduler has_async_fn
+    is_async_fn is_asyncio_mode is_pure_async_fn list_of_generator make_async_decorator
+    mock mock_ none_future profiler result scheduler scoped_value take_first tools utils
+""".split()
+
+
+def test_star_import_binds_every_name_it_binds_under_1_6() -> None:
+    namespace: dict[str, object] = {}
+    exec("from asynq import *", namespace)
+    assert [name for name in STAR_NAMES_16 if name not in namespace] == []
+    assert all(namespace[name] is getattr(asynq, name) for name in STAR_NAMES_16)
 
 
 def test_all_lists_only_names_that_exist_once() -> None:

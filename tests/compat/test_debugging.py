@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import threading
 from typing import Any
 
 import compat_app as app
+import pytest
 
 import asynq
 from asynq import asynq as asynq_fn
@@ -98,6 +100,30 @@ def test_dump_all_sets_every_dump_flag() -> None:
     assert options.DUMP_ALL
     options.DUMP_ALL = False
     assert not any(getattr(options, name) for name in asynq._debug.DUMP_FLAGS)
+
+
+def test_dump_all_called_as_1x_code_calls_it() -> None:
+    """1.6's ``DUMP_ALL`` is a method of the options and a function of the module
+    (setting ``options.DUMP_ALL`` fails there: it is read-only)."""
+    buffer = io.StringIO()
+    asynq.debug.DUMP_ALL(True)
+    assert asynq.debug.options.DUMP_ALL() is True
+    with patch("asynq.debug.stdout", buffer):
+        app.all_author_names([0])
+    assert "flush" in buffer.getvalue()
+    asynq.debug.options.DUMP_ALL(False)
+    assert asynq.debug.DUMP_ALL() is False
+    assert not asynq.debug.options.DUMP_FLUSH_BATCH
+
+
+def test_the_attached_exception_hook_is_async_exception_hook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    asynq.debug.attach_exception_hook()
+    assert sys.excepthook is asynq.debug.async_exception_hook
+    asynq.debug.detach_exception_hook()
+    assert sys.excepthook is sys.__excepthook__
 
 
 def test_debug_sync_is_a_debug_batch_item() -> None:

@@ -4,12 +4,15 @@ and deduplication share work, call_with_context, AsyncTimer and AsyncEventHook."
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
+from unittest import mock
 
 import compat_app as app
 import pytest
+import qcore
 
-from asynq import asynq
+from asynq import asynq, decorators, tools
 from asynq.debug import sync
 from asynq.tools import (
     AsyncEventHook,
@@ -105,6 +108,91 @@ def test_deduplicate_dirty_forgets_a_call_in_progress() -> None:
 
     assert two() == (1, 1)
     assert calls == [1, 1]
+
+
+def test_a_deduplicated_function_is_recognised_as_1x_code_bases_do() -> None:
+    """1.6's deduplicate makes a ``DeduplicateDecorator``, an ``AsyncDecorator``:
+    code bases test for both, and bound methods bind to its binder."""
+    assert tools.AsyncDecorator is decorators.AsyncDecorator
+    assert isinstance(app.fetch_score, tools.DeduplicateDecorator)
+    assert isinstance(app.fetch_score, tools.AsyncDecorator)
+    assert issubclass(tools.DeduplicateDecorator, decorators.AsyncDecorator)
+    assert issubclass(tools.DeduplicateDecoratorBinder, decorators.AsyncDecoratorBinder)
+    assert not isinstance(app.bonus, tools.DeduplicateDecorator)
+
+
+def test_a_code_base_subclass_of_deduplicate_decorator() -> None:
+    """Built as 1.6's ``deduplicate`` builds its own: ``decorate(cls, task_cls, keygetter)``."""
+
+    class DeduplicateByUser(tools.DeduplicateDecorator):
+        def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return "user", args[0]
+
+    def deduplicate_by_user(fn: Any) -> Any:
+        return qcore.decorators.decorate(DeduplicateByUser, fn.task_cls, None)(fn)
+
+    calls: list[tuple[int, str]] = []
+
+    @deduplicate_by_user
+    @asynq()
+    def score_line(uid: int, label: str) -> Any:
+        calls.append((uid, label))
+        score = yield app.fetch_score.asynq(uid)
+        return f"{label}: {score}"
+
+    @asynq()
+    def lines() -> Any:
+        return (yield score_line.asynq(1, "a"), score_line.asynq(1, "b"), score_line.asynq(2, "c"))
+
+    seed_scores()
+    assert lines() == ("a: 30", "a: 30", "c: 10")  # the second call shares the first's task
+    assert calls == [(1, "a"), (2, "c")]
+    assert score_line(1, "d") == "d: 30"
+
+
+def test_patching_asynq_tools_time_reaches_aretry() -> None:
+    """1.6 tests patch ``asynq.tools.time`` so that aretry does not really sleep."""
+    attempts: list[int] = []
+
+    @aretry(ConnectionError, max_tries=3, sleep=30)
+    @asynq()
+    def flaky() -> Any:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionError("try again")
+        return "done"
+        yield
+
+    started = time.monotonic()
+    with mock.patch("asynq.tools.time") as fake_time:
+        assert flaky() == "done"
+    assert fake_time.sleep.call_args_list == [mock.call(30), mock.call(30)]
+    assert time.monotonic() - started < 10
+    attempts.clear()
+    with mock.patch.object(tools.time, "sleep") as fake_sleep:
+        assert flaky() == "done"
+    assert fake_sleep.call_count == 2
+    assert tools.time is time
+
+
+def test_patching_asynq_tools_utime_drives_alazy_constant_ttl() -> None:
+    loads: list[int] = []
+
+    @alazy_constant(ttl=1_000)
+    @asynq()
+    def config() -> Any:
+        loads.append(1)
+        return len(loads)
+        yield
+
+    with mock.patch("asynq.tools.utime") as utime:
+        utime.return_value = 5_000_000
+        assert config() == config() == 1
+        utime.return_value += 1_000  # exactly ttl old: still fresh
+        assert config() == 1
+        utime.return_value += 1
+        assert config() == 2
+    assert tools.utime is qcore.utime
 
 
 def test_alru_cache_and_alazy_constant() -> None:

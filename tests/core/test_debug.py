@@ -59,6 +59,27 @@ def test_dump_all_sets_every_dump_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not options.DUMP_ALL
     options.DUMP_ALL = False
     assert not any(getattr(options, name) for name in _debug.DUMP_FLAGS)
+    assert not options.tracing  # the scheduler is back to its lean loop
+
+
+def test_dump_all_is_also_asynq_1x_method_and_function() -> None:
+    """1.x calls it: ``options.DUMP_ALL(True)``, ``options.DUMP_ALL()``, and the
+    module's ``debug.DUMP_ALL(value)``; read as a flag it is a bool's equal."""
+    options = debug.options
+    assert options.DUMP_ALL() is False and debug.DUMP_ALL() is False
+    assert options.DUMP_ALL == False  # noqa: E712  (compared as code compares a flag)
+    assert options.DUMP_ALL(True) is None
+    assert all(getattr(options, name) for name in _debug.DUMP_FLAGS)
+    assert options.tracing  # the scheduler chooses its traced loop
+    assert options.DUMP_ALL() is True and debug.DUMP_ALL() is True
+    assert options.DUMP_ALL == True and repr(options.DUMP_ALL) == "True"  # noqa: E712
+    debug.DUMP_ALL(False)
+    assert not any(getattr(options, name) for name in _debug.DUMP_FLAGS)
+    assert not options.tracing
+    debug.DUMP_ALL(True)
+    assert options.DUMP_ALL
+    options.DUMP_ALL(False)
+    assert not options.DUMP_ALL
 
 
 def test_dump_flags_make_the_scheduler_report_what_it_does(make_batch, debug_output) -> None:
@@ -227,7 +248,7 @@ def test_exception_hook_attach_and_detach(monkeypatch: pytest.MonkeyPatch, debug
     monkeypatch.setattr(sys, "excepthook", previous_hook)
     debug.attach_exception_hook()
     hook = sys.excepthook
-    assert hook is not previous_hook
+    assert hook is debug.async_exception_hook  # asynq 1.x's name for it
     debug.attach_exception_hook()  # attaching twice keeps one hook
     assert sys.excepthook is hook
 

@@ -11,10 +11,14 @@ import pickle
 import time
 import weakref
 from typing import Any
+from unittest import mock
 
 import pytest
 import qcore
 
+import asynq_tools.caches
+import asynq_tools.retry
+import asynq_tools.tools
 from asynq_core import AsyncTask, asynq, has_async_fn
 from asynq_tools import acached_per_instance, alazy_constant, alru_cache, aretry
 
@@ -401,6 +405,26 @@ def test_alazy_constant_expires_after_ttl_microseconds(store: Any) -> None:
     assert len(calls) == 2
 
 
+def test_patching_utime_of_the_tools_module_drives_the_ttl() -> None:
+    """asynq 1.x's patch point: ``asynq.tools.utime`` is the clock of the ttl."""
+    calls: list[int] = []
+
+    @alazy_constant(ttl=100)
+    @asynq()
+    def config() -> Any:
+        calls.append(1)
+        return len(calls)
+        yield
+
+    with mock.patch("asynq_tools.tools.utime", return_value=10**15) as clock:
+        assert config() == 1
+        clock.return_value += 100  # exactly ttl old: still fresh, as in asynq 1.x
+        assert config() == 1
+        clock.return_value += 1
+        assert config() == 2
+    assert asynq_tools.caches.utime is qcore.utime  # put back
+
+
 def test_alazy_constant_does_not_cache_errors_and_takes_no_arguments() -> None:
     outcomes: list[Any] = [ValueError("not yet"), "ready"]
 
@@ -491,6 +515,15 @@ def test_aretry_sleeps_between_tries(monkeypatch: Any) -> None:
     attempts_made.clear()
     assert aretry(ConnectionError, max_tries=3, sleep=0.25)(fails_twice)(5) == 6
     assert sleeps == [0.25, 0.25]
+
+
+def test_patching_time_of_the_tools_module_reaches_aretry() -> None:
+    """asynq 1.x's patch point: ``asynq.tools.time`` is the time aretry sleeps with."""
+    attempts_made.clear()
+    with mock.patch("asynq_tools.tools.time") as fake_time:
+        assert aretry(ConnectionError, max_tries=3, sleep=60)(fails_twice)(5) == 6
+    assert fake_time.sleep.call_args_list == [mock.call(60), mock.call(60)]
+    assert asynq_tools.retry.time is time and asynq_tools.tools.time is time  # put back
 
 
 def test_aretry_works_inside_tasks_and_batches(store: Any) -> None:

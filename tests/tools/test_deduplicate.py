@@ -10,8 +10,15 @@ import pytest
 import qcore
 
 from asynq_contexts import AsyncScopedValue
-from asynq_core import asynq
-from asynq_tools import call_with_context, deduplicate
+from asynq_core import AsyncTask, asynq
+from asynq_core.decorators import AsyncDecorator, async_proxy
+from asynq_core.futures import ConstFuture
+from asynq_tools import (
+    DeduplicateDecorator,
+    DeduplicateDecoratorBinder,
+    call_with_context,
+    deduplicate,
+)
 
 # -- deduplicate ----------------------------------------------------------------
 
@@ -85,6 +92,101 @@ def test_dirty_on_a_method_binds_the_instance(store: Any) -> None:
     repo.fetch.dirty(1)
     assert repo.fetch.asynq(1) is not first
     assert repo.fetch(1) == 2
+
+
+def test_dirty_through_the_class_takes_the_instance_first(store: Any) -> None:
+    class Repo:
+        @deduplicate()
+        @asynq()
+        def fetch(self, key: int) -> Any:
+            return (yield store.get(key))
+
+    repo = Repo()
+    first = repo.fetch.asynq(1)
+    assert Repo.fetch.asynq(repo, 1) is first  # unbound: the instance comes first
+    Repo.fetch.dirty(repo, 1)
+    assert repo.fetch.asynq(1) is not first
+
+
+def test_a_deduplicated_function_is_a_deduplicate_decorator(store: Any) -> None:
+    """As in asynq 1.x, an AsyncDecorator of a class of its own, whose methods
+    bind to a binder of their own."""
+
+    @deduplicate()
+    @asynq()
+    def fetch(key: int) -> Any:
+        return (yield store.get(key))
+
+    class Repo:
+        fetch_method = fetch
+
+    assert isinstance(fetch, DeduplicateDecorator)
+    assert isinstance(fetch, AsyncDecorator)
+    assert fetch.task_cls is AsyncTask
+    assert isinstance(Repo().fetch_method, DeduplicateDecoratorBinder)
+    assert fetch.cache_key((1,), {}) == fetch.cache_key((), {"key": 1})
+    assert repr(fetch).startswith("<@deduplicate() ")
+
+
+def test_deduplicate_decorator_takes_asynq_1x_constructor_arguments(store: Any) -> None:
+    """``DeduplicateDecorator(fn, task_cls, keygetter)``, as code bases build it."""
+
+    @asynq()
+    def fetch(key: int, attempt: int) -> Any:
+        return (yield store.get(key))
+
+    by_key = DeduplicateDecorator(fetch, fetch.task_cls, lambda args, kwargs: args[0])
+    assert by_key.keygetter((5, 1), {}) == 5
+    assert by_key.asynq(1, attempt=1) is by_key.asynq(1, attempt=2)  # the key ignores attempt
+    assert by_key(2, 1) == 4
+    by_arguments = DeduplicateDecorator(fetch)  # the keygetter defaults to the arguments
+    assert by_arguments.asynq(1, 1) is by_arguments.asynq(key=1, attempt=1)
+    assert by_arguments.asynq(1, 1) is not by_arguments.asynq(1, 2)
+    with pytest.raises(TypeError, match=r"above @asynq\(\)"):
+        DeduplicateDecorator(len, AsyncTask, None)
+
+
+def test_a_subclass_of_deduplicate_decorator_chooses_the_key_and_sees_calls(
+    store: Any,
+) -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    class PerTenant(DeduplicateDecorator[Any, Any]):
+        def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return args[1]  # one call in progress per tenant, whatever the key
+
+        def asynq(self, *args: Any, **kwargs: Any) -> Any:
+            seen.append(args)
+            return super().asynq(*args, **kwargs)
+
+    @asynq()
+    def fetch(key: int, tenant: str) -> Any:
+        return (yield store.get(key))
+
+    shared = qcore.decorators.decorate(PerTenant, fetch.task_cls, None)(fetch)
+    assert isinstance(shared, PerTenant)
+    assert shared.asynq(1, "a") is shared.asynq(2, "a")
+    first = shared.asynq(1, "a")
+    assert first is not shared.asynq(1, "b")
+    shared.dirty(9, "a")  # through cache_key: forgets tenant "a"'s call
+    assert shared.asynq(1, "a") is not first
+    assert shared(3, "a") == 6  # a call goes through the subclass's .asynq too
+    assert seen[-1] == (3, "a")
+
+
+def test_deduplicate_of_a_proxy_keeps_its_task_class_and_shares_its_futures() -> None:
+    futures: list[ConstFuture[int]] = []
+
+    @deduplicate()
+    @async_proxy()
+    def proxied(value: int) -> ConstFuture[int]:
+        futures.append(ConstFuture(value))
+        return futures[-1]
+
+    assert proxied.task_cls is None  # a proxy's, as in asynq 1.x
+    assert proxied(3) == 3
+    assert proxied.asynq(4).value() == 4
+    assert len(futures) == 2  # a computed future is never shared
 
 
 def test_an_error_reaches_every_caller_and_is_not_kept(store: Any) -> None:

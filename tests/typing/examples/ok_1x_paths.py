@@ -94,6 +94,7 @@ assert_type(amap(length, ["fig", "pear"]), list[int])
 assert_type(asynq.tools.amap(length, ["fig"]), list[int])
 assert_type(tools.asorted([3, 1, 2]), list[int])
 timer: asynq_tools.AsyncTimer = AsyncTimer()
+deduplicator: type[asynq_core.decorators.AsyncDecorator[Any, Any]] = tools.DeduplicateDecorator
 
 # asynq.decorators and the classes it names
 decorated: asynq_core.decorators.AsyncDecorator[[str], int] = length
@@ -108,6 +109,10 @@ assert_type(asynq.debug.options, DebugOptions)
 assert_type(format_error(ValueError("boom")), str | None)
 assert_type(dump_error(ValueError("boom"), None), None)
 assert_type(asynq.debug.sync(), asynq_batching.DebugBatchItem)
+assert_type(asynq.debug.DUMP_ALL(), bool)
+assert_type(debug.options.DUMP_ALL(False), None)
+debug.options.DUMP_ALL = False
+assert_type(bool(asynq._debug.options.DUMP_ALL), bool)
 
 # asynq.batching, asynq.contexts, asynq.futures, asynq.utils
 assert_type(sync(), DebugBatchItem)

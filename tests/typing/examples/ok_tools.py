@@ -9,6 +9,8 @@ from asynq_contexts import AsyncScopedValue
 from asynq_core import AsyncTask, asynq
 from asynq_tools import (
     CacheInfo,
+    DeduplicateDecorator,
+    DeduplicateDecoratorBinder,
     acached_per_instance,
     afilter,
     afilterfalse,
@@ -90,6 +92,12 @@ class Account:
     def __init__(self, balance: int) -> None:
         self.balance = balance
 
+    @deduplicate()
+    @asynq()
+    def statement(self, month: int) -> Generator[Any, Any, str]:
+        yield None
+        return f"{month}: {self.balance}"
+
     @acached_per_instance()
     @asynq()
     def doubled(self, factor: int) -> Generator[Any, Any, int]:
@@ -100,12 +108,16 @@ class Account:
 assert_type(square(3), int)
 assert_type(square.cache_info(), CacheInfo)
 assert_type(fetch("k"), bytes)
+deduplicated: DeduplicateDecorator[[str], bytes] = fetch
 fetch.dirty("k")
 assert_type(settings(), dict[str, int])
 settings.dirty()
 assert_type(flaky(4), int)
 account = Account(10)
 assert_type(account.doubled(2), int)
+bound_statement: DeduplicateDecoratorBinder[[int], str] = account.statement
+assert_type(account.statement(1), str)
+account.statement.dirty(1)
 
 scope = AsyncScopedValue(1)
 assert_type(call_with_context(scope.override(2), square, 5), int)
@@ -125,4 +137,5 @@ assert fetch("k") == b"k"
 assert settings() == {"retries": 3}
 assert flaky(4) == 4
 assert account.doubled(2) == 20
+assert account.statement(1) == "1: 10"
 assert call_with_context(scope.override(2), square, 5) == 25

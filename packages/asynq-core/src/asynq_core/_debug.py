@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
+from typing import overload
 
 __all__ = ["DebugOptions", "options", "output", "DUMP_FLAGS"]
 
@@ -65,7 +66,9 @@ class DebugOptions:
     records a profile entry per finished task and flushed batch (see
     ``asynq_core.profiler``). Setting one of those the loop reads makes the
     scheduler choose its traced loop; with all off it runs the lean one.
-    ``DUMP_ALL`` sets every ``DUMP_*`` flag. The other flags of asynq 1.x
+    ``DUMP_ALL`` sets every ``DUMP_*`` flag (``options.DUMP_ALL = True``, or
+    asynq 1.x's call ``options.DUMP_ALL(True)``) and reads true when all are
+    set (``options.DUMP_ALL()`` in 1.x). The other flags of asynq 1.x
     (the remaining ``DUMP_*``, ``KEEP_DEPENDENCIES``,
     ``SCHEDULER_STATE_DUMP_INTERVAL``) are accepted so that 1.x code runs,
     and change nothing.
@@ -100,8 +103,8 @@ class DebugOptions:
     MAX_TASK_STACK_SIZE: int = 1_000_000
 
     @property
-    def DUMP_ALL(self) -> bool:
-        return all(getattr(self, name) for name in DUMP_FLAGS)
+    def DUMP_ALL(self) -> _DumpAll:
+        return _DumpAll(self)
 
     @DUMP_ALL.setter
     def DUMP_ALL(self, value: bool) -> None:
@@ -128,13 +131,42 @@ class DebugOptions:
             self._update_tracing()
 
     def _update_tracing(self) -> None:
-        object.__setattr__(
-            self,
-            "tracing",
-            bool(self.COLLECT_PERF_STATS)
-            or bool(self.OTEL_SPANS)
-            or any(getattr(self, n) for n in DUMP_FLAGS),
-        )
+        # Only the flags the loop reads: the others are not watched, so a
+        # stale one must not keep the traced loop on (DUMP_ALL = False).
+        object.__setattr__(self, "tracing", any(getattr(self, n) for n in _LOOP_FLAGS))
+
+
+class _DumpAll:
+    """What ``options.DUMP_ALL`` reads: true when every ``DUMP_*`` flag is set,
+    and callable as asynq 1.x's method, ``options.DUMP_ALL()`` (that truth)
+    and ``options.DUMP_ALL(value)`` (sets every flag)."""
+
+    __slots__ = ("_options",)
+
+    def __init__(self, options: DebugOptions) -> None:
+        self._options = options
+
+    def __bool__(self) -> bool:
+        return all(getattr(self._options, name) for name in DUMP_FLAGS)
+
+    @overload
+    def __call__(self, value: None = None) -> bool: ...
+    @overload
+    def __call__(self, value: bool) -> None: ...
+    def __call__(self, value: bool | None = None) -> bool | None:
+        if value is None:
+            return bool(self)
+        self._options.DUMP_ALL = value
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self) == other
+
+    def __hash__(self) -> int:
+        return hash(bool(self))
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
 
 
 options = DebugOptions()

@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
 from . import _debug
 from ._debug import options
@@ -32,6 +32,7 @@ from .text import short_repr
 
 __all__ = [
     "options",
+    "DUMP_ALL",
     "stdout",
     "stderr",
     "write",
@@ -46,6 +47,7 @@ __all__ = [
     "format_tb",
     "filter_traceback",
     "AsynqStackTracebackFormatter",
+    "async_exception_hook",
     "attach_exception_hook",
     "detach_exception_hook",
     "enable_original_exc_handler",
@@ -63,6 +65,16 @@ _use_original_exc_handler = False
 _should_filter_traceback = True
 _use_syntax_highlighting = False
 _original_hook: Callable[..., Any] | None = None
+
+
+@overload
+def DUMP_ALL(value: None = None) -> bool: ...
+@overload
+def DUMP_ALL(value: bool) -> None: ...
+def DUMP_ALL(value: bool | None = None) -> bool | None:
+    """asynq 1.x's ``DUMP_ALL``: ``DUMP_ALL(True)`` sets every ``DUMP_*`` option,
+    ``DUMP_ALL(False)`` clears them, ``DUMP_ALL()`` tells whether all are set."""
+    return options.DUMP_ALL(value)
 
 
 def write(text: builtins.str, indent: int = 0) -> None:
@@ -275,9 +287,12 @@ class AsynqStackTracebackFormatter(logging.Formatter):
         return (text or "").rstrip("\n")
 
 
-def _asynq_exception_hook(
+def async_exception_hook(
     type_: type[BaseException], error: BaseException, tb: TracebackType | None
 ) -> None:
+    """The hook ``attach_exception_hook`` puts in ``sys.excepthook``: prints an
+    uncaught error with ``dump_error`` (or hands it to the previous hook, see
+    ``enable_original_exc_handler``)."""
     if _use_original_exc_handler and _original_hook is not None:
         _original_hook(type_, error, tb)
         return
@@ -287,16 +302,16 @@ def _asynq_exception_hook(
 def attach_exception_hook() -> None:
     """Makes ``sys.excepthook`` print uncaught errors with ``format_error``."""
     global _original_hook
-    if sys.excepthook is _asynq_exception_hook:
+    if sys.excepthook is async_exception_hook:
         return
     _original_hook = sys.excepthook
-    sys.excepthook = _asynq_exception_hook
+    sys.excepthook = async_exception_hook
 
 
 def detach_exception_hook() -> None:
     """Restores the exception hook that was there before ``attach_exception_hook``."""
     global _original_hook
-    if sys.excepthook is _asynq_exception_hook and _original_hook is not None:
+    if sys.excepthook is async_exception_hook and _original_hook is not None:
         sys.excepthook = _original_hook
     _original_hook = None
 

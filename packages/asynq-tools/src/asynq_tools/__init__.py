@@ -1,5 +1,6 @@
 """asynq-tools: async versions of the builtins, caching and retry decorators,
-deduplication, an async-aware timer and async event hooks.
+deduplication (``DeduplicateDecorator``), an async-aware timer and async
+event hooks.
 
 Each kind of tool has a module of its own (``iteration``, ``caches``,
 ``sharing``, ``retry``, ``contexts``, ``events``); ``tools``, asynq 1.x's
@@ -12,6 +13,8 @@ from .tools import (
     AsyncEventHook,
     AsyncTimer,
     CacheInfo,
+    DeduplicateDecorator,
+    DeduplicateDecoratorBinder,
     acached_per_instance,
     afilter,
     afilterfalse,
@@ -32,6 +35,8 @@ __all__ = [
     "AsyncEventHook",
     "AsyncTimer",
     "CacheInfo",
+    "DeduplicateDecorator",
+    "DeduplicateDecoratorBinder",
     "acached_per_instance",
     "afilter",
     "afilterfalse",

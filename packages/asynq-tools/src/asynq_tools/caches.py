@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
-import qcore
+from qcore import utime
 
 from asynq_core import ConstFuture, FutureBase
 from asynq_core.decorators import AsyncWrapperDecorator, get_async_fn, make_async_decorator
@@ -269,7 +269,8 @@ def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
 
     The value is recomputed once it is older than ``ttl`` microseconds
     (``0``: kept until ``f.dirty()`` is called; negative: never kept, as in
-    asynq 1.x). Errors are not cached.
+    asynq 1.x), as this module's ``utime`` (qcore's) tells, which patching
+    ``asynq.tools.utime`` replaces, as in 1.x. Errors are not cached.
 
     As in asynq 1.x, the decoration is accepted whatever it is given: a
     ``ttl`` that is not a number fails when the value would be reused, a
@@ -284,7 +285,7 @@ def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
     def decorate(fn: Any) -> Any:
         start = get_async_fn(fn) or _refusing(TypeError, _not_asynq_message(fn, "alazy_constant"))
         cached: ConstFuture[Any] | None = None
-        computed_at = 0  # qcore.utime() when ``cached`` was stored
+        computed_at = 0  # utime() when ``cached`` was stored
         generation = 0  # bumped by dirty(): older computations are not stored
         in_flight = _InFlight()
 
@@ -292,7 +293,7 @@ def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
             nonlocal cached, computed_at
             if computed.error() is None and started_in == generation:
                 cached = ConstFuture(computed.value())
-                computed_at = qcore.utime()
+                computed_at = utime()
 
         def constant(*args: Any, **kwargs: Any) -> FutureBase[Any]:
             if args or kwargs:
@@ -303,7 +304,7 @@ def alazy_constant(ttl: float = 0) -> _MakeLazyConstant:
             if cached is not None:
                 if ttl_error is not None:
                     ttl_error()
-                if ttl == 0 or qcore.utime() - computed_at < ttl:
+                if ttl == 0 or utime() - computed_at <= ttl:
                     return cached
             running = in_flight.get(None)
             if running is not None and not _task_running_or_below(running):

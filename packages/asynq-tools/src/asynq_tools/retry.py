@@ -2,7 +2,8 @@
 
 Invariants:
 - At most ``max_tries`` calls in all, with a blocking ``time.sleep`` between
-  them; the last error is raised.
+  them (this module's ``time``, which patching ``asynq.tools.time`` replaces,
+  as in asynq 1.x); the last error is raised.
 - The decoration refuses only what asynq 1.x refuses (a ``max_tries`` that
   is not positive); every other bad argument fails where it is used, with
   an error naming ``aretry`` and the value.

@@ -1,5 +1,5 @@
-"""Sharing a call in progress: ``deduplicate``, and the pieces the caches of
-``caches`` build on.
+"""Sharing a call in progress: ``deduplicate`` (``DeduplicateDecorator``,
+asynq 1.x's class), and the pieces the caches of ``caches`` build on.
 
 - ``_arguments_key`` (and ``_key_function``, for a key function a caller
   gives): the key that tells identical calls apart, the same for every way
@@ -22,23 +22,31 @@ from __future__ import annotations
 import inspect
 import threading
 import weakref
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
 import qcore
 
-from asynq_core import FutureBase, get_active_task
-from asynq_core.decorators import AsyncDecoratorBinder, AsyncWrapperDecorator, get_async_fn
+from asynq_core import AsyncTask, FutureBase, get_active_task
+from asynq_core.asynq_to_async import run_call
+from asynq_core.decorators import AsyncDecorator, AsyncDecoratorBinder, get_async_fn
 from asynq_core.lowlevel import callable_name
 
 from .common import P, R_co, _AsynqFunction, _refusing
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = [
     "deduplicate",
+    "DeduplicateDecorator",
+    "DeduplicateDecoratorBinder",
 ]
 
 
 _R = TypeVar("_R")
+_S = TypeVar("_S")
+_P2 = ParamSpec("_P2")
 
 
 def _async_fn_of(fn: Any, tool: str) -> Callable[..., FutureBase[Any]]:
@@ -140,32 +148,6 @@ class _InFlight(threading.local):
         self.refs.clear()
 
 
-class _DeduplicatedBinder(AsyncDecoratorBinder):
-    """A deduplicated method bound to an instance: ``obj.f.dirty(x)`` is
-    ``Class.f.dirty(obj, x)``."""
-
-    __slots__ = ()
-
-    def dirty(self, *args: Any, **kwargs: Any) -> None:
-        self.decorator.dirty(self.instance, *args, **kwargs)
-
-
-class _DeduplicatedFunction(AsyncWrapperDecorator[P, R_co]):
-    """What ``deduplicate`` returns: make_async_decorator's object, whose
-    ``dirty`` binds to the instance like the function does."""
-
-    binder_cls = _DeduplicatedBinder
-
-    def __init__(
-        self,
-        fn: Any,
-        wrapper_fn: Callable[P, FutureBase[R_co]],
-        dirty: Callable[P, None],
-    ) -> None:
-        super().__init__(fn, wrapper_fn, "deduplicate")
-        self.dirty = dirty
-
-
 def _task_running_or_below(task: Any) -> bool:
     """True when ``task`` is the running task or created it (indirectly): waiting
     on it from here would make it wait on itself."""
@@ -177,8 +159,107 @@ def _task_running_or_below(task: Any) -> bool:
     return False
 
 
+class DeduplicateDecoratorBinder(AsyncDecoratorBinder[P, R_co]):
+    """A deduplicated method bound to an instance: ``obj.f.dirty(x)`` is
+    ``Class.f.dirty(obj, x)``; reached through its class (unbound), ``dirty``
+    takes the instance first, as the call does."""
+
+    __slots__ = ()
+
+    def dirty(self, *args: Any, **kwargs: Any) -> None:
+        if self.instance is None:
+            self.decorator.dirty(*args, **kwargs)
+        else:
+            self.decorator.dirty(self.instance, *args, **kwargs)
+
+
+class DeduplicateDecorator(AsyncDecorator[P, R_co]):
+    """What ``deduplicate()`` makes, under asynq 1.x's name and constructor
+    arguments: an ``AsyncDecorator``, so that code bases can recognise and
+    subclass it.
+
+    ``.asynq(...)`` returns the future of the identical call in progress (in
+    this thread), else starts one; a call of the function is the value of
+    ``.asynq(...)``. ``cache_key(args, kwargs)`` is the key that tells
+    identical calls apart (``keygetter(args, kwargs)``; a subclass may
+    override it); ``dirty(*args, **kwargs)`` forgets the call in progress.
+    ``task_cls`` is kept as 1.x does (the decorated function's); the calls run
+    through the decorated function's own ``.asynq``.
+    """
+
+    binder_cls = DeduplicateDecoratorBinder  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    if TYPE_CHECKING:
+
+        @overload  # type: ignore[override]
+        def __get__(self, instance: None, owner: type | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: DeduplicateDecorator[Concatenate[_S, _P2], _R],
+            instance: _S,
+            owner: type | None = None,
+        ) -> DeduplicateDecoratorBinder[_P2, _R]: ...
+        @overload  # a staticmethod: its first parameter does not take the instance
+        def __get__(self, instance: object, owner: type | None = None) -> Self: ...
+        def __get__(self, instance: Any, owner: type | None = None) -> Any: ...  # pyright: ignore[reportIncompatibleMethodOverride]
+
+    def __init__(
+        self,
+        fn: Any,
+        task_cls: type[AsyncTask[Any]] | None = AsyncTask,
+        keygetter: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self._start = _async_fn_of(fn, "deduplicate")
+        super().__init__(
+            fn,
+            task_cls,  # type: ignore[arg-type]  # None for a proxy's, as in 1.x
+            sync_fn=self._value_of_call,
+            decorator_name="@deduplicate()",
+        )
+        self.keygetter = _key_function(keygetter, "deduplicate(keygetter=...)") or _arguments_key(
+            fn, "deduplicate", skip_first=False
+        )
+        self._in_flight = _InFlight()
+
+    def cache_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The key of a call: calls with equal keys share one task."""
+        return self.keygetter(args, kwargs)
+
+    def asynq(self, *args: P.args, **kwargs: P.kwargs) -> FutureBase[R_co]:  # type: ignore[override]
+        """The future of the identical call in progress, or of a new one."""
+        key = self.cache_key(args, kwargs)
+        in_flight = self._in_flight
+        try:
+            running = in_flight.get(key)
+        except TypeError:  # unhashable arguments: nothing to share
+            return self._start(*args, **kwargs)
+        if running is None:
+            running = self._start(*args, **kwargs)
+            in_flight.add(key, running)
+            return running
+        if _task_running_or_below(running):
+            return self._start(*args, **kwargs)
+        return running
+
+    def _value_of_call(self, *args: Any, **kwargs: Any) -> Any:
+        return self.asynq(*args, **kwargs).value()
+
+    def asyncio(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]:
+        """A coroutine computing ``.asynq(...)`` on an asyncio event loop (the
+        decorated function runs its ``asyncio_fn`` there, if it has one)."""
+        return run_call(self.asynq, args, kwargs)
+
+    def dirty(self, *args: Any, **kwargs: Any) -> None:
+        """Forgets the call in progress with these arguments, if any."""
+        key = self.cache_key(args, kwargs)
+        try:
+            self._in_flight.discard(key)
+        except TypeError:  # unhashable arguments: their calls are not shared
+            pass
+
+
 class _Deduplicate(Protocol):
-    def __call__(self, fn: _AsynqFunction[P, _R], /) -> _DeduplicatedFunction[P, _R]: ...
+    def __call__(self, fn: _AsynqFunction[P, _R], /) -> DeduplicateDecorator[P, _R]: ...
 
 
 def deduplicate(
@@ -194,38 +275,11 @@ def deduplicate(
     progress for those arguments. A call made from within the shared task
     itself (recursion) gets a task of its own rather than waiting on itself.
     A call with unhashable arguments is not shared (asynq 1.x runs a
-    synchronous call of it; its ``.asynq`` call failed).
+    synchronous call of it; its ``.asynq`` call failed). The result is a
+    ``DeduplicateDecorator``.
     """
 
     def decorate(fn: Any) -> Any:
-        start = _async_fn_of(fn, "deduplicate")
-        key_of = _key_function(keygetter, "deduplicate(keygetter=...)") or _arguments_key(
-            fn, "deduplicate", skip_first=False
-        )
-        in_flight = _InFlight()
-
-        def shared_call(*args: Any, **kwargs: Any) -> FutureBase[Any]:
-            key = key_of(args, kwargs)
-            try:
-                running = in_flight.get(key)
-            except TypeError:  # unhashable arguments: nothing to share
-                return start(*args, **kwargs)
-            if running is None:
-                running = start(*args, **kwargs)
-                in_flight.add(key, running)
-                return running
-            if _task_running_or_below(running):
-                return start(*args, **kwargs)
-            return running
-
-        def dirty(*args: Any, **kwargs: Any) -> None:
-            """Forgets the call in progress with these arguments, if any."""
-            key = key_of(args, kwargs)
-            try:
-                in_flight.discard(key)
-            except TypeError:  # unhashable arguments: their calls are not shared
-                pass
-
-        return _DeduplicatedFunction(fn, shared_call, dirty)
+        return DeduplicateDecorator(fn, getattr(fn, "task_cls", AsyncTask), keygetter)
 
     return decorate
