@@ -71,7 +71,6 @@ import asyncio
 import collections
 import contextvars
 import functools
-import inspect
 import math
 import threading
 import time
@@ -94,6 +93,7 @@ from .deadline_scopes import (
 from .errors import AsyncTaskCancelledError, AsyncTaskError, DeadlineExceededError
 from .futures import FutureBase
 from .groups import batch_name, group_of
+from .native_calls import CallWaiter, Load, NativeCall, adopt_awaitables, settle
 from .requests import current_request, current_request_var, remember_request
 from .rounds import Round, take_round
 from .scheduler import TaskScheduler, cancel_task, interrupt_task
@@ -101,10 +101,10 @@ from .task_states import NEW, QUEUED, WAITING
 from .yielded import depth_first, describe_stall, futures_in
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Coroutine, Generator, Iterator
+    from collections.abc import Awaitable, Iterator
 
     from .futures import DeferredFuture
-    from .protocols import FlushGroup, GroupRegistry, Task, Waiter
+    from .protocols import FlushGroup, Task, Waiter
     from .yielded import WaitedOn, Yielded
 
 # The domain is a scheduler: it reads and writes the slots of its tasks and
@@ -138,6 +138,7 @@ def set_asyncio_hold_turns(turns: int) -> int:
         raise ValueError(f"set_asyncio_hold_turns: turns must be >= 0, not {turns!r}")
     previous, _max_hold_turns = _max_hold_turns, turns
     return previous
+
 
 #: DataLoader takes the keys of its queue two loop turns after the first one.
 _TURNS_TO_DUE = 2
@@ -185,32 +186,6 @@ class _WakingStack(list[Any]):
         self._domain._schedule_drive()
 
 
-class _CallWaiter:
-    """Completes the asyncio future of a call when its asynq future is computed
-    (the waiter protocol of tasks: ``_dependency_done``)."""
-
-    __slots__ = ("future", "awaited")
-
-    _scheduler = None  # never the scheduler of a task: notified, not queued
-
-    def __init__(self, future: asyncio.Future[Any], awaited: FutureBase[Any]) -> None:
-        self.future = future
-        self.awaited = awaited
-
-    def _dependency_done(self) -> None:
-        future = self.future
-        if future.done():  # its awaiting coroutine was cancelled
-            return
-        awaited = self.awaited
-        error = awaited._error
-        if error is None:
-            future.set_result(awaited._value)
-        elif isinstance(error, asyncio.CancelledError):
-            future.cancel()  # asyncio futures take no CancelledError as an error
-        else:
-            future.set_exception(error)
-
-
 class AsyncioDomain(TaskScheduler):
     """The scheduler of the asynq tasks of one event loop; see the module docstring."""
 
@@ -253,7 +228,7 @@ class AsyncioDomain(TaskScheduler):
         self._calls: dict[FutureBase[Any], int] = {}  # awaited futures -> awaiting calls
         # group -> (deferred future, asyncio future) of native code's loads
         # from it (await_future), until it is flushed
-        self._loads: dict[FlushGroup, list[_Load]] = {}
+        self._loads: dict[FlushGroup, list[Load]] = {}
         # The deadlines armed on this loop (see the module docstring).
         self._deadline_scopes: list[Scope] = []
 
@@ -265,11 +240,11 @@ class AsyncioDomain(TaskScheduler):
 
     # -- calls -------------------------------------------------------------
 
-    def start(self, awaited: FutureBase[Any]) -> tuple[asyncio.Future[Any], _CallWaiter]:
+    def start(self, awaited: FutureBase[Any]) -> tuple[asyncio.Future[Any], CallWaiter]:
         """Starts waiting on an asynq future (running it if it is a new task)
         and returns the asyncio future of its value, and its waiter."""
         future = self._loop.create_future()
-        waiter = _CallWaiter(future, awaited)
+        waiter = CallWaiter(future, awaited)
         if awaited._computed:
             waiter._dependency_done()
             return future, waiter
@@ -298,7 +273,7 @@ class AsyncioDomain(TaskScheduler):
         else:
             self._calls.pop(awaited, None)
 
-    def stop_waiting(self, awaited: FutureBase[Any], waiter: _CallWaiter) -> None:
+    def stop_waiting(self, awaited: FutureBase[Any], waiter: CallWaiter) -> None:
         """A call stopped waiting (it was cancelled): cancels what only it waited on."""
         awaited._remove_waiter(waiter)
         if not awaited._computed:
@@ -322,7 +297,7 @@ class AsyncioDomain(TaskScheduler):
 
     # -- deadlines -----------------------------------------------------------
 
-    def bound_call(self, scope: Scope, awaited: Any, waiter: _CallWaiter) -> None:
+    def bound_call(self, scope: Scope, awaited: Any, waiter: CallWaiter) -> None:
         """An ``.asyncio()`` call started inside ``scope`` (the innermost open
         one around it bounds it: the earliest, nested in the others)."""
         while scope.exited:  # a task started in the scope outlived its block
@@ -407,7 +382,7 @@ class AsyncioDomain(TaskScheduler):
                     if type(group) is not _LateLoads:
                         del clocked[group]
 
-    def _native_loads(self) -> Iterator[_Load]:
+    def _native_loads(self) -> Iterator[Load]:
         """The loads of native code not handed their values yet."""
         for loads in self._loads.values():
             yield from loads
@@ -488,7 +463,7 @@ class AsyncioDomain(TaskScheduler):
                 stall = AsyncTaskError(describe_stall(awaited))  # type: ignore[arg-type]
             waiters: Waiter | list[Waiter] | None = awaited._waiters
             for waiter in waiters if type(waiters) is list else [waiters]:
-                if type(waiter) is _CallWaiter and not waiter.future.done():
+                if type(waiter) is CallWaiter and not waiter.future.done():
                     waiter.future.set_exception(stall)
         # What they wait on, through each other, can never finish: cancelled,
         # so that no generator is left suspended for good.
@@ -650,7 +625,7 @@ class AsyncioDomain(TaskScheduler):
     def _settle_late(self, late: _LateLoads) -> None:
         self._own_ready -= 1
         del self._late_batches[late]
-        _settle(late.loads)
+        settle(late.loads)
 
     # -- flushes -------------------------------------------------------------
 
@@ -730,14 +705,14 @@ class AsyncioDomain(TaskScheduler):
         del self._flushing_groups[group]
         loads = self._loads.pop(group, None)
         if loads is not None:
-            _settle(loads)
+            settle(loads)
         waiting = self._late_after.pop(group, None)
         if waiting is not None:
             for late in waiting:
                 late.left -= 1
                 if not late.left:
                     del self._late_batches[late]
-                    _settle(late.loads)
+                    settle(late.loads)
         left = self._rounds[flushing] - 1
         if left:
             self._rounds[flushing] = left
@@ -776,28 +751,29 @@ class AsyncioDomain(TaskScheduler):
     # -- the scheduler's hooks ---------------------------------------------
 
     def _adopt_awaitables(self, yielded: WaitedOn | Awaitable[Any]) -> Yielded:
-        """``yielded`` with each native awaitable (coroutine, asyncio future, ...)
-        replaced by a future that awaits it on the loop, as asynq 1.x's asyncio
-        mode allows; None if it holds something else that a task may not yield."""
-        if isinstance(yielded, FutureBase) or yielded is None:
-            return yielded
-        if inspect.isawaitable(yielded):
-            return NativeCall(_await, (yielded,), {})
-        if isinstance(yielded, (list, tuple)):
-            items = [self._adopt_awaitables(item) for item in yielded]
-            pairs = zip(items, yielded, strict=True)
-            if any(adopted is None and item is not None for adopted, item in pairs):
-                return None
-            return items if isinstance(yielded, list) else tuple(items)
-        if isinstance(yielded, dict):
-            adopted = {key: self._adopt_awaitables(item) for key, item in yielded.items()}
-            if any(adopted[key] is None and item is not None for key, item in yielded.items()):
-                return None
-            return adopted
-        return None
+        """``yielded`` with its native awaitables as native calls (see
+        ``adopt_awaitables``)."""
+        return adopt_awaitables(yielded)
 
+    # -- native calls --------------------------------------------------------
 
-_Load = tuple["DeferredFuture[Any]", "asyncio.Future[Any]"]
+    def run_native(self, call: NativeCall) -> asyncio.Task[None]:
+        """Runs the coroutine of ``call`` as an asyncio task of the loop, in the
+        domain's context (a task waits on it: ``NativeCall._schedule_computation``)."""
+        context = self._context.copy()
+        # The coroutine belongs to the request of the task that waits on it.
+        if self.active_task is not None:
+            run = current_request()
+            if run is not None:
+                context.run(current_request_var.set, run)
+        self._natives += 1
+        return context.run(self._loop.create_task, call.run(self))
+
+    def native_done(self) -> None:
+        """The coroutine of a native call ended (``NativeCall.run``)."""
+        self._natives -= 1
+        self.activity += 1
+        self._after_progress()
 
 
 class _LateLoads:
@@ -810,102 +786,12 @@ class _LateLoads:
     def __init__(self, group: FlushGroup) -> None:
         self.group = group
         self.queue: object = getattr(group, "queue", None)
-        self.loads: list[_Load] = []
+        self.loads: list[Load] = []
         self.after: list[FlushGroup] = []  # the groups of its queue taken with it
         self.left = 0  # of those and ``group``, how many are not flushed yet
 
     def __repr__(self) -> str:
         return f"<{len(self.loads)} late loads of {self.group!r}>"
-
-
-def _settle(loads: list[_Load]) -> None:
-    """Hands native code the values of its loads of a flushed group; a load
-    still uncomputed (its group broke the protocol) gets it once it is."""
-    for future, done in loads:
-        if done.done():  # its awaiting coroutine was cancelled
-            continue
-        if not future._computed:
-            future._add_waiter(_CallWaiter(done, future))
-            continue
-        error = future._error
-        if error is None:
-            done.set_result(future._value)
-        elif isinstance(error, asyncio.CancelledError):
-            done.cancel()
-        else:
-            done.set_exception(error)
-
-
-class NativeCall(FutureBase[Any]):
-    """The future of a native coroutine in the domain: the ``asyncio_fn`` of an
-    asynq function called through ``.asynq()`` in asyncio mode, or an awaitable
-    a task yielded. It runs as an asyncio task once a task waits on it."""
-
-    __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_runner", "fn")
-
-    def __init__(
-        self,
-        coroutine_fn: Callable[..., Coroutine[Any, Any, Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        super().__init__()
-        self.fn = coroutine_fn
-        self._coroutine_fn = coroutine_fn
-        self._args = args
-        self._kwargs = kwargs
-        self._runner: asyncio.Task[None] | None = None
-
-    def _schedule_computation(self, scheduler: GroupRegistry) -> None:
-        if self._runner is not None or self._computed:
-            return
-        if not isinstance(scheduler, AsyncioDomain):
-            self._compute()
-            return
-        context = scheduler._context.copy()
-        # The coroutine belongs to the request of the task that waits on it.
-        if scheduler.active_task is not None:
-            run = current_request()
-            if run is not None:
-                context.run(current_request_var.set, run)
-        scheduler._natives += 1
-        self._runner = context.run(scheduler._loop.create_task, self._run(scheduler))
-
-    async def _run(self, domain: AsyncioDomain) -> None:
-        try:
-            value = await _Resumptions(self._coroutine_fn(*self._args, **self._kwargs), domain)
-        except BaseException as error:
-            if not self._computed:
-                self.set_error(error)
-        else:
-            if not self._computed:
-                self.set_value(value)
-        finally:
-            domain._natives -= 1
-            domain.activity += 1
-            domain._after_progress()
-
-    def cancel(self) -> None:
-        """Cancels the coroutine (nothing waits on it any more)."""
-        runner = self._runner
-        if runner is not None and not runner.done():
-            runner.cancel()
-        elif runner is None and not self._computed:
-            close = getattr(self._args[0] if self._args else None, "close", None)
-            if self._coroutine_fn is _await and close is not None:
-                close()  # an adopted coroutine never started: no warning
-
-    def _compute(self) -> None:
-        self.set_error(
-            RuntimeError(
-                f"{self.fn!r} was called through .asynq() in asyncio mode: its "
-                "asyncio_fn coroutine can only run on the event loop of that call"
-            )
-        )
-
-
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
 
 
 async def _awaited_within(work: Any, budget: Any) -> None:
@@ -915,33 +801,3 @@ async def _awaited_within(work: Any, budget: Any) -> None:
         await work
     finally:
         flush_budget.reset(token)
-
-
-class _Resumptions:
-    """Awaits a coroutine, counting each time it is resumed as activity of the
-    domain: a native coroutine still busy (not awaiting real I/O) holds the
-    round back, as a task stepping does."""
-
-    __slots__ = ("_coroutine", "_domain")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], domain: AsyncioDomain) -> None:
-        self._coroutine = coroutine
-        self._domain = domain
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, domain = self._coroutine, self._domain
-        send_value: Any = None
-        send_error: BaseException | None = None
-        while True:
-            domain.activity += 1
-            try:
-                if send_error is None:
-                    yielded = coroutine.send(send_value)
-                else:
-                    yielded = coroutine.throw(send_error)
-            except StopIteration as stop:
-                return stop.value
-            try:
-                send_value, send_error = (yield yielded), None
-            except BaseException as error:  # a cancellation, thrown into the coroutine
-                send_value, send_error = None, error
