@@ -124,7 +124,7 @@ def await_future(
         return waiting
     if isinstance(future, DeferredFuture):
         # The common case (a loader's key), kept cheap: no waiter object; the
-        # flush of its group sets ``waiting`` (see AsyncioDomain._flushed).
+        # flush of its group sets ``waiting`` (see BatchClock._hand_over).
         group = future.flush_group()
         try:
             loads = running._loads[group]

@@ -34,7 +34,7 @@ class FlushGroup(Protocol):
       loop's executor (e.g. for an asyncio client).
     - ``queue``: the same object on the successive groups of one source (the
       batches of one loader), which the asyncio domain may then take
-      together as DataLoader would fill one queue (see ``asyncio_domain``).
+      together as DataLoader would fill one queue (see ``batch_clock``).
     - ``cancel(error)``: fails every future of the group with ``error``;
       called on the pending groups of a run abandoned because an error
       escaped its outermost synchronous call (a group without it is dropped).
