@@ -4,10 +4,11 @@ one event loop, and of the batches the loop's coroutines fill.
 Each event loop has one (``domain()``). It runs the tasks of the calls of
 ``asynq_to_async`` (``f.asyncio(...)``, ``run_task``) and the loads native
 code hands it (``await_future``), in loop callbacks. This module steps the
-tasks, flushes the rounds and fails the calls that can never finish; its
-base class ``batch_clock.BatchClock`` decides when a pending group is taken
-and holds native code's loads, and ``native_calls`` runs native coroutines
-and hands asynq outcomes to asyncio futures.
+tasks, flushes the rounds and fails the calls that can never finish. Its
+base classes own the rest: ``deadline_timers.DeadlineTimers`` the deadlines
+armed on the loop, ``batch_clock.BatchClock`` when a pending group is taken
+and native code's loads; ``native_calls`` runs native coroutines and hands
+asynq outcomes to asyncio futures.
 
 Invariants:
 - The domain steps its tasks in loop callbacks, depth-first as the
@@ -16,14 +17,15 @@ Invariants:
   synchronous scheduler's do); other tasks made ready from outside a step
   (a native coroutine done, a new call) run in the order they were made ready.
 - The due groups taken together (see ``batch_clock``) are a round (see
-  ``rounds``): hooks, tracing,
-  one error. Each group flushes on its own, as DataLoader's loaders do: its
-  I/O in a task of its own (``flush_async``) or in the loop's executor
-  (``begin_flush``), a plain group on the spot; native code that loaded from
-  it gets its values as soon as its flush ends, and the round ends with its
-  last group. Rounds may overlap. An error of a round has no caller to
-  reach: it goes to the loop's exception handler (a round cancelled because
-  its loop closes is no error: a deadline may have left it in flight).
+  ``rounds``): hooks, tracing, one error. Each group flushes on its own, as
+  DataLoader's loaders do: its I/O in a task of its own (``flush_async``) or
+  in the loop's executor (``begin_flush``), a plain group on the spot;
+  native code that loaded from it gets its values as soon as its flush ends,
+  and the round ends with its last group. Rounds may overlap. An error of a
+  round has no caller to reach: it goes to the loop's exception handler (a
+  round cancelled because its loop closes is no error: a deadline may have
+  left it in flight). While deadlines are armed, each flush runs within its
+  budget (see ``deadline_timers``).
 - Cancelling a call (its awaiting coroutine) cancels what only it waited on:
   its task, and the tasks and native calls below it that no other task or
   call waits on. Batch items are never cancelled: other calls may share them.
@@ -31,21 +33,12 @@ Invariants:
   no round or native call in flight): its task can never finish; the call
   fails with AsyncTaskError naming the wait, and every task still waiting in
   the domain is cancelled (none of them can finish either).
-- Deadlines: a scope is *armed* on the domain (a timer on the loop at its
-  time) once its coroutine entered it or one of its ``.asyncio()`` calls
-  started here. When it passes, its tasks waiting on batches resume with
-  DeadlineExceededError, as the synchronous scheduler's do (see
-  ``deadline_scopes``); what only they waited on (native calls, tasks) is
-  cancelled, batches never. If none of its calls was still going, its
-  coroutine was awaiting something else (native loads, native I/O): the
-  coroutine is cancelled, as ``asyncio.timeout`` does, and the scope's exit
-  turns the cancellation into DeadlineExceededError. While scopes are armed,
-  each round gives its flushes their budgets. Nothing of it runs while none is.
 - Tasks run in the domain's context, not their callers': contextvars set by
   a caller are not seen inside asynq functions (the request of a call is
-  passed on explicitly, see ``requests``). ``is_asyncio_mode()`` is true in the domain's tasks and
-  in the native coroutines they start, where a synchronous asynq call (or
-  ``.value()`` of an uncomputed task) is refused: it would block the loop.
+  passed on explicitly, see ``requests``). ``is_asyncio_mode()`` is true in
+  the domain's tasks and in the native coroutines they start, where a
+  synchronous asynq call (or ``.value()`` of an uncomputed task) is refused:
+  it would block the loop.
 """
 
 from __future__ import annotations
@@ -53,32 +46,22 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import math
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _debug
 from . import scheduler as _scheduler
 from .asyncio_mode import running_in_asyncio
-from .batch_clock import BatchClock, set_asyncio_hold_turns
-from .deadline_scopes import (
-    NOT_IN_FLUSH,
-    Members,
-    Scope,
-    budget_of,
-    expired_waits,
-    flush_budget,
-    run_within,
-)
-from .errors import AsyncTaskCancelledError, AsyncTaskError, DeadlineExceededError
+from .batch_clock import set_asyncio_hold_turns
+from .deadline_scopes import NOT_IN_FLUSH, budget_of, flush_budget, run_within
+from .deadline_timers import DeadlineTimers
+from .errors import AsyncTaskCancelledError, AsyncTaskError
 from .futures import FutureBase
-from .groups import batch_name, group_of
 from .native_calls import CallWaiter, NativeCall, adopt_awaitables
 from .requests import current_request, current_request_var, remember_request
 from .rounds import Round
-from .scheduler import TaskScheduler, cancel_task, interrupt_task
+from .scheduler import TaskScheduler, cancel_task
 from .task_states import NEW, QUEUED, WAITING
 from .yielded import depth_first, describe_stall, futures_in
 
@@ -139,7 +122,7 @@ class _WakingStack(list[Any]):
         self._domain._schedule_drive()
 
 
-class AsyncioDomain(BatchClock):
+class AsyncioDomain(DeadlineTimers):
     """The scheduler of the asynq tasks of one event loop; see the module docstring."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -154,8 +137,6 @@ class AsyncioDomain(BatchClock):
         self._flushing_groups: dict[FlushGroup, None] = {}
         self._natives = 0  # native calls in flight
         self._calls: dict[FutureBase[Any], int] = {}  # awaited futures -> awaiting calls
-        # The deadlines armed on this loop (see the module docstring).
-        self._deadline_scopes: list[Scope] = []
 
     def __repr__(self) -> str:
         return (
@@ -219,95 +200,6 @@ class AsyncioDomain(BatchClock):
                 below = futures_in(future._yielded) if future._state == WAITING else []  # type: ignore[attr-defined]
                 cancel_task(future, AsyncTaskCancelledError(f"{future!r} was cancelled: {why}"))  # type: ignore[arg-type]
                 to_check.extend(below)
-
-    # -- deadlines -----------------------------------------------------------
-
-    def bound_call(self, scope: Scope, awaited: Any, waiter: CallWaiter) -> None:
-        """An ``.asyncio()`` call started inside ``scope`` (the innermost open
-        one around it bounds it: the earliest, nested in the others)."""
-        while scope.exited:  # a task started in the scope outlived its block
-            if scope.parent is None:
-                return
-            scope = scope.parent
-        scope.add_call(awaited, self, waiter)
-        self.arm(scope)
-
-    def arm(self, scope: Scope) -> None:
-        """Sets the timer of ``scope`` on this loop (once)."""
-        if self in scope.timers:
-            return
-        handle = None
-        if scope.until != math.inf:
-            when = self._loop.time() + (scope.until - time.monotonic())
-            handle = self._loop.call_at(when, self._deadline_passed, scope, context=self._context)
-        scope.timers[self] = handle
-        self._deadline_scopes.append(scope)
-
-    def disarm(self, scope: Scope) -> None:
-        """``scope`` exited: its timer is cancelled and it bounds nothing here."""
-        handle = scope.timers.pop(self, None)
-        if handle is not None:
-            handle.cancel()
-        scopes = self._deadline_scopes
-        for index in range(len(scopes) - 1, -1, -1):
-            if scopes[index] is scope:
-                del scopes[index]
-                break
-
-    def _deadline_passed(self, scope: Scope) -> None:
-        """The timer of ``scope`` (a loop callback); see the module docstring."""
-        going = any(not call._computed for call in scope.calls.values())
-        self._end_passed_deadlines(time.monotonic())
-        task = scope.task
-        if going or scope.exited or task is None or task.done():
-            return
-        awaited = [(future, done) for future, done in self._native_loads() if not done.done()]
-        scope.cancelled = True
-        task.cancel()
-        # What the coroutine awaited: the loads its cancellation cancelled.
-        stopped = [future for future, done in awaited if done.cancelled()]
-        batch = what = None
-        for future in stopped:
-            group = group_of(future)
-            if group is not None:
-                batch = batch_name(group)
-                state = "not flushed yet" if group in self._pending_groups else "flushing"
-                what = f"{batch} ({state})"
-                break
-        scope.cancel_error = DeadlineExceededError(
-            f"{scope.name()} passed in round {scope.rounds} while its coroutine awaited "
-            f"{what or 'native code'}",
-            batch=batch,
-            round=scope.rounds,
-            seconds=scope.seconds,
-        )
-
-    def _end_passed_deadlines(self, now: float) -> None:
-        """The waits of the armed deadlines that have passed end (see
-        ``deadline_scopes``): their tasks resume with the error, their calls
-        of other futures fail, and what only they waited on is cancelled."""
-        scopes = self._deadline_scopes
-        if all(scope.until > now for scope in scopes):
-            return
-        pending = self._pending_groups
-        ended = expired_waits(scopes, pending.__contains__, now, self)
-        for waiting, error in ended:
-            if waiting._state is None:
-                self._fail_calls_of(waiting, error)
-                continue
-            below = futures_in(waiting._yielded)
-            interrupt_task(waiting, error)
-            for future in below:
-                self._cancel_unwaited(future, f"{error}")
-        if ended:
-            self._drop_unwaited()
-
-    def _fail_calls_of(self, awaited: Any, error: BaseException) -> None:
-        for scope in self._deadline_scopes:
-            for domain, waiter in scope.waiters.get(id(awaited), ()):
-                if domain is self and not waiter.future.done():
-                    awaited._remove_waiter(waiter)
-                    waiter.future.set_exception(error)
 
     # -- stepping ----------------------------------------------------------
 
@@ -404,11 +296,7 @@ class AsyncioDomain(BatchClock):
         members = None
         loads: set[int] = set()
         if self._deadline_scopes:
-            for scope in self._deadline_scopes:
-                scope.rounds += 1
-            self._end_passed_deadlines(time.monotonic())
-            members = Members(self._deadline_scopes)
-            loads = {id(future) for future, _ in self._native_loads()}
+            members, loads = self._round_starts()
         self._rounds[flushing] = len(groups)
         in_flight = self._flushing_groups
         for group in groups:
