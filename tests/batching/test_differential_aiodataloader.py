@@ -25,7 +25,7 @@ aiodataloader takes a loader's queue two loop turns after the turn of its
 first load (``call_soon`` a callback that starts the dispatching task) and
 calls the bulk function in the turn after; ours takes a batch at the same
 point, or later while coroutines are still running (see
-``asynq_core.asyncio_domain``).
+``asynq_core.batch_clock``).
 
 The loops run on a virtual clock: time stands still while callbacks are
 ready and jumps to the next timer when none is, as if the machine were

@@ -6,7 +6,7 @@ loader: ``yield f.asynq(key)`` inside a task, ``f(key)`` synchronously,
 one scheduling round reach ``f`` in one call; under asyncio, those requested
 by every coroutine of the loop until the loop's asynq domain takes the batch
 (when DataLoader would, or later while coroutines still run; see
-``asynq_core.asyncio_domain``): ``.asyncio(key)`` in a running loop hands
+``asynq_core.batch_clock``): ``.asyncio(key)`` in a running loop hands
 back an asyncio future of the key's pending item, no task involved.
 ``f.load_many`` asks for many keys at once and gives each key its value or
 its exception, in the order of the keys (DataLoader's ``loadMany``).

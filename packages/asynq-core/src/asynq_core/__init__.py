@@ -10,8 +10,8 @@ The modules, bottom layer first (each imports only the layers below it;
 ``protocols``), ``futures``,
 ``groups`` and ``spans``, ``yielded``, ``rounds``, ``instrumentation``,
 ``deadline_scopes``, ``scheduler``, ``async_task``, ``debug`` and ``requests``,
-``asyncio_domain``, ``asynq_to_async``, ``deadlines``, ``tracing``,
-``decorators``, ``lowlevel``.
+``native_calls``, ``batch_clock``, ``deadline_timers``, ``asyncio_domain``,
+``asynq_to_async``, ``deadlines``, ``tracing``, ``decorators``, ``lowlevel``.
 """
 
 from . import (

@@ -3,7 +3,12 @@ one event loop, and of the batches the loop's coroutines fill.
 
 Each event loop has one (``domain()``). It runs the tasks of the calls of
 ``asynq_to_async`` (``f.asyncio(...)``, ``run_task``) and the loads native
-code hands it (``await_future``), in loop callbacks.
+code hands it (``await_future``), in loop callbacks. This module steps the
+tasks, flushes the rounds and fails the calls that can never finish. Its
+base classes own the rest: ``deadline_timers.DeadlineTimers`` the deadlines
+armed on the loop, ``batch_clock.BatchClock`` when a pending group is taken
+and native code's loads; ``native_calls`` runs native coroutines and hands
+asynq outcomes to asyncio futures.
 
 Invariants:
 - The domain steps its tasks in loop callbacks, depth-first as the
@@ -11,36 +16,16 @@ Invariants:
   depth-first order of the waiting tree under the awaited calls (as the
   synchronous scheduler's do); other tasks made ready from outside a step
   (a native coroutine done, a new call) run in the order they were made ready.
-- A pending group keeps DataLoader's clock: it is *due* two loop turns after
-  it opened (a callback that queues itself, from the position of the load
-  that opened the group, as DataLoader's dispatch does), when DataLoader
-  would take its keys. A due group is taken when the loop is idle (nothing
-  but the domain's own callbacks ready: every coroutine waits on a load, a
-  timer or I/O), else held back one more turn, at most 100
-  turns in a row (``set_asyncio_hold_turns``), so that coroutines still running (after an
-  ``asyncio.sleep(0)``, say) add their keys. A coroutine awaiting real I/O
-  does nothing, so it never holds a group back; a round is never earlier
-  than DataLoader's dispatch, and with nothing held back a program makes
-  exactly DataLoader's flushes.
-- A hold makes the coroutines waiting on the held groups fall behind
-  DataLoader's timeline. So that the others stay in step with them, a hold
-  stops the clock of every pending group, and a group opened ``k`` turns
-  into a hold is due ``k`` turns after it, as it would have been. A load
-  from a held group is *late*: DataLoader would have put its key in the
-  next batch of the loader. Its key joins the held group's fetch all the
-  same, but its value is handed over as that next batch's would be: the
-  late loads are a pending group of their own (never flushed), which takes
-  with it the groups of their loader's queue (``group.queue``) opened before
-  it was due. Programs remain where holds make more flushes than
-  DataLoader (see tests/batching/test_differential_aiodataloader.py).
-- The due groups taken together are a round (see ``rounds``): hooks, tracing,
-  one error. Each group flushes on its own, as DataLoader's loaders do: its
-  I/O in a task of its own (``flush_async``) or in the loop's executor
-  (``begin_flush``), a plain group on the spot; native code that loaded from
-  it gets its values as soon as its flush ends, and the round ends with its
-  last group. Rounds may overlap. An error of a round has no caller to
-  reach: it goes to the loop's exception handler (a round cancelled because
-  its loop closes is no error: a deadline may have left it in flight).
+- The due groups taken together (see ``batch_clock``) are a round (see
+  ``rounds``): hooks, tracing, one error. Each group flushes on its own, as
+  DataLoader's loaders do: its I/O in a task of its own (``flush_async``) or
+  in the loop's executor (``begin_flush``), a plain group on the spot;
+  native code that loaded from it gets its values as soon as its flush ends,
+  and the round ends with its last group. Rounds may overlap. An error of a
+  round has no caller to reach: it goes to the loop's exception handler (a
+  round cancelled because its loop closes is no error: a deadline may have
+  left it in flight). While deadlines are armed, each flush runs within its
+  budget (see ``deadline_timers``).
 - Cancelling a call (its awaiting coroutine) cancels what only it waited on:
   its task, and the tasks and native calls below it that no other task or
   call waits on. Batch items are never cancelled: other calls may share them.
@@ -48,63 +33,42 @@ Invariants:
   no round or native call in flight): its task can never finish; the call
   fails with AsyncTaskError naming the wait, and every task still waiting in
   the domain is cancelled (none of them can finish either).
-- Deadlines: a scope is *armed* on the domain (a timer on the loop at its
-  time) once its coroutine entered it or one of its ``.asyncio()`` calls
-  started here. When it passes, its tasks waiting on batches resume with
-  DeadlineExceededError, as the synchronous scheduler's do (see
-  ``deadline_scopes``); what only they waited on (native calls, tasks) is
-  cancelled, batches never. If none of its calls was still going, its
-  coroutine was awaiting something else (native loads, native I/O): the
-  coroutine is cancelled, as ``asyncio.timeout`` does, and the scope's exit
-  turns the cancellation into DeadlineExceededError. While scopes are armed,
-  each round gives its flushes their budgets. Nothing of it runs while none is.
 - Tasks run in the domain's context, not their callers': contextvars set by
   a caller are not seen inside asynq functions (the request of a call is
-  passed on explicitly, see ``requests``). ``is_asyncio_mode()`` is true in the domain's tasks and
-  in the native coroutines they start, where a synchronous asynq call (or
-  ``.value()`` of an uncomputed task) is refused: it would block the loop.
+  passed on explicitly, see ``requests``). ``is_asyncio_mode()`` is true in
+  the domain's tasks and in the native coroutines they start, where a
+  synchronous asynq call (or ``.value()`` of an uncomputed task) is refused:
+  it would block the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextvars
 import functools
-import inspect
-import math
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _debug
 from . import scheduler as _scheduler
 from .asyncio_mode import running_in_asyncio
-from .deadline_scopes import (
-    NOT_IN_FLUSH,
-    Members,
-    Scope,
-    budget_of,
-    drop_unwaited,
-    expired_waits,
-    flush_budget,
-    run_within,
-)
-from .errors import AsyncTaskCancelledError, AsyncTaskError, DeadlineExceededError
+from .batch_clock import set_asyncio_hold_turns
+from .deadline_scopes import NOT_IN_FLUSH, budget_of, flush_budget, run_within
+from .deadline_timers import DeadlineTimers
+from .errors import AsyncTaskCancelledError, AsyncTaskError
 from .futures import FutureBase
-from .groups import batch_name, group_of
+from .native_calls import CallWaiter, NativeCall, adopt_awaitables
 from .requests import current_request, current_request_var, remember_request
-from .rounds import Round, take_round
-from .scheduler import TaskScheduler, cancel_task, interrupt_task
+from .rounds import Round
+from .scheduler import TaskScheduler, cancel_task
 from .task_states import NEW, QUEUED, WAITING
 from .yielded import depth_first, describe_stall, futures_in
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Coroutine, Generator, Iterator
+    from collections.abc import Awaitable
 
-    from .futures import DeferredFuture
-    from .protocols import FlushGroup, GroupRegistry, Task, Waiter
+    from .protocols import FlushGroup, Task, Waiter
     from .yielded import WaitedOn, Yielded
 
 # The domain is a scheduler: it reads and writes the slots of its tasks and
@@ -114,33 +78,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncioDomain", "NativeCall", "domain", "set_asyncio_hold_turns"]
 
 _thread_state = _scheduler._state
-
-
-# How many loop turns in a row due groups may be held back while the loop is
-# busy (``set_asyncio_hold_turns``); 0: never, so exactly DataLoader's flushes.
-_max_hold_turns = 100
-
-
-def set_asyncio_hold_turns(turns: int) -> int:
-    """Sets how many loop turns in a row the asyncio domain may hold a due
-    batch back while coroutines of the loop are still running (100 by
-    default), for every loop of the process; returns the previous setting.
-
-    0 takes every batch exactly when aiodataloader's DataLoader would (two
-    loop turns after its first key): then a program makes exactly
-    DataLoader's flushes. Held back, keys of coroutines still running join
-    the batch, which saves flushes on most programs that pause between
-    loads, at the price of one more flush on a rare few (see the README)."""
-    global _max_hold_turns
-    if isinstance(turns, bool) or not isinstance(turns, int):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise TypeError(f"set_asyncio_hold_turns: turns must be an int, not {turns!r}")
-    if turns < 0:
-        raise ValueError(f"set_asyncio_hold_turns: turns must be >= 0, not {turns!r}")
-    previous, _max_hold_turns = _max_hold_turns, turns
-    return previous
-
-#: DataLoader takes the keys of its queue two loop turns after the first one.
-_TURNS_TO_DUE = 2
 
 
 class _ThreadDomain(threading.local):
@@ -185,77 +122,21 @@ class _WakingStack(list[Any]):
         self._domain._schedule_drive()
 
 
-class _CallWaiter:
-    """Completes the asyncio future of a call when its asynq future is computed
-    (the waiter protocol of tasks: ``_dependency_done``)."""
-
-    __slots__ = ("future", "awaited")
-
-    _scheduler = None  # never the scheduler of a task: notified, not queued
-
-    def __init__(self, future: asyncio.Future[Any], awaited: FutureBase[Any]) -> None:
-        self.future = future
-        self.awaited = awaited
-
-    def _dependency_done(self) -> None:
-        future = self.future
-        if future.done():  # its awaiting coroutine was cancelled
-            return
-        awaited = self.awaited
-        error = awaited._error
-        if error is None:
-            future.set_result(awaited._value)
-        elif isinstance(error, asyncio.CancelledError):
-            future.cancel()  # asyncio futures take no CancelledError as an error
-        else:
-            future.set_exception(error)
-
-
-class AsyncioDomain(TaskScheduler):
+class AsyncioDomain(DeadlineTimers):
     """The scheduler of the asynq tasks of one event loop; see the module docstring."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._loop = loop
+        super().__init__(loop)
         self._context = contextvars.copy_context()
         self._context.run(running_in_asyncio.set, True)
         self._context.run(current_request_var.set, None)
         self._idle_ready = _WakingStack(self)
         self._ready = self._idle_ready
         self._drive_handle: asyncio.Handle | None = None
-        # The loop's queue of ready callbacks, if it shows it (see _loop_is_idle),
-        # and how many of them are the domain's own (_hop, _watch, a flush task
-        # not started yet, ...).
-        ready = getattr(loop, "_ready", None)  # CPython's loops: a deque
-        self._loop_ready: collections.deque[object] | None = (
-            ready if isinstance(ready, collections.deque) else None  # pyright: ignore[reportUnknownVariableType]
-        )
-        self._own_ready = 0
-        # Everything that happens in the domain counts (see _loop_is_idle).
-        self.activity = 0
-        self._activity_seen = 0
-        # The clock of the pending groups (_pending_groups) and of late loads:
-        # the turns each one counting still has to count, those due, and how
-        # long they have been held back.
-        self._left: dict[FlushGroup | _LateLoads, int] = {}
-        self._due: dict[FlushGroup | _LateLoads, None] = {}
-        self._held = 0  # turns into the current hold
-        self._watch_queued = False
-        self._deferrals = 0  # turns in a row due groups were held back
-        # Late loads (see _late_load): of each due group, all those not
-        # handed their values yet, and those waiting for a group's flush.
-        self._late: dict[FlushGroup, _LateLoads] = {}
-        self._late_batches: dict[_LateLoads, None] = {}
-        self._late_after: dict[FlushGroup, list[_LateLoads]] = {}
         self._rounds: dict[Round, int] = {}  # in flight -> groups not flushed yet
         self._flushing_groups: dict[FlushGroup, None] = {}
         self._natives = 0  # native calls in flight
         self._calls: dict[FutureBase[Any], int] = {}  # awaited futures -> awaiting calls
-        # group -> (deferred future, asyncio future) of native code's loads
-        # from it (await_future), until it is flushed
-        self._loads: dict[FlushGroup, list[_Load]] = {}
-        # The deadlines armed on this loop (see the module docstring).
-        self._deadline_scopes: list[Scope] = []
 
     def __repr__(self) -> str:
         return (
@@ -265,11 +146,11 @@ class AsyncioDomain(TaskScheduler):
 
     # -- calls -------------------------------------------------------------
 
-    def start(self, awaited: FutureBase[Any]) -> tuple[asyncio.Future[Any], _CallWaiter]:
+    def start(self, awaited: FutureBase[Any]) -> tuple[asyncio.Future[Any], CallWaiter]:
         """Starts waiting on an asynq future (running it if it is a new task)
         and returns the asyncio future of its value, and its waiter."""
         future = self._loop.create_future()
-        waiter = _CallWaiter(future, awaited)
+        waiter = CallWaiter(future, awaited)
         if awaited._computed:
             waiter._dependency_done()
             return future, waiter
@@ -298,7 +179,7 @@ class AsyncioDomain(TaskScheduler):
         else:
             self._calls.pop(awaited, None)
 
-    def stop_waiting(self, awaited: FutureBase[Any], waiter: _CallWaiter) -> None:
+    def stop_waiting(self, awaited: FutureBase[Any], waiter: CallWaiter) -> None:
         """A call stopped waiting (it was cancelled): cancels what only it waited on."""
         awaited._remove_waiter(waiter)
         if not awaited._computed:
@@ -319,107 +200,6 @@ class AsyncioDomain(TaskScheduler):
                 below = futures_in(future._yielded) if future._state == WAITING else []  # type: ignore[attr-defined]
                 cancel_task(future, AsyncTaskCancelledError(f"{future!r} was cancelled: {why}"))  # type: ignore[arg-type]
                 to_check.extend(below)
-
-    # -- deadlines -----------------------------------------------------------
-
-    def bound_call(self, scope: Scope, awaited: Any, waiter: _CallWaiter) -> None:
-        """An ``.asyncio()`` call started inside ``scope`` (the innermost open
-        one around it bounds it: the earliest, nested in the others)."""
-        while scope.exited:  # a task started in the scope outlived its block
-            if scope.parent is None:
-                return
-            scope = scope.parent
-        scope.add_call(awaited, self, waiter)
-        self.arm(scope)
-
-    def arm(self, scope: Scope) -> None:
-        """Sets the timer of ``scope`` on this loop (once)."""
-        if self in scope.timers:
-            return
-        handle = None
-        if scope.until != math.inf:
-            when = self._loop.time() + (scope.until - time.monotonic())
-            handle = self._loop.call_at(when, self._deadline_passed, scope, context=self._context)
-        scope.timers[self] = handle
-        self._deadline_scopes.append(scope)
-
-    def disarm(self, scope: Scope) -> None:
-        """``scope`` exited: its timer is cancelled and it bounds nothing here."""
-        handle = scope.timers.pop(self, None)
-        if handle is not None:
-            handle.cancel()
-        scopes = self._deadline_scopes
-        for index in range(len(scopes) - 1, -1, -1):
-            if scopes[index] is scope:
-                del scopes[index]
-                break
-
-    def _deadline_passed(self, scope: Scope) -> None:
-        """The timer of ``scope`` (a loop callback); see the module docstring."""
-        going = any(not call._computed for call in scope.calls.values())
-        self._end_passed_deadlines(time.monotonic())
-        task = scope.task
-        if going or scope.exited or task is None or task.done():
-            return
-        awaited = [(future, done) for future, done in self._native_loads() if not done.done()]
-        scope.cancelled = True
-        task.cancel()
-        # What the coroutine awaited: the loads its cancellation cancelled.
-        stopped = [future for future, done in awaited if done.cancelled()]
-        batch = what = None
-        for future in stopped:
-            group = group_of(future)
-            if group is not None:
-                batch = batch_name(group)
-                state = "not flushed yet" if group in self._pending_groups else "flushing"
-                what = f"{batch} ({state})"
-                break
-        scope.cancel_error = DeadlineExceededError(
-            f"{scope.name()} passed in round {scope.rounds} while its coroutine awaited "
-            f"{what or 'native code'}",
-            batch=batch,
-            round=scope.rounds,
-            seconds=scope.seconds,
-        )
-
-    def _end_passed_deadlines(self, now: float) -> None:
-        """The waits of the armed deadlines that have passed end (see
-        ``deadline_scopes``): their tasks resume with the error, their calls
-        of other futures fail, and what only they waited on is cancelled."""
-        scopes = self._deadline_scopes
-        if all(scope.until > now for scope in scopes):
-            return
-        pending = self._pending_groups
-        ended = expired_waits(scopes, pending.__contains__, now, self)
-        for waiting, error in ended:
-            if waiting._state is None:
-                self._fail_calls_of(waiting, error)
-                continue
-            below = futures_in(waiting._yielded)
-            interrupt_task(waiting, error)
-            for future in below:
-                self._cancel_unwaited(future, f"{error}")
-        if ended:
-            drop_unwaited(pending, {id(future) for future, _ in self._native_loads()})
-            # Forgotten, they stop counting (the next wait opens them again).
-            for clocked in (self._left, self._due):
-                for group in [group for group in clocked if group not in pending]:
-                    if type(group) is not _LateLoads:
-                        del clocked[group]
-
-    def _native_loads(self) -> Iterator[_Load]:
-        """The loads of native code not handed their values yet."""
-        for loads in self._loads.values():
-            yield from loads
-        for late in self._late_batches:
-            yield from late.loads
-
-    def _fail_calls_of(self, awaited: Any, error: BaseException) -> None:
-        for scope in self._deadline_scopes:
-            for domain, waiter in scope.waiters.get(id(awaited), ()):
-                if domain is self and not waiter.future.done():
-                    awaited._remove_waiter(waiter)
-                    waiter.future.set_exception(error)
 
     # -- stepping ----------------------------------------------------------
 
@@ -488,7 +268,7 @@ class AsyncioDomain(TaskScheduler):
                 stall = AsyncTaskError(describe_stall(awaited))  # type: ignore[arg-type]
             waiters: Waiter | list[Waiter] | None = awaited._waiters
             for waiter in waiters if type(waiters) is list else [waiters]:
-                if type(waiter) is _CallWaiter and not waiter.future.done():
+                if type(waiter) is CallWaiter and not waiter.future.done():
                     waiter.future.set_exception(stall)
         # What they wait on, through each other, can never finish: cancelled,
         # so that no generator is left suspended for good.
@@ -508,150 +288,6 @@ class AsyncioDomain(TaskScheduler):
             )
             to_cancel.extend(below)
 
-    # -- rounds ------------------------------------------------------------
-
-    def add_pending_group(self, group: FlushGroup) -> None:
-        """Remembers a group some task or call waits on: it opens now (see
-        ``_open``), unless it is open or flushing already."""
-        if group not in self._pending_groups and group not in self._flushing_groups:
-            self._pending_groups[group] = None
-            self._open(group)
-
-    def _open(self, group: FlushGroup | _LateLoads) -> None:
-        """Starts the clock of a new pending group: a callback that queues
-        itself once per turn from the position of the load that opened the
-        group, as DataLoader's dispatch does. Opened ``k`` turns into a hold,
-        it is due ``k`` turns later still (see ``_consider``)."""
-        self._left[group] = _TURNS_TO_DUE + self._held
-        self._own_ready += 1
-        self._loop.call_soon(self._hop, group, context=self._context)
-
-    def _hop(self, group: FlushGroup | _LateLoads) -> None:
-        left = self._left.get(group)
-        if left is None:  # taken already (with late loads of its queue) or forgotten
-            self._own_ready -= 1
-        elif self._due:  # a hold stops the clock
-            self._loop.call_soon(self._hop, group, context=self._context)
-        elif left > 1:
-            self._left[group] = left - 1
-            self._loop.call_soon(self._hop, group, context=self._context)
-        else:
-            del self._left[group]
-            self._own_ready -= 1
-            self._due[group] = None
-            self._consider()
-
-    def _watch(self) -> None:
-        """Runs once per turn while due groups are held back."""
-        self._own_ready -= 1
-        self._watch_queued = False
-        self._deferrals += 1
-        self._held += 1
-        self._consider()
-
-    def _consider(self) -> None:
-        """Takes the due groups if the loop is idle (or has been busy for
-        as many turns as ``set_asyncio_hold_turns`` allows), else holds them back one more turn.
-
-        Held back, they wait for the coroutines still running to add their
-        keys. The coroutines that wait on them then fall behind DataLoader's
-        timeline: the hold stops the clock of every pending group (``_hop``),
-        so that the others fall behind alike and stay in step with them."""
-        if self._deferrals < _max_hold_turns and not self._loop_is_idle():
-            if not self._watch_queued:
-                self._watch_queued = True
-                self._own_ready += 1
-                self._loop.call_soon(self._watch, context=self._context)
-            return
-        self._deferrals = self._held = 0
-        pending, late_of = self._pending_groups, self._late
-        groups: list[FlushGroup] = []
-        late_batches: list[_LateLoads] = []
-        for group in self._due:
-            if isinstance(group, _LateLoads):
-                late_batches.append(group)
-            else:
-                pending.pop(group, None)
-                late_of.pop(group, None)
-                groups.append(group)
-        self._due.clear()
-        for late in late_batches:
-            groups += self._take_same_queue(late)
-        if groups:
-            self._start_round(take_round(dict.fromkeys(groups), every_group=True))
-        for late in late_batches:
-            self._release(late)
-
-    def _loop_is_idle(self) -> bool:
-        """True if nothing but the domain's own callbacks is ready to run: no
-        coroutine can load anything before the loop waits for I/O or timers.
-        On a loop that does not show its ready queue, true if nothing happened
-        in the domain since the last look."""
-        ready = self._loop_ready
-        if ready is not None:
-            return len(ready) <= self._own_ready
-        still = self.activity == self._activity_seen
-        self._activity_seen = self.activity
-        return still
-
-    # -- late loads ----------------------------------------------------------
-
-    def _late_load(
-        self, group: FlushGroup, future: DeferredFuture[Any], done: asyncio.Future[Any]
-    ) -> None:
-        """A load from a group held back: DataLoader would have taken the group
-        already and put the key in the next batch of its queue. The key joins
-        the group's fetch all the same (if the group is still open), but its
-        value is handed over as that next batch's would be, so that the
-        coroutine waiting on it keeps its pace relative to the others: the
-        group's late loads are a pending group of their own (never flushed)."""
-        late = self._late.get(group)
-        if late is None:
-            late = self._late[group] = _LateLoads(group)
-            self._late_batches[late] = None
-            self._open(late)
-        late.loads.append((future, done))
-
-    def _take_same_queue(self, late: _LateLoads) -> list[FlushGroup]:
-        """Takes out of the pending groups those DataLoader would have filled
-        together with ``late``: of its queue (the loader's next batches), and
-        opened before it was due (less than the full count left)."""
-        queue = late.queue
-        if queue is None:
-            return []
-        pending, left = self._pending_groups, self._left
-        found = [
-            group
-            for group in pending
-            if left.get(group, _TURNS_TO_DUE) < _TURNS_TO_DUE
-            and getattr(group, "queue", None) is queue
-        ]
-        for group in found:
-            del pending[group], left[group]
-        late.after = found
-        return found
-
-    def _release(self, late: _LateLoads) -> None:
-        """Hands late loads their values once the group they joined and the
-        groups taken with them are flushed; at the earliest next turn, when
-        DataLoader's bulk function would have been called."""
-        flushing = self._flushing_groups
-        after = [group for group in late.after if group in flushing]
-        if late.group in flushing:
-            after.append(late.group)
-        if not after:
-            self._own_ready += 1
-            self._loop.call_soon(self._settle_late, late, context=self._context)
-            return
-        late.left = len(after)
-        for group in after:
-            self._late_after.setdefault(group, []).append(late)
-
-    def _settle_late(self, late: _LateLoads) -> None:
-        self._own_ready -= 1
-        del self._late_batches[late]
-        _settle(late.loads)
-
     # -- flushes -------------------------------------------------------------
 
     def _start_round(self, groups: list[FlushGroup]) -> None:
@@ -660,11 +296,7 @@ class AsyncioDomain(TaskScheduler):
         members = None
         loads: set[int] = set()
         if self._deadline_scopes:
-            for scope in self._deadline_scopes:
-                scope.rounds += 1
-            self._end_passed_deadlines(time.monotonic())
-            members = Members(self._deadline_scopes)
-            loads = {id(future) for future, _ in self._native_loads()}
+            members, loads = self._round_starts()
         self._rounds[flushing] = len(groups)
         in_flight = self._flushing_groups
         for group in groups:
@@ -728,16 +360,7 @@ class AsyncioDomain(TaskScheduler):
         """``group`` of ``flushing`` is flushed: the native code that loaded from
         it gets its values now; the round ends with its last group."""
         del self._flushing_groups[group]
-        loads = self._loads.pop(group, None)
-        if loads is not None:
-            _settle(loads)
-        waiting = self._late_after.pop(group, None)
-        if waiting is not None:
-            for late in waiting:
-                late.left -= 1
-                if not late.left:
-                    del self._late_batches[late]
-                    _settle(late.loads)
+        self._hand_over(group)
         left = self._rounds[flushing] - 1
         if left:
             self._rounds[flushing] = left
@@ -776,136 +399,29 @@ class AsyncioDomain(TaskScheduler):
     # -- the scheduler's hooks ---------------------------------------------
 
     def _adopt_awaitables(self, yielded: WaitedOn | Awaitable[Any]) -> Yielded:
-        """``yielded`` with each native awaitable (coroutine, asyncio future, ...)
-        replaced by a future that awaits it on the loop, as asynq 1.x's asyncio
-        mode allows; None if it holds something else that a task may not yield."""
-        if isinstance(yielded, FutureBase) or yielded is None:
-            return yielded
-        if inspect.isawaitable(yielded):
-            return NativeCall(_await, (yielded,), {})
-        if isinstance(yielded, (list, tuple)):
-            items = [self._adopt_awaitables(item) for item in yielded]
-            pairs = zip(items, yielded, strict=True)
-            if any(adopted is None and item is not None for adopted, item in pairs):
-                return None
-            return items if isinstance(yielded, list) else tuple(items)
-        if isinstance(yielded, dict):
-            adopted = {key: self._adopt_awaitables(item) for key, item in yielded.items()}
-            if any(adopted[key] is None and item is not None for key, item in yielded.items()):
-                return None
-            return adopted
-        return None
+        """``yielded`` with its native awaitables as native calls (see
+        ``adopt_awaitables``)."""
+        return adopt_awaitables(yielded)
 
+    # -- native calls --------------------------------------------------------
 
-_Load = tuple["DeferredFuture[Any]", "asyncio.Future[Any]"]
-
-
-class _LateLoads:
-    """The loads of a group made after it was due, handed their values like a
-    batch of their own (see ``AsyncioDomain._late_load``): a group of the
-    domain's clock, never flushed."""
-
-    __slots__ = ("group", "queue", "loads", "after", "left")
-
-    def __init__(self, group: FlushGroup) -> None:
-        self.group = group
-        self.queue: object = getattr(group, "queue", None)
-        self.loads: list[_Load] = []
-        self.after: list[FlushGroup] = []  # the groups of its queue taken with it
-        self.left = 0  # of those and ``group``, how many are not flushed yet
-
-    def __repr__(self) -> str:
-        return f"<{len(self.loads)} late loads of {self.group!r}>"
-
-
-def _settle(loads: list[_Load]) -> None:
-    """Hands native code the values of its loads of a flushed group; a load
-    still uncomputed (its group broke the protocol) gets it once it is."""
-    for future, done in loads:
-        if done.done():  # its awaiting coroutine was cancelled
-            continue
-        if not future._computed:
-            future._add_waiter(_CallWaiter(done, future))
-            continue
-        error = future._error
-        if error is None:
-            done.set_result(future._value)
-        elif isinstance(error, asyncio.CancelledError):
-            done.cancel()
-        else:
-            done.set_exception(error)
-
-
-class NativeCall(FutureBase[Any]):
-    """The future of a native coroutine in the domain: the ``asyncio_fn`` of an
-    asynq function called through ``.asynq()`` in asyncio mode, or an awaitable
-    a task yielded. It runs as an asyncio task once a task waits on it."""
-
-    __slots__ = ("_coroutine_fn", "_args", "_kwargs", "_runner", "fn")
-
-    def __init__(
-        self,
-        coroutine_fn: Callable[..., Coroutine[Any, Any, Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        super().__init__()
-        self.fn = coroutine_fn
-        self._coroutine_fn = coroutine_fn
-        self._args = args
-        self._kwargs = kwargs
-        self._runner: asyncio.Task[None] | None = None
-
-    def _schedule_computation(self, scheduler: GroupRegistry) -> None:
-        if self._runner is not None or self._computed:
-            return
-        if not isinstance(scheduler, AsyncioDomain):
-            self._compute()
-            return
-        context = scheduler._context.copy()
+    def run_native(self, call: NativeCall) -> asyncio.Task[None]:
+        """Runs the coroutine of ``call`` as an asyncio task of the loop, in the
+        domain's context (a task waits on it: ``NativeCall._schedule_computation``)."""
+        context = self._context.copy()
         # The coroutine belongs to the request of the task that waits on it.
-        if scheduler.active_task is not None:
+        if self.active_task is not None:
             run = current_request()
             if run is not None:
                 context.run(current_request_var.set, run)
-        scheduler._natives += 1
-        self._runner = context.run(scheduler._loop.create_task, self._run(scheduler))
+        self._natives += 1
+        return context.run(self._loop.create_task, call.run(self))
 
-    async def _run(self, domain: AsyncioDomain) -> None:
-        try:
-            value = await _Resumptions(self._coroutine_fn(*self._args, **self._kwargs), domain)
-        except BaseException as error:
-            if not self._computed:
-                self.set_error(error)
-        else:
-            if not self._computed:
-                self.set_value(value)
-        finally:
-            domain._natives -= 1
-            domain.activity += 1
-            domain._after_progress()
-
-    def cancel(self) -> None:
-        """Cancels the coroutine (nothing waits on it any more)."""
-        runner = self._runner
-        if runner is not None and not runner.done():
-            runner.cancel()
-        elif runner is None and not self._computed:
-            close = getattr(self._args[0] if self._args else None, "close", None)
-            if self._coroutine_fn is _await and close is not None:
-                close()  # an adopted coroutine never started: no warning
-
-    def _compute(self) -> None:
-        self.set_error(
-            RuntimeError(
-                f"{self.fn!r} was called through .asynq() in asyncio mode: its "
-                "asyncio_fn coroutine can only run on the event loop of that call"
-            )
-        )
-
-
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
+    def native_done(self) -> None:
+        """The coroutine of a native call ended (``NativeCall.run``)."""
+        self._natives -= 1
+        self.activity += 1
+        self._after_progress()
 
 
 async def _awaited_within(work: Any, budget: Any) -> None:
@@ -915,33 +431,3 @@ async def _awaited_within(work: Any, budget: Any) -> None:
         await work
     finally:
         flush_budget.reset(token)
-
-
-class _Resumptions:
-    """Awaits a coroutine, counting each time it is resumed as activity of the
-    domain: a native coroutine still busy (not awaiting real I/O) holds the
-    round back, as a task stepping does."""
-
-    __slots__ = ("_coroutine", "_domain")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], domain: AsyncioDomain) -> None:
-        self._coroutine = coroutine
-        self._domain = domain
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, domain = self._coroutine, self._domain
-        send_value: Any = None
-        send_error: BaseException | None = None
-        while True:
-            domain.activity += 1
-            try:
-                if send_error is None:
-                    yielded = coroutine.send(send_value)
-                else:
-                    yielded = coroutine.throw(send_error)
-            except StopIteration as stop:
-                return stop.value
-            try:
-                send_value, send_error = (yield yielded), None
-            except BaseException as error:  # a cancellation, thrown into the coroutine
-                send_value, send_error = None, error

@@ -18,10 +18,11 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .async_task import AsyncTask
-from .asyncio_domain import AsyncioDomain, NativeCall, _CallWaiter, _thread_domain, domain
+from .asyncio_domain import AsyncioDomain, _thread_domain, domain
 from .asyncio_mode import check_sync_call, is_asyncio_mode, refuse_sync_wait, running_in_asyncio
 from .deadline_scopes import current_scope
 from .futures import DeferredFuture, FutureBase
+from .native_calls import CallWaiter, NativeCall
 from .requests import Request, current_request, current_run, request
 
 if TYPE_CHECKING:
@@ -119,11 +120,11 @@ def await_future(
     running = state.domain if state.loop is loop else domain()
     waiting = loop.create_future()
     if future._computed:
-        _CallWaiter(waiting, future)._dependency_done()
+        CallWaiter(waiting, future)._dependency_done()
         return waiting
     if isinstance(future, DeferredFuture):
         # The common case (a loader's key), kept cheap: no waiter object; the
-        # flush of its group sets ``waiting`` (see AsyncioDomain._flushed).
+        # flush of its group sets ``waiting`` (see BatchClock._hand_over).
         group = future.flush_group()
         try:
             loads = running._loads[group]
@@ -138,7 +139,7 @@ def await_future(
                 loads.append((future, waiting))
         running.activity += 1
         return waiting
-    future._add_waiter(_CallWaiter(waiting, future))
+    future._add_waiter(CallWaiter(waiting, future))
     future._schedule_computation(running)
     running.activity += 1
     running._after_progress()

@@ -34,7 +34,7 @@ class FlushGroup(Protocol):
       loop's executor (e.g. for an asyncio client).
     - ``queue``: the same object on the successive groups of one source (the
       batches of one loader), which the asyncio domain may then take
-      together as DataLoader would fill one queue (see ``asyncio_domain``).
+      together as DataLoader would fill one queue (see ``batch_clock``).
     - ``cancel(error)``: fails every future of the group with ``error``;
       called on the pending groups of a run abandoned because an error
       escaped its outermost synchronous call (a group without it is dropped).
@@ -67,7 +67,11 @@ class FlushGroup(Protocol):
 
 class GroupRegistry(Protocol):
     """What a future needs of the scheduler that waits on it: a deferred future
-    hands it the group whose flush computes it (``_schedule_computation``)."""
+    hands it the group whose flush computes it (``_schedule_computation``).
+
+    Optional: ``run_native(call)``, which the asyncio domain has: a native
+    call (``native_calls.NativeCall``) hands it its coroutine to run on the
+    loop; under a scheduler without it, the call fails."""
 
     def add_pending_group(self, group: FlushGroup) -> None:
         """Remembers a group some task waits on; it is flushed in a later round."""

@@ -17,7 +17,7 @@ Invariants:
   and with it every pending group that opted in to flush concurrently
   (``concurrent``); the others wait for the next round, so that the tasks
   this one wakes can still add to them (asynq 1.x's order). Under asyncio:
-  the groups due together (see ``asyncio_domain``), highest priority first,
+  the groups due together (see ``batch_clock``), highest priority first,
   their I/O overlapping, as DataLoader's loaders each dispatch on their own.
 - Recordings see one flush event per round, named after its first group (the
   others are reported through the after-hook); a round whose flushes
