@@ -653,6 +653,10 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
     first piece if the batch was split.
     """
 
+    # Slots, not a dict per item: a batch holds one item per key, and a
+    # subclass without __slots__ still gets a dict for its own attributes.
+    __slots__ = ("batch", "index")
+
     def __init__(self, batch: BatchBase) -> None:
         if not isinstance(batch, BatchBase):
             raise TypeError(f"{type(self).__name__}() takes a BatchBase, got {batch!r}")

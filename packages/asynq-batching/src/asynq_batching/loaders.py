@@ -119,6 +119,8 @@ class _LoaderItem(BatchItemBase[Any]):
     it: one call less per lookup than an __init__ of its own; a custom
     loader's also gets ``cache_key``)."""
 
+    __slots__ = ("key", "cache_key")
+
     key: Any
     cache_key: Any
 
