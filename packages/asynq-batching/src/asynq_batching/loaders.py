@@ -366,7 +366,7 @@ class BatchedLoader(Generic[K, V]):
                 f"@batched() applied to {callable_name(fn)}, which is already an asynq function: "
                 "decorate the plain bulk function"
             )
-        functools.update_wrapper(self, fn)
+        _wrap(self, fn)
         self.fn = fn
         self.name = f"@batched() {callable_name(fn)}"
         self.is_method = _is_method(fn, self.name)
@@ -1040,6 +1040,25 @@ def _check_key(name: str, key: Any) -> None:
         hash(key)
     except TypeError:
         raise TypeError(f"{name}: keys must be hashable, got {_short_repr(key)}") from None
+
+
+def _wrap(wrapper: Any, wrapped: Any) -> None:
+    """``functools.update_wrapper(wrapper, wrapped)`` without reading
+    ``wrapper.__dict__``: on CPython 3.11 an object whose ``__dict__`` was read
+    once pays several times more for each attribute lookup after, and a
+    loader's attributes are read on every load."""
+    for name in functools.WRAPPER_ASSIGNMENTS:
+        try:
+            value = getattr(wrapped, name)
+        except AttributeError:
+            continue
+        setattr(wrapper, name, value)
+    for name, value in getattr(wrapped, "__dict__", {}).items():
+        try:
+            setattr(wrapper, name, value)
+        except AttributeError:  # a read-only attribute of loaders (a property)
+            pass
+    wrapper.__wrapped__ = wrapped
 
 
 def _is_method(fn: Any, name: str) -> bool:
