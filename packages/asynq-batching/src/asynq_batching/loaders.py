@@ -64,7 +64,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from asynq_core.async_task import AsyncTask
 from asynq_core.decorators import asynq, is_async_fn
-from asynq_core.futures import ConstFuture, FutureBase
+from asynq_core.futures import ConstFuture, FutureBase, FutureIsAlreadyComputed
 from asynq_core.lowlevel import (
     await_future,
     callable_name,
@@ -187,7 +187,8 @@ class _LoaderBatch(BatchBase):
     def _deliver(self, keys: list[Any], result: Any) -> None:
         loader = self.loader
         items = self.items
-        if isinstance(result, Mapping):
+        is_list = type(result) is list  # the common case: no ABC checks
+        if not is_list and isinstance(result, Mapping):
             use_default = loader.missing == "default"
             for item, key in zip(items, keys, strict=True):
                 if key in result:
@@ -196,11 +197,23 @@ class _LoaderBatch(BatchBase):
                     item.set_value(loader.default)
                 else:
                     item.set_error(MissingKeyError(loader.name, key))
-        elif isinstance(result, Sequence) and not isinstance(result, (str, bytes, bytearray)):
+        elif is_list or (
+            isinstance(result, Sequence) and not isinstance(result, (str, bytes, bytearray))
+        ):
             if len(result) != len(keys):
                 raise _wrong_length(loader, result, keys)
+            if self._captured is not None:  # fetching off-thread: recorded
+                for item, value in zip(items, result, strict=True):
+                    item.set_value(value)
+                return
             for item, value in zip(items, result, strict=True):
-                item.set_value(value)
+                # BatchItemBase.set_value, inlined (not capturing): once per key.
+                if item._computed:
+                    raise FutureIsAlreadyComputed(item)
+                item._value = value
+                item._computed = True
+                if item._waiters is not None or item._on_computed is not None:
+                    item._notify()
         else:
             raise _not_a_result(loader, result)
 
