@@ -88,14 +88,28 @@ class _ThreadDomain(threading.local):
 _thread_domain = _ThreadDomain()
 
 
+class _NoDomain:
+    _loop = None
+
+
+#: The domain ``domain()`` returned last, in any thread: what a load checks
+#: first (a module global reads much faster than a thread-local, and a loop
+#: runs in one thread at a time), before asking ``domain()`` if its loop is
+#: not the running one.
+last_domain: Any = _NoDomain()
+
+
 def domain() -> AsyncioDomain:
     """The domain of the running event loop (created on first use)."""
+    global last_domain
     loop = asyncio.get_running_loop()
     state = _thread_domain
     if state.loop is loop:
-        return state.domain
-    found = AsyncioDomain(loop)
-    state.loop, state.domain = loop, found
+        found = state.domain
+    else:
+        found = AsyncioDomain(loop)
+        state.loop, state.domain = loop, found
+    last_domain = found
     return found
 
 
@@ -127,6 +141,9 @@ class AsyncioDomain(DeadlineTimers):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
+        # asyncio's own loops make plain asyncio.Future's: a load makes its
+        # future without the call to create_future() (see await_deferred).
+        self.plain_futures = type(loop).create_future is asyncio.BaseEventLoop.create_future
         self._context = contextvars.copy_context()
         self._context.run(running_in_asyncio.set, True)
         self._context.run(current_request_var.set, None)
