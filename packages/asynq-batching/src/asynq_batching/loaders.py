@@ -66,6 +66,7 @@ from asynq_core.async_task import AsyncTask
 from asynq_core.decorators import asynq, is_async_fn
 from asynq_core.futures import ConstFuture, FutureBase, FutureIsAlreadyComputed
 from asynq_core.lowlevel import (
+    await_deferred,
     await_future,
     callable_name,
     check_sync_call,
@@ -82,6 +83,7 @@ __all__ = ["batched", "BatchedLoader", "BoundLoader", "LoadMany", "MissingKeyErr
 K = TypeVar("K")
 V = TypeVar("V")
 
+_new_object = object.__new__
 _NO_DEFAULT: Any = object()
 _ALL_KEYS: Any = object()
 _ABSENT: Any = object()
@@ -401,6 +403,11 @@ class BatchedLoader(Generic[K, V]):
         self.fetch_in_thread = fetch_in_thread
         self.max_concurrency = max_concurrency
         self._batch_cls = _AsyncLoaderBatch if self.is_async else _LoaderBatch
+        # A plain function without cache or size limit: .asyncio() loads its
+        # keys on a short path.
+        self._lean = (
+            type(self) is BatchedLoader and not self.is_method and not cache and max_size is None
+        )
         self._function_owner = _Owner()
         self._owners: dict[int, _Owner] = {}
         self._owners_lock = threading.Lock()
@@ -419,13 +426,41 @@ class BatchedLoader(Generic[K, V]):
 
     def asyncio(self, key: K) -> Awaitable[V]:
         """An awaitable of the value of ``key``, batched with every load of the loop."""
-        if self.is_method:
-            self._check_not_method("asyncio")
         # _asyncio(None, key), inlined: this runs once per load of a resolver.
         try:
             loop = _get_running_loop()
         except RuntimeError:
+            if self.is_method:
+                self._check_not_method("asyncio")
             return self._asyncio(None, key)
+        if self._lean:
+            # _load(None, key), inlined for a loader without cache or size
+            # limit while its batch is open: the batch is the item's group.
+            batch = self._function_owner.active.batch
+            if batch is not None and batch._status == _OPEN:
+                by_key = batch.by_key
+                try:
+                    item = by_key.get(key)
+                except TypeError:
+                    _check_key(self.name, key)  # names the unhashable key
+                    raise
+                if item is None:
+                    # BatchItemBase.__init__ of an item of an open batch without
+                    # size limit (nothing to check), inlined.
+                    item = by_key[key] = _new_object(_LoaderItem)
+                    item._computed = False
+                    item._value = None
+                    item._error = None
+                    item._waiters = None
+                    item._on_computed = None
+                    item.batch = batch
+                    items = batch.items
+                    item.index = len(items)
+                    items.append(item)
+                    item.key = key
+                return await_deferred(item, batch, loop)
+        elif self.is_method:
+            self._check_not_method("asyncio")
         return await_future(self._load(None, key), loop)
 
     @property
