@@ -150,12 +150,13 @@ def await_deferred(
     waiting: Future[Any] = Future(loop=loop) if running.plain_futures else loop.create_future()
     loads = running._loads.get(group)
     if loads is None:  # the group's first load
-        running._loads[group] = [(future, waiting)]
+        running._loads[group] = [future, waiting]
         running.add_pending_group(group)
     elif running._due and group in running._due:
         running._late_load(group, future, waiting)
     else:
-        loads.append((future, waiting))
+        loads.append(future)
+        loads.append(waiting)
     running.activity += 1
     return waiting
 
