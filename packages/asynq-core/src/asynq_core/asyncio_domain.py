@@ -408,9 +408,12 @@ class AsyncioDomain(DeadlineTimers):
                     except Exception:
                         pass
         idle = self._idle_ready
+        self.activity += 1
+        if not idle:  # the round woke no task (only native code loaded): no drive
+            self._after_progress()
+            return
         if len(idle) > 1:
             idle[:] = depth_first(list(idle), list(self._calls))
-        self.activity += 1
         self._drive()
 
     # -- the scheduler's hooks ---------------------------------------------
