@@ -22,7 +22,10 @@ Invariants:
   request of that batch with an error naming the loader. An exception raised
   by ``f`` fails only the requests of its batch.
 - The active batch is per thread, and per instance for methods (freed with
-  the instance).
+  the instance). ``.asyncio(key)`` keeps, besides, the batch its last load
+  joined on a loop, and joins it again while it is open and that loop runs:
+  the active batch of the loop's thread (a loop runs in one thread at a
+  time; one that moved to another thread meanwhile may still fill it).
 - The cache (``cache=True``) belongs to one *run*: the open request
   (``asynq_core.request()``), else one outermost call (a synchronous call,
   or an ``.asyncio()`` call, with the tasks it runs). Outside both there is
@@ -134,10 +137,15 @@ class _ActiveBatch(threading.local):
 class _Owner:
     """What a loader keeps for one instance (or for itself, as a plain function)."""
 
-    __slots__ = ("active", "caches")
+    __slots__ = ("active", "caches", "loop", "loop_batch")
 
     def __init__(self) -> None:
         self.active = _ActiveBatch()
+        # The batch the last .asyncio() load joined, and its loop: found
+        # again without reading the thread-local (see the module docstring);
+        # forgotten when the batch stops being the active one.
+        self.loop: Any = None
+        self.loop_batch: _LoaderBatch | None = None
         self.caches: weakref.WeakKeyDictionary[Any, dict[Any, FutureBase[Any]]] = (
             weakref.WeakKeyDictionary()
         )
@@ -163,7 +171,10 @@ class _LoaderBatch(BatchBase):
         self.fetch_in_thread = loader.fetch_in_thread
 
     def _try_switch_active_batch(self) -> None:
-        active = self.owner.active
+        owner = self.owner
+        if owner.loop_batch is self:
+            owner.loop = owner.loop_batch = None
+        active = owner.active
         if active.batch is not self:
             return
         if self._status == _OPEN:
@@ -436,8 +447,15 @@ class BatchedLoader(Generic[K, V]):
         if self._lean:
             # _load(None, key), inlined for a loader without cache or size
             # limit while its batch is open: the batch is the item's group.
-            batch = self._function_owner.active.batch
-            if batch is not None and batch._status == _OPEN:
+            owner = self._function_owner
+            batch = owner.loop_batch
+            if batch is None or owner.loop is not loop or batch._status != _OPEN:
+                batch = owner.active.batch
+                if batch is not None and batch._status == _OPEN:
+                    owner.loop, owner.loop_batch = loop, batch
+                else:
+                    batch = None
+            if batch is not None:
                 by_key = batch.by_key
                 try:
                     item = by_key.get(key)
