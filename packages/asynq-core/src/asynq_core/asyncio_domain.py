@@ -407,6 +407,14 @@ class AsyncioDomain(DeadlineTimers):
                         cancel(AsyncTaskError(f"the flush of {group!r} failed"))
                     except Exception:
                         pass
+            release = getattr(group, "release", None)
+            if release is not None:
+                try:
+                    release()
+                except Exception as error:
+                    self._loop.call_exception_handler(
+                        {"message": f"asynq: release() of {group!r} failed", "exception": error}
+                    )
         idle = self._idle_ready
         self.activity += 1
         if not idle:  # the round woke no task (only native code loaded): no drive
