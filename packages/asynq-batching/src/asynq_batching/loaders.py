@@ -26,6 +26,9 @@ Invariants:
   joined on a loop, and joins it again while it is open and that loop runs:
   the active batch of the loop's thread (a loop runs in one thread at a
   time; one that moved to another thread meanwhile may still fill it).
+- Under asyncio, a batch lets go of its items once the round that flushed it
+  is over (``release``): its keys and values live no longer than the
+  callers that hold them.
 - The cache (``cache=True``) belongs to one *run*: the open request
   (``asynq_core.request()``), else one outermost call (a synchronous call,
   or an ``.asyncio()`` call, with the tasks it runs). Outside both there is
@@ -229,6 +232,17 @@ class _LoaderBatch(BatchBase):
                     item._notify()
         else:
             raise _not_a_result(loader, result)
+
+    def release(self) -> None:
+        """The round that flushed this batch is over (core's FlushGroup; the
+        asyncio domain calls it): the batch lets go of its items, so that they
+        are freed with the values and keys they hold as soon as their callers
+        drop them, not later by the garbage collector (each item refers to
+        its batch)."""
+        self.items = []
+        for piece in self._pieces or ():
+            piece.items = []
+        self.by_key.clear()  # the pieces' (a batch's next one starts its own)
 
     @property
     def trace_name(self) -> str:
