@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from asyncio import InvalidStateError
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .futures import FutureBase
@@ -103,6 +104,12 @@ def settle(loads: Loads) -> None:
     """Hands native code the values of its loads of a flushed group; a load
     still uncomputed (its group broke the protocol) gets it once it is."""
     for future, done in pairs(loads):
+        if future._error is None and future._computed:  # the common case
+            try:
+                done.set_result(future._value)
+            except InvalidStateError:  # its awaiting coroutine was cancelled
+                pass
+            continue
         if done.done():  # its awaiting coroutine was cancelled
             continue
         if not future._computed:
