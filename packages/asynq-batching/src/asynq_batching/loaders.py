@@ -458,42 +458,41 @@ class BatchedLoader(Generic[K, V]):
             if self.is_method:
                 self._check_not_method("asyncio")
             return self._asyncio(None, key)
-        if self._lean:
-            # _load(None, key), inlined for a loader without cache or size
-            # limit while its batch is open: the batch is the item's group.
-            owner = self._function_owner
-            batch = owner.loop_batch
-            if batch is None or owner.loop is not loop or batch._status != _OPEN:
-                batch = owner.active.batch
-                if batch is not None and batch._status == _OPEN:
-                    owner.loop, owner.loop_batch = loop, batch
-                else:
-                    batch = None
-            if batch is not None:
-                by_key = batch.by_key
-                try:
-                    item = by_key.get(key)
-                except TypeError:
-                    _check_key(self.name, key)  # names the unhashable key
-                    raise
-                if item is None:
-                    # BatchItemBase.__init__ of an item of an open batch without
-                    # size limit (nothing to check), inlined.
-                    item = by_key[key] = _new_object(_LoaderItem)
-                    item._computed = False
-                    item._value = None
-                    item._error = None
-                    item._waiters = None
-                    item._on_computed = None
-                    item.batch = batch
-                    items = batch.items
-                    item.index = len(items)
-                    items.append(item)
-                    item.key = key
-                return await_deferred(item, batch, loop)
-        elif self.is_method:
-            self._check_not_method("asyncio")
-        return await_future(self._load(None, key), loop)
+        if not self._lean:
+            if self.is_method:
+                self._check_not_method("asyncio")
+            return await_future(self._load(None, key), loop)
+        # _load(None, key), inlined for a loader without cache or size limit:
+        # its batch is the item's group (never split).
+        owner = self._function_owner
+        batch = owner.loop_batch
+        if batch is None or owner.loop is not loop or batch._status != _OPEN:
+            active = owner.active
+            batch = active.batch
+            if batch is None or batch._status != _OPEN:
+                batch = active.batch = self._batch_cls(self, owner, None, {})
+            owner.loop, owner.loop_batch = loop, batch
+        by_key = batch.by_key
+        try:
+            item = by_key.get(key)
+        except TypeError:
+            _check_key(self.name, key)  # names the unhashable key
+            raise
+        if item is None:
+            # BatchItemBase.__init__ of an item of an open batch without size
+            # limit (nothing to check), inlined.
+            item = by_key[key] = _new_object(_LoaderItem)
+            item._computed = False
+            item._value = None
+            item._error = None
+            item._waiters = None
+            item._on_computed = None
+            item.batch = batch
+            items = batch.items
+            item.index = len(items)
+            items.append(item)
+            item.key = key
+        return await_deferred(item, batch, loop)
 
     @property
     def load_many(self) -> LoadMany[K, V]:
