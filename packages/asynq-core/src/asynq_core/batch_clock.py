@@ -190,8 +190,10 @@ class BatchClock(TaskScheduler):
         self._due.clear()
         for late in late_batches:
             groups += self._take_same_queue(late)
-        if groups:
+        if len(groups) > 1:
             self._start_round(take_round(dict.fromkeys(groups), every_group=True))
+        elif groups:  # take_round's round of one group
+            self._start_round(groups)
         for late in late_batches:
             self._release(late)
 
