@@ -146,7 +146,7 @@ class _Owner:
         self.active = _ActiveBatch()
         # The batch the last .asyncio() load joined, and its loop: found
         # again without reading the thread-local (see the module docstring);
-        # forgotten when the batch stops being the active one.
+        # forgotten when the batch stops being the active one (its flush starts).
         self.loop: Any = None
         self.loop_batch: _LoaderBatch | None = None
         self.caches: weakref.WeakKeyDictionary[Any, dict[Any, FutureBase[Any]]] = (
@@ -465,8 +465,8 @@ class BatchedLoader(Generic[K, V]):
         # _load(None, key), inlined for a loader without cache or size limit:
         # its batch is the item's group (never split).
         owner = self._function_owner
-        batch = owner.loop_batch
-        if batch is None or owner.loop is not loop or batch._status != _OPEN:
+        batch = owner.loop_batch  # open: forgotten when its flush starts
+        if batch is None or owner.loop is not loop:
             active = owner.active
             batch = active.batch
             if batch is None or batch._status != _OPEN:
