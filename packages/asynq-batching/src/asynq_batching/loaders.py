@@ -157,6 +157,8 @@ class _Owner:
 class _LoaderBatch(BatchBase):
     """The keys requested from one loader (for one instance) in one round."""
 
+    _all_set = False  # _deliver set every item (see _settle_unset_items)
+
     def __init__(
         self, loader: BatchedLoader[Any, Any], owner: _Owner, instance: Any, by_key: dict[Any, Any]
     ) -> None:
@@ -230,8 +232,15 @@ class _LoaderBatch(BatchBase):
                 item._computed = True
                 if item._waiters is not None or item._on_computed is not None:
                     item._notify()
+            self._all_set = True
         else:
             raise _not_a_result(loader, result)
+
+    def _settle_unset_items(self, error: BaseException | None) -> BaseException | None:
+        # Nothing to look for once _deliver set every item itself.
+        if self._all_set:
+            return None
+        return super()._settle_unset_items(error)
 
     def release(self) -> None:
         """The round that flushed this batch is over (core's FlushGroup; the
