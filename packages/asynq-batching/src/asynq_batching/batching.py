@@ -246,6 +246,8 @@ class BatchBase(FutureBase[None]):
         # goes to the next batch, as it would once a synchronous flush began.
         if self._status != _OPEN:
             return _nothing_to_flush()
+        if self._pieces is None:
+            return _flush_pieces_on_loop([self], [self._start_flush()], False)
         pieces = self.pieces()
         errors = [piece._start_flush() for piece in pieces]
         return _flush_pieces_on_loop(pieces, errors, self.concurrent)
@@ -633,6 +635,11 @@ def _finish_pieces(pieces: list[BatchBase], errors: list[BaseException | None]) 
     """Settles every piece (the first one marked done last, so that whoever
     waits on the group sees all of them done) and raises the first error that
     must reach the caller."""
+    if len(pieces) == 1:  # a batch not split: its own error is the one to raise
+        error = pieces[0]._finish_flush(errors[0], mark_done=True)
+        if error is not None:
+            raise error
+        return
     to_raise = [
         piece._finish_flush(error, mark_done=index > 0)
         for index, (piece, error) in enumerate(zip(pieces, errors, strict=True))
