@@ -141,9 +141,14 @@ class AsyncioDomain(DeadlineTimers):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
-        # asyncio's own loops make plain asyncio.Future's: a load makes its
-        # future without the call to create_future() (see await_deferred).
-        self.plain_futures = type(loop).create_future is asyncio.BaseEventLoop.create_future
+        # One of asyncio's own loops: it makes plain asyncio.Future's (a load
+        # makes its future without the call to create_future()), and its
+        # ready queue tells when it is idle, so activity need not be counted
+        # on each load (see await_deferred and BatchClock._loop_is_idle).
+        self.plain_loop = (
+            self._loop_ready is not None
+            and type(loop).create_future is asyncio.BaseEventLoop.create_future
+        )
         self._context = contextvars.copy_context()
         self._context.run(running_in_asyncio.set, True)
         self._context.run(current_request_var.set, None)

@@ -147,7 +147,12 @@ def await_deferred(
     running = _domains.last_domain
     if running._loop is not loop:
         running = domain()
-    waiting: Future[Any] = Future(loop=loop) if running.plain_futures else loop.create_future()
+    waiting: Future[Any]
+    if running.plain_loop:
+        waiting = Future(loop=loop)
+    else:
+        waiting = loop.create_future()
+        running.activity += 1
     loads = running._loads.get(group)
     if loads is None:  # the group's first load
         running._loads[group] = [future, waiting]
@@ -157,7 +162,6 @@ def await_deferred(
     else:
         loads.append(future)
         loads.append(waiting)
-    running.activity += 1
     return waiting
 
 
