@@ -8,9 +8,11 @@ is awaited on the loop; concurrent requests each get their own scope.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -97,6 +99,37 @@ class SlowBatch(BatchBase):
 @asynq()
 def doubled(keys: list[int], batch_cls: type[SlowBatch]) -> Any:
     return (yield [batch_cls.lookup(key) for key in keys])
+
+
+def test_loaded_values_live_no_longer_than_the_resolvers_hold_them() -> None:
+    """Once its round is over, a loader's batch lets go of its items: the values
+    they hold are freed as soon as the resolvers drop them, with the garbage
+    collector off too (an item and its batch refer to each other)."""
+
+    class Value:
+        pass
+
+    made: list[weakref.ref[Value]] = []
+
+    @batched()
+    async def load(keys: list[int]) -> list[Value]:
+        values = [Value() for _ in keys]
+        made.extend(weakref.ref(value) for value in values)
+        return values
+
+    async def resolve(key: int) -> bool:
+        return isinstance(await load.asyncio(key), Value)
+
+    async def resolve_all() -> list[bool]:
+        return list(await asyncio.gather(*(resolve(key) for key in range(5))))
+
+    gc.disable()
+    try:
+        assert run(resolve_all()) == [True] * 5
+        assert len(made) == 5
+        assert [ref() for ref in made] == [None] * 5
+    finally:
+        gc.enable()
 
 
 def test_a_synchronous_flush_runs_in_the_executor_without_blocking_the_loop() -> None:

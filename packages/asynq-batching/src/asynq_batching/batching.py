@@ -246,6 +246,8 @@ class BatchBase(FutureBase[None]):
         # goes to the next batch, as it would once a synchronous flush began.
         if self._status != _OPEN:
             return _nothing_to_flush()
+        if self._pieces is None:
+            return _flush_pieces_on_loop([self], [self._start_flush()], False)
         pieces = self.pieces()
         errors = [piece._start_flush() for piece in pieces]
         return _flush_pieces_on_loop(pieces, errors, self.concurrent)
@@ -283,7 +285,7 @@ class BatchBase(FutureBase[None]):
         item still unset ``flush_error`` (or an AssertionError), and marks the
         batch flushed. Returns the error the caller must raise, if any."""
         captured = self._captured
-        first_subscriber_error = None
+        first_error: BaseException | None = None
         if captured is not None:
             self._captured = None
             for item, value, error in captured.values():
@@ -293,15 +295,19 @@ class BatchBase(FutureBase[None]):
                     else:
                         FutureBase.set_error(item, error)
                 except Exception as subscriber_error:
-                    if first_subscriber_error is None:
-                        first_subscriber_error = subscriber_error
+                    if first_error is None:
+                        first_error = subscriber_error
         self._status = _CANCELLED if self._cancelled_in_flush else _FLUSHED
-        errors = [first_subscriber_error, self._settle_unset_items(flush_error)]
+        unset_error = self._settle_unset_items(flush_error)
+        if first_error is None:
+            first_error = unset_error
         if mark_done:
-            errors.append(self._mark_done())
+            done_error = self._mark_done()
+            if first_error is None:
+                first_error = done_error
         if flush_error is not None and not isinstance(flush_error, Exception):
             return flush_error
-        return next((error for error in errors if error is not None), None)
+        return first_error
 
     def _capture(self, item: Any, value: Any, error: BaseException | None) -> None:
         captured = self._captured
@@ -598,6 +604,16 @@ async def _flush_pieces_on_loop(
 ) -> None:
     """Awaits ``_flush_async`` of each started piece (all at once if
     ``concurrent``), then settles the pieces."""
+    if len(pieces) == 1:
+        # A batch not split (the common case) is awaited here: no coroutine per piece.
+        piece = pieces[0]
+        if errors[0] is None and piece.items:
+            try:
+                await piece._flush_async()  # type: ignore[misc]
+            except BaseException as error:
+                errors[0] = error
+        _finish_pieces(pieces, errors)
+        return
 
     async def run(index: int) -> None:
         piece = pieces[index]
@@ -619,13 +635,24 @@ def _finish_pieces(pieces: list[BatchBase], errors: list[BaseException | None]) 
     """Settles every piece (the first one marked done last, so that whoever
     waits on the group sees all of them done) and raises the first error that
     must reach the caller."""
+    if len(pieces) == 1:  # a batch not split: its own error is the one to raise
+        error = pieces[0]._finish_flush(errors[0], mark_done=True)
+        if error is not None:
+            raise error
+        return
     to_raise = [
         piece._finish_flush(error, mark_done=index > 0)
         for index, (piece, error) in enumerate(zip(pieces, errors, strict=True))
     ]
     to_raise.append(pieces[0]._mark_done())
-    fatal = next((e for e in to_raise if e is not None and not isinstance(e, Exception)), None)
-    first = fatal or next((e for e in to_raise if e is not None), None)
+    first = None
+    for error in to_raise:
+        if error is None:
+            continue
+        if not isinstance(error, Exception):
+            raise error  # the first one that must stop the program goes first
+        if first is None:
+            first = error
     if first is not None:
         raise first
 
@@ -652,6 +679,10 @@ class BatchItemBase(DeferredFuture[T_co], Generic[T_co]):
     Asking its value flushes the batch. Its flush group is its batch, or the
     first piece if the batch was split.
     """
+
+    # Slots, not a dict per item: a batch holds one item per key, and a
+    # subclass without __slots__ still gets a dict for its own attributes.
+    __slots__ = ("batch", "index")
 
     def __init__(self, batch: BatchBase) -> None:
         if not isinstance(batch, BatchBase):

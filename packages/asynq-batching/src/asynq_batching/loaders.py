@@ -22,7 +22,13 @@ Invariants:
   request of that batch with an error naming the loader. An exception raised
   by ``f`` fails only the requests of its batch.
 - The active batch is per thread, and per instance for methods (freed with
-  the instance).
+  the instance). ``.asyncio(key)`` keeps, besides, the batch its last load
+  joined on a loop, and joins it again while it is open and that loop runs:
+  the active batch of the loop's thread (a loop runs in one thread at a
+  time; one that moved to another thread meanwhile may still fill it).
+- Under asyncio, a batch lets go of its items once the round that flushed it
+  is over (``release``): its keys and values live no longer than the
+  callers that hold them.
 - The cache (``cache=True``) belongs to one *run*: the open request
   (``asynq_core.request()``), else one outermost call (a synchronous call,
   or an ``.asyncio()`` call, with the tasks it runs). Outside both there is
@@ -64,8 +70,9 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 from asynq_core.async_task import AsyncTask
 from asynq_core.decorators import asynq, is_async_fn
-from asynq_core.futures import ConstFuture, FutureBase
+from asynq_core.futures import ConstFuture, FutureBase, FutureIsAlreadyComputed
 from asynq_core.lowlevel import (
+    await_deferred,
     await_future,
     callable_name,
     check_sync_call,
@@ -82,6 +89,7 @@ __all__ = ["batched", "BatchedLoader", "BoundLoader", "LoadMany", "MissingKeyErr
 K = TypeVar("K")
 V = TypeVar("V")
 
+_new_object = object.__new__
 _NO_DEFAULT: Any = object()
 _ALL_KEYS: Any = object()
 _ABSENT: Any = object()
@@ -119,6 +127,8 @@ class _LoaderItem(BatchItemBase[Any]):
     it: one call less per lookup than an __init__ of its own; a custom
     loader's also gets ``cache_key``)."""
 
+    __slots__ = ("key", "cache_key")
+
     key: Any
     cache_key: Any
 
@@ -130,10 +140,15 @@ class _ActiveBatch(threading.local):
 class _Owner:
     """What a loader keeps for one instance (or for itself, as a plain function)."""
 
-    __slots__ = ("active", "caches")
+    __slots__ = ("active", "caches", "loop", "loop_batch")
 
     def __init__(self) -> None:
         self.active = _ActiveBatch()
+        # The batch the last .asyncio() load joined, and its loop: found
+        # again without reading the thread-local (see the module docstring);
+        # forgotten when the batch stops being the active one (its flush starts).
+        self.loop: Any = None
+        self.loop_batch: _LoaderBatch | None = None
         self.caches: weakref.WeakKeyDictionary[Any, dict[Any, FutureBase[Any]]] = (
             weakref.WeakKeyDictionary()
         )
@@ -141,6 +156,8 @@ class _Owner:
 
 class _LoaderBatch(BatchBase):
     """The keys requested from one loader (for one instance) in one round."""
+
+    _all_set = False  # _deliver set every item (see _settle_unset_items)
 
     def __init__(
         self, loader: BatchedLoader[Any, Any], owner: _Owner, instance: Any, by_key: dict[Any, Any]
@@ -159,7 +176,10 @@ class _LoaderBatch(BatchBase):
         self.fetch_in_thread = loader.fetch_in_thread
 
     def _try_switch_active_batch(self) -> None:
-        active = self.owner.active
+        owner = self.owner
+        if owner.loop_batch is self:
+            owner.loop = owner.loop_batch = None
+        active = owner.active
         if active.batch is not self:
             return
         if self._status == _OPEN:
@@ -185,7 +205,8 @@ class _LoaderBatch(BatchBase):
     def _deliver(self, keys: list[Any], result: Any) -> None:
         loader = self.loader
         items = self.items
-        if isinstance(result, Mapping):
+        is_list = type(result) is list  # the common case: no ABC checks
+        if not is_list and isinstance(result, Mapping):
             use_default = loader.missing == "default"
             for item, key in zip(items, keys, strict=True):
                 if key in result:
@@ -194,13 +215,43 @@ class _LoaderBatch(BatchBase):
                     item.set_value(loader.default)
                 else:
                     item.set_error(MissingKeyError(loader.name, key))
-        elif isinstance(result, Sequence) and not isinstance(result, (str, bytes, bytearray)):
+        elif is_list or (
+            isinstance(result, Sequence) and not isinstance(result, (str, bytes, bytearray))
+        ):
             if len(result) != len(keys):
                 raise _wrong_length(loader, result, keys)
+            if self._captured is not None:  # fetching off-thread: recorded
+                for item, value in zip(items, result, strict=True):
+                    item.set_value(value)
+                return
             for item, value in zip(items, result, strict=True):
-                item.set_value(value)
+                # BatchItemBase.set_value, inlined (not capturing): once per key.
+                if item._computed:
+                    raise FutureIsAlreadyComputed(item)
+                item._value = value
+                item._computed = True
+                if item._waiters is not None or item._on_computed is not None:
+                    item._notify()
+            self._all_set = True
         else:
             raise _not_a_result(loader, result)
+
+    def _settle_unset_items(self, error: BaseException | None) -> BaseException | None:
+        # Nothing to look for once _deliver set every item itself.
+        if self._all_set:
+            return None
+        return super()._settle_unset_items(error)
+
+    def release(self) -> None:
+        """The round that flushed this batch is over (core's FlushGroup; the
+        asyncio domain calls it): the batch lets go of its items, so that they
+        are freed with the values and keys they hold as soon as their callers
+        drop them, not later by the garbage collector (each item refers to
+        its batch)."""
+        self.items = []
+        for piece in self._pieces or ():
+            piece.items = []
+        self.by_key.clear()  # the pieces' (a batch's next one starts its own)
 
     @property
     def trace_name(self) -> str:
@@ -364,7 +415,7 @@ class BatchedLoader(Generic[K, V]):
                 f"@batched() applied to {callable_name(fn)}, which is already an asynq function: "
                 "decorate the plain bulk function"
             )
-        functools.update_wrapper(self, fn)
+        _wrap(self, fn)
         self.fn = fn
         self.name = f"@batched() {callable_name(fn)}"
         self.is_method = _is_method(fn, self.name)
@@ -386,6 +437,11 @@ class BatchedLoader(Generic[K, V]):
         self.fetch_in_thread = fetch_in_thread
         self.max_concurrency = max_concurrency
         self._batch_cls = _AsyncLoaderBatch if self.is_async else _LoaderBatch
+        # A plain function without cache or size limit: .asyncio() loads its
+        # keys on a short path.
+        self._lean = (
+            type(self) is BatchedLoader and not self.is_method and not cache and max_size is None
+        )
         self._function_owner = _Owner()
         self._owners: dict[int, _Owner] = {}
         self._owners_lock = threading.Lock()
@@ -404,14 +460,48 @@ class BatchedLoader(Generic[K, V]):
 
     def asyncio(self, key: K) -> Awaitable[V]:
         """An awaitable of the value of ``key``, batched with every load of the loop."""
-        if self.is_method:
-            self._check_not_method("asyncio")
         # _asyncio(None, key), inlined: this runs once per load of a resolver.
         try:
             loop = _get_running_loop()
         except RuntimeError:
+            if self.is_method:
+                self._check_not_method("asyncio")
             return self._asyncio(None, key)
-        return await_future(self._load(None, key), loop)
+        if not self._lean:
+            if self.is_method:
+                self._check_not_method("asyncio")
+            return await_future(self._load(None, key), loop)
+        # _load(None, key), inlined for a loader without cache or size limit:
+        # its batch is the item's group (never split).
+        owner = self._function_owner
+        batch = owner.loop_batch  # open: forgotten when its flush starts
+        if batch is None or owner.loop is not loop:
+            active = owner.active
+            batch = active.batch
+            if batch is None or batch._status != _OPEN:
+                batch = active.batch = self._batch_cls(self, owner, None, {})
+            owner.loop, owner.loop_batch = loop, batch
+        by_key = batch.by_key
+        try:
+            item = by_key.get(key)
+        except TypeError:
+            _check_key(self.name, key)  # names the unhashable key
+            raise
+        if item is None:
+            # BatchItemBase.__init__ of an item of an open batch without size
+            # limit (nothing to check), inlined.
+            item = by_key[key] = _new_object(_LoaderItem)
+            item._computed = False
+            item._value = None
+            item._error = None
+            item._waiters = None
+            item._on_computed = None
+            item.batch = batch
+            items = batch.items
+            item.index = len(items)
+            items.append(item)
+            item.key = key
+        return await_deferred(item, batch, loop)
 
     @property
     def load_many(self) -> LoadMany[K, V]:
@@ -1038,6 +1128,25 @@ def _check_key(name: str, key: Any) -> None:
         hash(key)
     except TypeError:
         raise TypeError(f"{name}: keys must be hashable, got {_short_repr(key)}") from None
+
+
+def _wrap(wrapper: Any, wrapped: Any) -> None:
+    """``functools.update_wrapper(wrapper, wrapped)`` without reading
+    ``wrapper.__dict__``: on CPython 3.11 an object whose ``__dict__`` was read
+    once pays several times more for each attribute lookup after, and a
+    loader's attributes are read on every load."""
+    for name in functools.WRAPPER_ASSIGNMENTS:
+        try:
+            value = getattr(wrapped, name)
+        except AttributeError:
+            continue
+        setattr(wrapper, name, value)
+    for name, value in getattr(wrapped, "__dict__", {}).items():
+        try:
+            setattr(wrapper, name, value)
+        except AttributeError:  # a read-only attribute of loaders (a property)
+            pass
+    wrapper.__wrapped__ = wrapped
 
 
 def _is_method(fn: Any, name: str) -> bool:

@@ -88,14 +88,28 @@ class _ThreadDomain(threading.local):
 _thread_domain = _ThreadDomain()
 
 
+class _NoDomain:
+    _loop = None
+
+
+#: The domain ``domain()`` returned last, in any thread: what a load checks
+#: first (a module global reads much faster than a thread-local, and a loop
+#: runs in one thread at a time), before asking ``domain()`` if its loop is
+#: not the running one.
+last_domain: Any = _NoDomain()
+
+
 def domain() -> AsyncioDomain:
     """The domain of the running event loop (created on first use)."""
+    global last_domain
     loop = asyncio.get_running_loop()
     state = _thread_domain
     if state.loop is loop:
-        return state.domain
-    found = AsyncioDomain(loop)
-    state.loop, state.domain = loop, found
+        found = state.domain
+    else:
+        found = AsyncioDomain(loop)
+        state.loop, state.domain = loop, found
+    last_domain = found
     return found
 
 
@@ -127,6 +141,14 @@ class AsyncioDomain(DeadlineTimers):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
+        # One of asyncio's own loops: it makes plain asyncio.Future's (a load
+        # makes its future without the call to create_future()), and its
+        # ready queue tells when it is idle, so activity need not be counted
+        # on each load (see await_deferred and BatchClock._loop_is_idle).
+        self.plain_loop = (
+            self._loop_ready is not None
+            and type(loop).create_future is asyncio.BaseEventLoop.create_future
+        )
         self._context = contextvars.copy_context()
         self._context.run(running_in_asyncio.set, True)
         self._context.run(current_request_var.set, None)
@@ -390,10 +412,21 @@ class AsyncioDomain(DeadlineTimers):
                         cancel(AsyncTaskError(f"the flush of {group!r} failed"))
                     except Exception:
                         pass
+            release = getattr(group, "release", None)
+            if release is not None:
+                try:
+                    release()
+                except Exception as error:
+                    self._loop.call_exception_handler(
+                        {"message": f"asynq: release() of {group!r} failed", "exception": error}
+                    )
         idle = self._idle_ready
+        self.activity += 1
+        if not idle:  # the round woke no task (only native code loaded): no drive
+            self._after_progress()
+            return
         if len(idle) > 1:
             idle[:] = depth_first(list(idle), list(self._calls))
-        self.activity += 1
         self._drive()
 
     # -- the scheduler's hooks ---------------------------------------------

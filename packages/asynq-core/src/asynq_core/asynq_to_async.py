@@ -4,7 +4,8 @@ Each event loop has one *domain* (``asyncio_domain``): the scheduler of every
 asynq task run under asyncio on that loop. ``f.asyncio(...)`` hands the task
 of ``f(...)`` to the domain of the running loop and awaits it; a loader's
 ``.asyncio(key)`` called from native code adds its key to the pending batch
-and hands back an asyncio future of it (``await_future``: no task at all).
+and hands back an asyncio future of it (``await_future``, or
+``await_deferred`` when the loader knows the key's group: no task at all).
 So the thousands of small coroutines of a GraphQL request or a web handler
 (each awaiting one load) fill the same batches, DataLoader's way. This is
 also asynq 1.x's ``asynq.asynq_to_async``: ``is_asyncio_mode`` and
@@ -15,10 +16,12 @@ also asynq 1.x's ``asynq.asynq_to_async``: ``is_asyncio_mode`` and
 from __future__ import annotations
 
 import asyncio
+from asyncio import Future
 from typing import TYPE_CHECKING, Any
 
+from . import asyncio_domain as _domains
 from .async_task import AsyncTask
-from .asyncio_domain import AsyncioDomain, _thread_domain, domain
+from .asyncio_domain import AsyncioDomain, domain
 from .asyncio_mode import check_sync_call, is_asyncio_mode, refuse_sync_wait, running_in_asyncio
 from .deadline_scopes import current_scope
 from .futures import DeferredFuture, FutureBase
@@ -28,6 +31,8 @@ from .requests import Request, current_request, current_run, request
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
+    from .protocols import FlushGroup
+
 # The bridge is the domain's other half: it hands calls and loads to the
 # domain of its loop through the domain's own members, by design.
 # pyright: reportPrivateUsage=false
@@ -36,6 +41,7 @@ __all__ = [
     "AsyncioDomain",
     "NativeCall",
     "Request",
+    "await_deferred",
     "await_future",
     "check_sync_call",
     "current_request",
@@ -116,33 +122,46 @@ def await_future(
     future (a batch item) joins the next round; another is computed now."""
     if loop is None:
         loop = asyncio.get_running_loop()
-    state = _thread_domain
-    running = state.domain if state.loop is loop else domain()
+    if not future._computed and isinstance(future, DeferredFuture):
+        return await_deferred(future, future.flush_group(), loop)
+    running = domain()
     waiting = loop.create_future()
     if future._computed:
         CallWaiter(waiting, future)._dependency_done()
-        return waiting
-    if isinstance(future, DeferredFuture):
-        # The common case (a loader's key), kept cheap: no waiter object; the
-        # flush of its group sets ``waiting`` (see BatchClock._hand_over).
-        group = future.flush_group()
-        try:
-            loads = running._loads[group]
-        except KeyError:  # the group's first load
-            running._loads[group] = [(future, waiting)]
-            running.add_pending_group(group)
-        else:
-            due = running._due
-            if due and group in due:
-                running._late_load(group, future, waiting)
-            else:
-                loads.append((future, waiting))
-        running.activity += 1
         return waiting
     future._add_waiter(CallWaiter(waiting, future))
     future._schedule_computation(running)
     running.activity += 1
     running._after_progress()
+    return waiting
+
+
+def await_deferred(
+    future: DeferredFuture[Any], group: FlushGroup, loop: asyncio.AbstractEventLoop
+) -> asyncio.Future[Any]:
+    """``await_future(future, loop)`` of a deferred future not computed yet, whose
+    caller knows its group (``future.flush_group()``): what a loader's
+    ``.asyncio(key)`` calls on every load, so it does only that. No waiter
+    object: the flush of the group sets the asyncio future (see
+    BatchClock._hand_over)."""
+    running = _domains.last_domain
+    if running._loop is not loop:
+        running = domain()
+    waiting: Future[Any]
+    if running.plain_loop:
+        waiting = Future(loop=loop)
+    else:
+        waiting = loop.create_future()
+        running.activity += 1
+    loads = running._loads.get(group)
+    if loads is None:  # the group's first load
+        running._loads[group] = [future, waiting]
+        running.add_pending_group(group)
+    elif running._due and group in running._due:
+        running._late_load(group, future, waiting)
+    else:
+        loads.append(future)
+        loads.append(waiting)
     return waiting
 
 

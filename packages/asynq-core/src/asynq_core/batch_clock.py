@@ -39,7 +39,7 @@ import collections
 from typing import TYPE_CHECKING, Any
 
 from .deadline_scopes import drop_unwaited
-from .native_calls import Load, settle
+from .native_calls import Load, Loads, pairs, settle
 from .rounds import take_round
 from .scheduler import TaskScheduler
 
@@ -118,9 +118,9 @@ class BatchClock(TaskScheduler):
         self._late: dict[FlushGroup, _LateLoads] = {}
         self._late_batches: dict[_LateLoads, None] = {}
         self._late_after: dict[FlushGroup, list[_LateLoads]] = {}
-        # group -> (deferred future, asyncio future) of native code's loads
-        # from it (await_future), until it is flushed
-        self._loads: dict[FlushGroup, list[Load]] = {}
+        # group -> the loads of native code from it (await_future), until it
+        # is flushed: each a deferred future and the asyncio future of its value
+        self._loads: dict[FlushGroup, Loads] = {}
 
     def add_pending_group(self, group: FlushGroup) -> None:
         """Remembers a group some task or call waits on: it opens now (see
@@ -190,8 +190,10 @@ class BatchClock(TaskScheduler):
         self._due.clear()
         for late in late_batches:
             groups += self._take_same_queue(late)
-        if groups:
+        if len(groups) > 1:
             self._start_round(take_round(dict.fromkeys(groups), every_group=True))
+        elif groups:  # take_round's round of one group
+            self._start_round(groups)
         for late in late_batches:
             self._release(late)
 
@@ -223,7 +225,9 @@ class BatchClock(TaskScheduler):
             late = self._late[group] = _LateLoads(group)
             self._late_batches[late] = None
             self._open(late)
-        late.loads.append((future, done))
+        loads = late.loads
+        loads.append(future)
+        loads.append(done)
 
     def _take_same_queue(self, late: _LateLoads) -> list[FlushGroup]:
         """Takes out of the pending groups those DataLoader would have filled
@@ -284,9 +288,9 @@ class BatchClock(TaskScheduler):
     def _native_loads(self) -> Iterator[Load]:
         """The loads of native code not handed their values yet."""
         for loads in self._loads.values():
-            yield from loads
+            yield from pairs(loads)
         for late in self._late_batches:
-            yield from late.loads
+            yield from pairs(late.loads)
 
     def _drop_unwaited(self) -> None:
         """Drops the pending groups nothing waits on any more (see
@@ -310,9 +314,9 @@ class _LateLoads:
     def __init__(self, group: FlushGroup) -> None:
         self.group = group
         self.queue: object = getattr(group, "queue", None)
-        self.loads: list[Load] = []
+        self.loads: Loads = []
         self.after: list[FlushGroup] = []  # the groups of its queue taken with it
         self.left = 0  # of those and ``group``, how many are not flushed yet
 
     def __repr__(self) -> str:
-        return f"<{len(self.loads)} late loads of {self.group!r}>"
+        return f"<{len(self.loads) // 2} late loads of {self.group!r}>"

@@ -19,7 +19,8 @@ named in this docstring, are the implementation and may change.
   wakes once it is computed; ``flush_now`` flushes a group on the spot
   (outside a task), observed as a round while something traces. Under asyncio,
   ``await_future`` gives native code an asyncio future of a deferred future
-  (no task), and ``run_task`` awaits any asynq future.
+  (no task; ``await_deferred`` when the caller knows the future is not
+  computed yet and its group), and ``run_task`` awaits any asynq future.
 - Deadlines (``asynq_core.deadline``): ``remaining_time()`` is the time a
   client has left for its request (a flush's budget: None when a task
   without a deadline waits on the batch too); ``deadline_exceeded(what,
@@ -44,7 +45,7 @@ from typing import Any
 from . import debug as _debug_helpers
 from ._debug import DebugOptions, options
 from .asyncio_mode import check_sync_call, is_asyncio_mode
-from .asynq_to_async import await_future, run_task
+from .asynq_to_async import await_deferred, await_future, run_task
 from .deadlines import deadline_exceeded, remaining_time
 from .decorators import (  # the helpers this module makes public
     _bound_asynq_message,  # pyright: ignore[reportPrivateUsage]
@@ -68,6 +69,7 @@ __all__ = [
     "Tracer",
     "Waiter",
     "add_tracer",
+    "await_deferred",
     "await_future",
     "bound_asynq_message",
     "callable_name",

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from asyncio import InvalidStateError
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .futures import FutureBase
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Generator
+    from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 
     from .futures import DeferredFuture
     from .protocols import GroupRegistry
@@ -38,11 +39,29 @@ if TYPE_CHECKING:
 # scheduler does.
 # pyright: reportPrivateUsage=false
 
-__all__ = ["CallWaiter", "Load", "NativeCall", "NativeRunner", "adopt_awaitables", "settle"]
+__all__ = [
+    "CallWaiter",
+    "Load",
+    "Loads",
+    "NativeCall",
+    "NativeRunner",
+    "adopt_awaitables",
+    "pairs",
+    "settle",
+]
 
 #: A load of native code from a group: its deferred future and the asyncio
 #: future of its value (``await_future``).
 Load = tuple["DeferredFuture[Any]", "asyncio.Future[Any]"]
+
+#: Loads kept flat, ``[future, done, future, done, ...]``: no tuple per load.
+Loads = list[Any]
+
+
+def pairs(loads: Loads) -> Iterator[Load]:
+    """The loads of a flat list of loads, as pairs."""
+    both = iter(loads)
+    return zip(both, both, strict=False)  # an even length, by construction
 
 
 class NativeRunner(Protocol):
@@ -81,10 +100,16 @@ class CallWaiter:
             future.set_exception(error)
 
 
-def settle(loads: list[Load]) -> None:
+def settle(loads: Loads) -> None:
     """Hands native code the values of its loads of a flushed group; a load
     still uncomputed (its group broke the protocol) gets it once it is."""
-    for future, done in loads:
+    for future, done in pairs(loads):
+        if future._error is None and future._computed:  # the common case
+            try:
+                done.set_result(future._value)
+            except InvalidStateError:  # its awaiting coroutine was cancelled
+                pass
+            continue
         if done.done():  # its awaiting coroutine was cancelled
             continue
         if not future._computed:

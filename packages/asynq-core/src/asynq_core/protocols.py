@@ -38,6 +38,11 @@ class FlushGroup(Protocol):
     - ``cancel(error)``: fails every future of the group with ``error``;
       called on the pending groups of a run abandoned because an error
       escaped its outermost synchronous call (a group without it is dropped).
+    - ``release()``: called by the asyncio domain once the round that flushed
+      the group is over (its hooks and recordings ran): the group may let go
+      of its futures (a loader's batch does, so that it and its items, which
+      refer to each other, are freed as soon as nothing else holds them
+      rather than by the garbage collector).
     A group that is also a future (e.g. a BatchBase) must be computed once its
     flush is complete (a group the asyncio domain finds still uncomputed after
     its round is failed with its ``cancel``).
