@@ -379,12 +379,9 @@ def test_both_sides_run_a_known_program_alike() -> None:
     assert [(name, sorted(keys)) for _, name, keys in their_log] == expected
 
 
-def compare(program: dict[str, Any], *, excess: list[str] | None = None) -> tuple[int, int]:
-    """Runs ``program`` on both sides; the same values and, per loader, at most
-    aiodataloader's flushes, or an AssertionError showing the program and both
-    flush logs. Given ``excess``, a program with more flushes on a loader is
-    appended to it instead (still an error if it makes more than one more).
-    Returns the flush counts (ours, aiodataloader's)."""
+def run_both(program: dict[str, Any]) -> tuple[FlushLog, FlushLog, str]:
+    """Runs ``program`` on both sides, which must give the same values; returns
+    both flush logs and the story a failure tells (the program, both logs)."""
     ours, our_log = run_ours(program)
     theirs, their_log = run_theirs(program)
     story = (
@@ -392,6 +389,16 @@ def compare(program: dict[str, Any], *, excess: list[str] | None = None) -> tupl
         f"ours:\n{shown(our_log)}\naiodataloader:\n{shown(their_log)}"
     )
     assert ours == theirs, f"values differ: ours {ours}, aiodataloader {theirs}\n{story}"
+    return our_log, their_log, story
+
+
+def compare(program: dict[str, Any], *, excess: list[str] | None = None) -> tuple[int, int]:
+    """Runs ``program`` on both sides; the same values and, per loader, at most
+    aiodataloader's flushes, or an AssertionError showing the program and both
+    flush logs. Given ``excess``, a program with more flushes on a loader is
+    appended to it instead (still an error if it makes more than one more).
+    Returns the flush counts (ours, aiodataloader's)."""
+    our_log, their_log, story = run_both(program)
     our_counts, their_counts = counts(our_log), counts(their_log)
     more = f"more flushes than aiodataloader: ours {our_counts}, aiodataloader {their_counts}"
     allowed = 0 if excess is None else 1
@@ -651,13 +658,7 @@ def compare_exactly(program: dict[str, Any]) -> None:
     """Runs ``program`` on both sides: the same values, and the same number of
     flushes per loader, each with the same keys (in any order; ours asks for a
     key once per batch, aiodataloader without cache once per load)."""
-    ours, our_log = run_ours(program)
-    theirs, their_log = run_theirs(program)
-    story = (
-        f"The program:\n{to_source(program)}\nas data: {program}\n"
-        f"ours:\n{shown(our_log)}\naiodataloader:\n{shown(their_log)}"
-    )
-    assert ours == theirs, f"values differ: ours {ours}, aiodataloader {theirs}\n{story}"
+    our_log, their_log, story = run_both(program)
 
     def batches(log: FlushLog) -> list[tuple[str, list[int]]]:
         return sorted((name, sorted(set(keys))) for _, name, keys in log)
